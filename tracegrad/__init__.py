@@ -1,0 +1,31 @@
+"""tracegrad: MXNet's autograd experience on a tracing JIT that fuses forward and backward.
+
+    from tracegrad import np, npx, autograd
+"""
+
+from __future__ import annotations
+
+from . import ir  # noqa: F401  (fills the op table)
+from . import np  # noqa: F401
+from .ndarray import ndarray  # noqa: F401  (installs the array class)
+from . import autograd, npx  # noqa: E402
+from .errors import (  # noqa: F401
+    CompileError,
+    DTypeError,
+    GraphError,
+    InPlaceError,
+    NoGradientError,
+    ShapeError,
+    TracegradError,
+    UnsupportedError,
+)
+
+__version__ = "0.1.0"
+
+
+def show(x: "ndarray") -> str:
+    """The printed trace that computes `x` (with guards), in the grammar of tracegrad.ir.printer."""
+    return str(autograd.get_symbol(x))
+
+
+__all__ = ["np", "npx", "autograd", "ndarray", "show", "__version__"]

@@ -1,0 +1,8 @@
+"""The IR: typed SSA traces, the op table, gradient rules as eqns, the printer."""
+
+from . import rules_elementwise, rules_structural  # noqa: F401  (fill the table)
+from .builder import Builder
+from .core import Eqn, Lit, Trace, Var, freeze_params
+from .ops import TABLE, Kind, Op, OpDef, opdef
+
+__all__ = ["Builder", "Eqn", "Kind", "Lit", "Op", "OpDef", "TABLE", "Trace", "Var", "freeze_params", "opdef"]

@@ -1,0 +1,136 @@
+"""The op table: every op's identity (an `Op` enum member) and its one row of rules.
+
+A row (`OpDef`) holds the shape/dtype rule, the numpy reference, the gradient rule (which
+emits eqns through a `Builder`, so backward is itself a trace) and the codegen render rule.
+The rows live in the `rules_*` modules, one family each; code outside the table never
+branches on a single op.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+
+class Op(enum.Enum):
+    # elementwise, unary
+    NEG = "neg"
+    ABS = "abs"
+    SIGN = "sign"
+    EXP = "exp"
+    LOG = "log"
+    LOG1P = "log1p"
+    EXPM1 = "expm1"
+    SQRT = "sqrt"
+    SIN = "sin"
+    COS = "cos"
+    TAN = "tan"
+    TANH = "tanh"
+    SINH = "sinh"
+    COSH = "cosh"
+    ARCSIN = "arcsin"
+    ARCCOS = "arccos"
+    ARCTAN = "arctan"
+    SIGMOID = "sigmoid"
+    RELU = "relu"
+    FLOOR = "floor"
+    CEIL = "ceil"
+    LOGICAL_NOT = "logical_not"
+    INTEGER_POW = "integer_pow"
+    CAST = "cast"
+    STOP_GRADIENT = "stop_gradient"
+    CLIP = "clip"
+    # elementwise, binary
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    POW = "pow"
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    LOGICAL_AND = "logical_and"
+    LOGICAL_OR = "logical_or"
+    LOGICAL_XOR = "logical_xor"
+    # elementwise, ternary
+    SELECT = "select"
+    # reductions
+    REDUCE_SUM = "sum"
+    REDUCE_MAX = "max"
+    REDUCE_MIN = "min"
+    REDUCE_PROD = "prod"
+    PROD_OTHERS = "prod_others"
+    ARGMAX = "argmax"
+    ARGMIN = "argmin"
+    # products
+    MATMUL = "matmul"
+    # layout
+    RESHAPE = "reshape"
+    TRANSPOSE = "transpose"
+    BROADCAST_TO = "broadcast_to"
+    SLICE = "slice"
+    SLICE_VJP = "slice_vjp"
+    CONCATENATE = "concatenate"
+    # indexing with integer arrays
+    GATHER = "gather"
+    SCATTER_ADD = "scatter_add"
+    # host code
+    CUSTOM = "custom"
+    CUSTOM_VJP = "custom_vjp"
+    # control
+    GUARD = "guard"
+
+    def __repr__(self) -> str:
+        return f"Op.{self.name}"
+
+
+class Kind(enum.Enum):
+    """How the code generator treats an op."""
+
+    ELEMENTWISE = "elementwise"
+    REDUCTION = "reduction"
+    MATMUL = "matmul"
+    LAYOUT = "layout"
+    INDEX = "index"
+    HOST = "host"
+    GUARD = "guard"
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One op's row: everything tracegrad knows about it."""
+
+    op: Op
+    kind: Kind
+    infer: Callable[..., list[tuple[tuple[int, ...], Any]]]
+    impl: Callable[..., Any]
+    vjp: Optional[Callable[..., tuple]] = None
+    render: Optional[str] = None
+    differentiable: bool = True
+    doc: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.op.value
+
+
+TABLE: dict[Op, OpDef] = {}
+
+
+def register(row: OpDef) -> OpDef:
+    """Add a row to the table (each op exactly once)."""
+    if row.op in TABLE:
+        raise RuntimeError(f"op {row.op} registered twice")
+    TABLE[row.op] = row
+    return row
+
+
+def opdef(op: Op) -> OpDef:
+    """The row of `op`."""
+    return TABLE[op]

@@ -1,0 +1,299 @@
+"""Rows of the elementwise ops. Operands are arrays of one shape or scalar literals.
+
+Render strings are scalar expressions for the code generator: `{0}`, `{1}` name operands,
+`{name}` a param; the helper names they use (`ipow`, `sigmoid`, `sign`...) are the
+generator's to provide.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from . import dtypes
+from ..errors import DTypeError, ShapeError
+from .ops import Kind, Op, OpDef, register
+
+_np = numpy
+
+
+def _common_shape(op: Op, ins) -> tuple[int, ...]:
+    shapes = {tuple(a.shape) for a in ins if tuple(a.shape) != ()}
+    if len(shapes) > 1:
+        raise ShapeError(f"{op.value}: operand shapes {sorted(shapes)} differ (broadcast first)")
+    return shapes.pop() if shapes else ()
+
+
+def _same_dtype(op: Op, ins) -> numpy.dtype:
+    kinds = {numpy.dtype(a.dtype) for a in ins}
+    if len(kinds) > 1:
+        raise DTypeError(f"{op.value}: operand dtypes {sorted(map(str, kinds))} differ (cast first)")
+    return kinds.pop()
+
+
+def _float_rule(op: Op):
+    def infer(*ins, **_):
+        dt = _same_dtype(op, ins)
+        if not dtypes.is_float(dt):
+            raise DTypeError(f"{op.value}: needs a floating dtype, got {dt}")
+        return [(_common_shape(op, ins), dt)]
+
+    return infer
+
+
+def _same_rule(op: Op):
+    def infer(*ins, **_):
+        return [(_common_shape(op, ins), _same_dtype(op, ins))]
+
+    return infer
+
+
+def _bool_rule(op: Op):
+    def infer(*ins, **_):
+        _same_dtype(op, ins)
+        return [(_common_shape(op, ins), dtypes.bool_)]
+
+    return infer
+
+
+def _unary(op, impl, vjp, render, *, rule=_float_rule, differentiable=True):
+    register(OpDef(op, Kind.ELEMENTWISE, rule(op), impl, vjp, render, differentiable))
+
+
+def _binary(op, impl, vjp, render, *, rule=_same_rule, differentiable=True):
+    register(OpDef(op, Kind.ELEMENTWISE, rule(op), impl, vjp, render, differentiable))
+
+
+def _errstate(f):
+    def run(*args, **params):
+        with numpy.errstate(all="ignore"):
+            return f(*args, **params)
+
+    return run
+
+
+# ---- unary -------------------------------------------------------------------------------
+_unary(Op.NEG, _np.negative, lambda b, x, out, g: (b.neg(g),), "(-{0})", rule=_same_rule)
+_unary(Op.ABS, _np.abs, lambda b, x, out, g: (b.mul(g, b.sign(x)),), "abs({0})", rule=_same_rule)
+_unary(Op.SIGN, _np.sign, None, "sign({0})", rule=_same_rule, differentiable=False)
+_unary(Op.EXP, _errstate(_np.exp), lambda b, x, out, g: (b.mul(g, out),), "math.exp({0})")
+_unary(Op.LOG, _errstate(_np.log), lambda b, x, out, g: (b.div(g, x),), "math.log({0})")
+_unary(
+    Op.LOG1P, _errstate(_np.log1p), lambda b, x, out, g: (b.div(g, b.add(x, 1.0)),), "math.log1p({0})"
+)
+_unary(
+    Op.EXPM1, _errstate(_np.expm1), lambda b, x, out, g: (b.mul(g, b.add(out, 1.0)),), "math.expm1({0})"
+)
+_unary(
+    Op.SQRT, _errstate(_np.sqrt), lambda b, x, out, g: (b.div(g, b.mul(out, 2.0)),), "math.sqrt({0})"
+)
+_unary(Op.SIN, _np.sin, lambda b, x, out, g: (b.mul(g, b.cos(x)),), "math.sin({0})")
+_unary(Op.COS, _np.cos, lambda b, x, out, g: (b.neg(b.mul(g, b.sin(x))),), "math.cos({0})")
+_unary(
+    Op.TAN,
+    _errstate(_np.tan),
+    lambda b, x, out, g: (b.mul(g, b.add(b.mul(out, out), 1.0)),),
+    "math.tan({0})",
+)
+_unary(
+    Op.TANH, _np.tanh, lambda b, x, out, g: (b.mul(g, b.sub(1.0, b.mul(out, out))),), "tanh({0})"
+)
+_unary(Op.SINH, _errstate(_np.sinh), lambda b, x, out, g: (b.mul(g, b.cosh(x)),), "math.sinh({0})")
+_unary(Op.COSH, _errstate(_np.cosh), lambda b, x, out, g: (b.mul(g, b.sinh(x)),), "math.cosh({0})")
+_unary(
+    Op.ARCSIN,
+    _errstate(_np.arcsin),
+    lambda b, x, out, g: (b.div(g, b.sqrt(b.sub(1.0, b.mul(x, x)))),),
+    "math.asin({0})",
+)
+_unary(
+    Op.ARCCOS,
+    _errstate(_np.arccos),
+    lambda b, x, out, g: (b.neg(b.div(g, b.sqrt(b.sub(1.0, b.mul(x, x))))),),
+    "math.acos({0})",
+)
+_unary(
+    Op.ARCTAN,
+    _np.arctan,
+    lambda b, x, out, g: (b.div(g, b.add(b.mul(x, x), 1.0)),),
+    "math.atan({0})",
+)
+_unary(
+    Op.SIGMOID,
+    lambda x: (0.5 + 0.5 * _np.tanh(0.5 * x)).astype(x.dtype, copy=False),
+    lambda b, x, out, g: (b.mul(g, b.mul(out, b.sub(1.0, out))),),
+    "sigmoid({0})",
+)
+_unary(
+    Op.RELU,
+    lambda x: _np.maximum(x, 0).astype(x.dtype, copy=False),
+    lambda b, x, out, g: (b.where(b.gt(out, 0.0), g, b.zeros_like(g)),),
+    "relu({0})",
+)
+_unary(Op.FLOOR, _np.floor, None, "math.floor({0})", differentiable=False)
+_unary(Op.CEIL, _np.ceil, None, "math.ceil({0})", differentiable=False)
+_unary(Op.LOGICAL_NOT, _np.logical_not, None, "(not {0})", rule=_bool_rule, differentiable=False)
+
+
+def _ipow_vjp(b, x, out, g, n):
+    if n == 0:
+        return (b.zeros_like(g),)
+    if n == 1:
+        return (g,)
+    d = x if n == 2 else b.integer_pow(x, n=n - 1)
+    return (b.mul(g, b.mul(d, float(n))),)
+
+
+_unary(
+    Op.INTEGER_POW,
+    _errstate(lambda x, n: _np.power(x, n).astype(x.dtype, copy=False)),
+    _ipow_vjp,
+    "ipow({0}, {n})",
+    rule=_same_rule,
+)
+
+
+def _cast_infer(x, dtype):
+    return [(tuple(x.shape), numpy.dtype(dtype))]
+
+
+def _cast_vjp(b, x, out, g, dtype):
+    if not b.is_float(x):
+        return (None,)
+    return (b.cast(g, x.dtype),)
+
+
+register(
+    OpDef(
+        Op.CAST,
+        Kind.ELEMENTWISE,
+        _cast_infer,
+        _errstate(lambda x, dtype: x.astype(dtype)),
+        _cast_vjp,
+        "cast({0}, {dtype})",
+    )
+)
+register(
+    OpDef(
+        Op.STOP_GRADIENT,
+        Kind.ELEMENTWISE,
+        lambda x: [(tuple(x.shape), numpy.dtype(x.dtype))],
+        lambda x: x,
+        None,
+        "{0}",
+        differentiable=False,
+        doc="identity forward, no gradient",
+    )
+)
+
+
+def _clip_impl(x, lo, hi):
+    return _np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+
+def _clip_vjp(b, x, out, g, lo, hi):
+    keep = None
+    if lo is not None:
+        keep = b.ge(x, lo)
+    if hi is not None:
+        upper = b.le(x, hi)
+        keep = upper if keep is None else b.logical_and(keep, upper)
+    return (g if keep is None else b.where(keep, g, b.zeros_like(g)),)
+
+
+register(
+    OpDef(
+        Op.CLIP,
+        Kind.ELEMENTWISE,
+        lambda x, lo, hi: [(tuple(x.shape), numpy.dtype(x.dtype))],
+        _clip_impl,
+        _clip_vjp,
+        "clip({0}, {lo}, {hi})",
+        doc="bounds inclusive in the gradient (MXNet)",
+    )
+)
+
+# ---- binary ------------------------------------------------------------------------------
+_binary(Op.ADD, _np.add, lambda b, x, y, out, g: (g, g), "({0} + {1})")
+_binary(Op.SUB, _np.subtract, lambda b, x, y, out, g: (g, b.neg(g)), "({0} - {1})")
+_binary(Op.MUL, _np.multiply, lambda b, x, y, out, g: (b.mul(g, y), b.mul(g, x)), "({0} * {1})")
+
+
+def _div_impl(x, y):
+    with numpy.errstate(all="ignore"):
+        return _np.true_divide(x, y).astype(numpy.result_type(x, y), copy=False)
+
+
+_binary(
+    Op.DIV,
+    _div_impl,
+    lambda b, x, y, out, g: (b.div(g, y), b.neg(b.div(b.mul(g, out), y))),
+    "({0} / {1})",
+    rule=_float_rule,
+)
+
+
+def _pow_vjp(b, x, y, out, g):
+    gx = b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1.0))))
+    gy = b.mul(g, b.mul(out, b.log(x)))
+    return gx, gy
+
+
+_binary(Op.POW, _errstate(_np.power), _pow_vjp, "({0} ** {1})", rule=_float_rule)
+_binary(
+    Op.MAXIMUM,
+    _np.maximum,
+    lambda b, x, y, out, g: (
+        b.where(b.ge(x, y), g, b.zeros_like(g)),
+        b.where(b.lt(x, y), g, b.zeros_like(g)),
+    ),
+    "max({0}, {1})",
+)
+_binary(
+    Op.MINIMUM,
+    _np.minimum,
+    lambda b, x, y, out, g: (
+        b.where(b.le(x, y), g, b.zeros_like(g)),
+        b.where(b.gt(x, y), g, b.zeros_like(g)),
+    ),
+    "min({0}, {1})",
+)
+for _op, _f, _sym in [
+    (Op.EQ, _np.equal, "=="),
+    (Op.NE, _np.not_equal, "!="),
+    (Op.LT, _np.less, "<"),
+    (Op.LE, _np.less_equal, "<="),
+    (Op.GT, _np.greater, ">"),
+    (Op.GE, _np.greater_equal, ">="),
+]:
+    _binary(_op, _f, None, "({0} %s {1})" % _sym, rule=_bool_rule, differentiable=False)
+for _op, _f, _sym in [
+    (Op.LOGICAL_AND, _np.logical_and, "and"),
+    (Op.LOGICAL_OR, _np.logical_or, "or"),
+    (Op.LOGICAL_XOR, _np.logical_xor, "!="),
+]:
+    _binary(_op, _f, None, "(bool({0}) %s bool({1}))" % _sym, rule=_bool_rule, differentiable=False)
+
+
+# ---- ternary -----------------------------------------------------------------------------
+def _select_infer(c, x, y):
+    if numpy.dtype(c.dtype) != dtypes.bool_:
+        raise DTypeError(f"select: condition must be bool, got {c.dtype}")
+    shape = _common_shape(Op.SELECT, (c, x, y))
+    return [(shape, _same_dtype(Op.SELECT, (x, y)))]
+
+
+register(
+    OpDef(
+        Op.SELECT,
+        Kind.ELEMENTWISE,
+        _select_infer,
+        lambda c, x, y: _np.where(c, x, y).astype(numpy.result_type(x, y), copy=False),
+        lambda b, c, x, y, out, g: (
+            None,
+            b.where(c, g, b.zeros_like(g)),
+            b.where(c, b.zeros_like(g), g),
+        ),
+        "({1} if {0} else {2})",
+        doc="where(cond, x, y)",
+    )
+)

@@ -1,0 +1,392 @@
+"""Rows of reductions, matmul, layout and indexing ops, host callbacks and guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from . import dtypes
+from ..errors import DTypeError, GuardFailure, ShapeError
+from .ops import Kind, Op, OpDef, register
+
+
+# ---- reductions (params: axes = sorted non-negative tuple, keepdims) ---------------------
+def _reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _reduce_infer(op: Op, out_dtype=None):
+    def infer(x, axes, keepdims):
+        for a in axes:
+            if not 0 <= a < len(x.shape):
+                raise ShapeError(f"{op.value}: axis {a} is out of range for shape {tuple(x.shape)}")
+        if op in (Op.REDUCE_MAX, Op.REDUCE_MIN) and any(x.shape[a] == 0 for a in axes):
+            raise ShapeError(f"{op.value}: zero-size axis in shape {tuple(x.shape)} has no identity")
+        return [(_reduced_shape(x.shape, axes, keepdims), out_dtype or numpy.dtype(x.dtype))]
+
+    return infer
+
+
+def _sum_vjp(b, x, out, g, axes, keepdims):
+    return (b.keep_reduced(g, x.shape, axes, keepdims),)
+
+
+def _extremum_vjp(b, x, out, g, axes, keepdims):
+    # MXNet: every element equal to the result gets the full gradient (no tie splitting).
+    outb = b.keep_reduced(out, x.shape, axes, keepdims)
+    gb = b.keep_reduced(g, x.shape, axes, keepdims)
+    return (b.where(b.eq(x, outb), gb, b.zeros_like(gb)),)
+
+
+def _prod_vjp(b, x, out, g, axes, keepdims):
+    gb = b.keep_reduced(g, x.shape, axes, keepdims)
+    return (b.mul(gb, b.prod_others(x, axes=axes)),)
+
+
+def _prod_others(x, axes):
+    """For each element, the product of the others in its reduction group (exact at zeros)."""
+    ax = tuple(axes)
+    zero = x == 0
+    nz = numpy.where(zero, numpy.ones((), x.dtype), x)
+    p = numpy.prod(nz, axis=ax, keepdims=True)
+    nzero = numpy.sum(zero, axis=ax, keepdims=True)
+    with numpy.errstate(all="ignore"):
+        others = numpy.where(zero, p, numpy.where(nzero > 0, 0, p / nz))
+    return numpy.where(nzero > 1, 0, others).astype(x.dtype, copy=False)
+
+
+def _reduce_row(op, impl, vjp, render, out_dtype=None, differentiable=True):
+    register(
+        OpDef(
+            op,
+            Kind.REDUCTION,
+            _reduce_infer(op, out_dtype),
+            lambda x, axes, keepdims: numpy.asarray(impl(x, axis=tuple(axes), keepdims=keepdims)).astype(
+                out_dtype or x.dtype, copy=False
+            ),
+            vjp,
+            render,
+            differentiable,
+        )
+    )
+
+
+_reduce_row(Op.REDUCE_SUM, numpy.sum, _sum_vjp, "add")
+_reduce_row(Op.REDUCE_MAX, numpy.max, _extremum_vjp, "max")
+_reduce_row(Op.REDUCE_MIN, numpy.min, _extremum_vjp, "min")
+_reduce_row(Op.REDUCE_PROD, numpy.prod, _prod_vjp, "mul")
+register(
+    OpDef(
+        Op.PROD_OTHERS,
+        Kind.HOST,
+        lambda x, axes: [(tuple(x.shape), numpy.dtype(x.dtype))],
+        _prod_others,
+        None,
+        differentiable=False,
+        doc="gradient helper of prod: the product of the other elements (first order only)",
+    )
+)
+
+
+def _arg_infer(op):
+    def infer(x, axis, keepdims):
+        axes = tuple(range(len(x.shape))) if axis is None else (axis,)
+        return _reduce_infer(op, dtypes.int64)(x, axes, keepdims)
+
+    return infer
+
+
+for _op, _f in [(Op.ARGMAX, numpy.argmax), (Op.ARGMIN, numpy.argmin)]:
+    register(
+        OpDef(
+            _op,
+            Kind.REDUCTION,
+            _arg_infer(_op),
+            (lambda f: lambda x, axis, keepdims: numpy.asarray(f(x, axis=axis, keepdims=keepdims)).astype(
+                numpy.int64
+            ))(_f),
+            None,
+            None,
+            differentiable=False,
+        )
+    )
+
+
+# ---- matmul: a[..., m, k] @ b[..., k, n], batch dims broadcast ---------------------------
+def _matmul_infer(a, b):
+    if len(a.shape) < 2 or len(b.shape) < 2:
+        raise ShapeError(f"matmul: operands need 2 or more dims, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ShapeError(
+            f"matmul: inner dimensions differ: {tuple(a.shape)} @ {tuple(b.shape)} "
+            f"({a.shape[-1]} != {b.shape[-2]})"
+        )
+    if numpy.dtype(a.dtype) != numpy.dtype(b.dtype):
+        raise DTypeError(f"matmul: operand dtypes {a.dtype} and {b.dtype} differ (cast first)")
+    try:
+        batch = numpy.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    except ValueError:
+        raise ShapeError(f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
+    return [(tuple(batch) + (a.shape[-2], b.shape[-1]), numpy.dtype(a.dtype))]
+
+
+def _swap_last(b, x):
+    n = len(x.shape)
+    return b.transpose(x, perm=tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def _matmul_vjp(b, x, y, out, g):
+    gx = b.sum_to(b.matmul(g, _swap_last(b, y)), x.shape)
+    gy = b.sum_to(b.matmul(_swap_last(b, x), g), y.shape)
+    return gx, gy
+
+
+register(OpDef(Op.MATMUL, Kind.MATMUL, _matmul_infer, numpy.matmul, _matmul_vjp))
+
+
+# ---- layout ------------------------------------------------------------------------------
+def _reshape_infer(x, shape):
+    if int(numpy.prod(shape, dtype=numpy.int64)) != int(numpy.prod(x.shape, dtype=numpy.int64)):
+        raise ShapeError(f"reshape: cannot reshape array of shape {tuple(x.shape)} into shape {tuple(shape)}")
+    return [(tuple(shape), numpy.dtype(x.dtype))]
+
+
+register(
+    OpDef(
+        Op.RESHAPE,
+        Kind.LAYOUT,
+        _reshape_infer,
+        lambda x, shape: x.reshape(shape),
+        lambda b, x, out, g, shape: (b.reshape(g, x.shape),),
+    )
+)
+
+
+def _transpose_infer(x, perm):
+    if sorted(perm) != list(range(len(x.shape))):
+        raise ShapeError(f"transpose: axes {perm} are not a permutation for shape {tuple(x.shape)}")
+    return [(tuple(x.shape[p] for p in perm), numpy.dtype(x.dtype))]
+
+
+register(
+    OpDef(
+        Op.TRANSPOSE,
+        Kind.LAYOUT,
+        _transpose_infer,
+        lambda x, perm: numpy.transpose(x, perm),
+        lambda b, x, out, g, perm: (b.transpose(g, perm=tuple(numpy.argsort(perm).tolist())),),
+    )
+)
+
+
+def _broadcast_infer(x, shape):
+    try:
+        ok = numpy.broadcast_shapes(tuple(x.shape), tuple(shape)) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to {tuple(shape)}")
+    return [(tuple(shape), numpy.dtype(x.dtype))]
+
+
+register(
+    OpDef(
+        Op.BROADCAST_TO,
+        Kind.LAYOUT,
+        _broadcast_infer,
+        lambda x, shape: numpy.broadcast_to(x, shape),
+        lambda b, x, out, g, shape: (b.sum_to(g, x.shape),),
+    )
+)
+
+
+def _index_key(index: tuple) -> tuple:
+    """A basic-index param (ints, (start, stop, step) triples, None) as a numpy key."""
+    return tuple(slice(*i) if isinstance(i, tuple) else i for i in index)
+
+
+def _probe(shape: tuple[int, ...]) -> numpy.ndarray:
+    return numpy.lib.stride_tricks.as_strided(numpy.empty(1, numpy.int8), shape, (0,) * len(shape))
+
+
+def _slice_infer(x, index):
+    return [(_probe(tuple(x.shape))[_index_key(index)].shape, numpy.dtype(x.dtype))]
+
+
+def _slice_vjp_impl(g, index, shape):
+    z = numpy.zeros(shape, g.dtype)
+    z[_index_key(index)] = g
+    return z
+
+
+register(
+    OpDef(
+        Op.SLICE,
+        Kind.LAYOUT,
+        _slice_infer,
+        lambda x, index: x[_index_key(index)],
+        lambda b, x, out, g, index: (b.slice_vjp(g, index=index, shape=tuple(x.shape)),),
+        doc="basic indexing: ints, slices, None",
+    )
+)
+register(
+    OpDef(
+        Op.SLICE_VJP,
+        Kind.LAYOUT,
+        lambda g, index, shape: [(tuple(shape), numpy.dtype(g.dtype))],
+        _slice_vjp_impl,
+        lambda b, g, out, gg, index, shape: (b.slice(gg, index=index),),
+        doc="zeros of `shape` with `g` written at basic index `index`",
+    )
+)
+
+
+def _concat_infer(*xs, axis):
+    first = xs[0]
+    for x in xs[1:]:
+        if len(x.shape) != len(first.shape) or any(
+            a != c for i, (a, c) in enumerate(zip(x.shape, first.shape)) if i != axis
+        ):
+            raise ShapeError(
+                f"concatenate: shapes {[tuple(x.shape) for x in xs]} differ outside axis {axis}"
+            )
+    shape = list(first.shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return [(tuple(shape), dtypes.promote(*[numpy.dtype(x.dtype) for x in xs]))]
+
+
+def _concat_vjp(b, *args, axis):
+    xs, g = args[: len(args) - 2], args[-1]
+    grads, start = [], 0
+    for x in xs:
+        stop = start + x.shape[axis]
+        index = tuple((None, None, None) if i != axis else (start, stop, 1) for i in range(len(x.shape)))
+        grads.append(b.slice(g, index=index))
+        start = stop
+    return tuple(grads)
+
+
+register(
+    OpDef(
+        Op.CONCATENATE,
+        Kind.LAYOUT,
+        _concat_infer,
+        lambda *xs, axis: numpy.concatenate(xs, axis=axis),
+        _concat_vjp,
+    )
+)
+
+
+# ---- indexing with integer arrays --------------------------------------------------------
+# `key` is a template: basic items as in SLICE, and the string "@" where the next index
+# array operand goes. Repeated indices accumulate in the gradient (scatter-add).
+def _gather_key(key: tuple, idx: tuple) -> tuple:
+    it = iter(idx)
+    return tuple(next(it) if k == "@" else (slice(*k) if isinstance(k, tuple) else k) for k in key)
+
+
+def _check_index_dtypes(op, idx):
+    for i in idx:
+        if numpy.dtype(i.dtype).kind not in "iu":
+            raise DTypeError(f"{op.value}: index arrays must be integers, got {i.dtype}")
+
+
+def _gather_infer(x, *idx, key):
+    _check_index_dtypes(Op.GATHER, idx)
+    probes = [numpy.zeros(tuple(i.shape), numpy.intp) for i in idx]
+    try:
+        shape = _probe(tuple(x.shape))[_gather_key(key, probes)].shape
+    except IndexError as exc:
+        raise ShapeError(f"gather: {exc} (array shape {tuple(x.shape)})") from None
+    return [(shape, numpy.dtype(x.dtype))]
+
+
+def _scatter_add_impl(g, *idx, key, shape):
+    z = numpy.zeros(shape, g.dtype)
+    numpy.add.at(z, _gather_key(key, idx), g)
+    return z
+
+
+register(
+    OpDef(
+        Op.GATHER,
+        Kind.INDEX,
+        _gather_infer,
+        lambda x, *idx, key: x[_gather_key(key, idx)],
+        lambda b, x, *rest, key: (
+            b.scatter_add(rest[-1], *rest[:-2], key=key, shape=tuple(x.shape)),
+        )
+        + (None,) * (len(rest) - 2),
+    )
+)
+register(
+    OpDef(
+        Op.SCATTER_ADD,
+        Kind.INDEX,
+        lambda g, *idx, key, shape: [(tuple(shape), numpy.dtype(g.dtype))],
+        _scatter_add_impl,
+        lambda b, g, *rest, key, shape: (b.gather(rest[-1], *rest[:-2], key=key),) + (None,) * (len(rest) - 2),
+        doc="zeros of `shape`, then g added at the gathered positions (np.add.at)",
+    )
+)
+
+
+# ---- host callbacks (autograd.Function) and guards ---------------------------------------
+def _custom_infer(*xs, fn, avals):
+    return [tuple(a) for a in avals]
+
+
+def _custom_impl(*xs, fn, avals):
+    raise RuntimeError("custom op values are computed by their Function, never re-run")
+
+
+def _custom_vjp(b, *args, fn, avals):
+    n_out = len(avals)
+    gs = args[len(args) - n_out :]
+    xs = args[: len(args) - 2 * n_out]
+    ins_avals = tuple((tuple(x.shape), numpy.dtype(x.dtype)) for x in xs)
+    grads = b.custom_vjp(*gs, fn=fn, avals=ins_avals)
+    grads = grads if isinstance(grads, list) else [grads]
+    return tuple(grads)
+
+
+register(OpDef(Op.CUSTOM, Kind.HOST, _custom_infer, _custom_impl, _custom_vjp))
+
+
+def _custom_vjp_impl(*gs, fn, avals):
+    return fn.run_backward(gs, avals)
+
+
+register(
+    OpDef(
+        Op.CUSTOM_VJP,
+        Kind.HOST,
+        lambda *gs, fn, avals: [tuple(a) for a in avals],
+        _custom_vjp_impl,
+        None,
+        differentiable=False,
+    )
+)
+
+
+def _guard_impl(x: Any, expect: Any, where: str) -> tuple:
+    seen = numpy.asarray(x).item()
+    if seen != expect:
+        raise GuardFailure(-1, seen)
+    return ()
+
+
+register(
+    OpDef(
+        Op.GUARD,
+        Kind.GUARD,
+        lambda x, expect, where: [],
+        _guard_impl,
+        None,
+        differentiable=False,
+        doc="the program is only valid where x == expect (a data-dependent branch)",
+    )
+)

@@ -1,0 +1,174 @@
+"""Indexing: `x[key]` as SLICE (basic) or GATHER (integer and boolean arrays), `x[key] = v`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from ..errors import DTypeError, ShapeError
+from ..ir.ops import Op
+from ..tracer.array import Array
+from ..tracer.lazy import apply
+from ..tracer.where import user_line_long
+from ._core import as_array, cast, normalize_axis, wrap
+
+__all__ = ["getitem", "setitem", "take"]
+
+
+def _is_advanced(k: Any) -> bool:
+    return isinstance(k, (list, numpy.ndarray, Array, range))
+
+
+def _expand(key: Any, ndim: int) -> tuple:
+    if not isinstance(key, tuple):
+        key = (key,)
+    n_ell = sum(1 for k in key if k is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(1 for k in key if k is not None and k is not Ellipsis)
+    used += sum(_bool_dims(k) - 1 for k in key if _bool_dims(k) > 1)
+    if used > ndim:
+        raise IndexError(f"too many indices for array: array is {ndim}-dimensional, but {used} were indexed")
+    out: list[Any] = []
+    for k in key:
+        if k is Ellipsis:
+            out.extend([slice(None)] * (ndim - used))
+        else:
+            out.append(k)
+    if n_ell == 0:
+        out.extend([slice(None)] * (ndim - used))
+    return tuple(out)
+
+
+def _bool_dims(k: Any) -> int:
+    if isinstance(k, Array) and k.dtype == numpy.bool_:
+        return k.ndim
+    if isinstance(k, numpy.ndarray) and k.dtype == numpy.bool_:
+        return k.ndim
+    return 0
+
+
+def _basic_param(key: tuple, shape: tuple) -> tuple:
+    """Normalized basic index: ints in range, (start, stop, step) triples, None."""
+    out, dim = [], 0
+    for k in key:
+        if k is None:
+            out.append(None)
+            continue
+        n = shape[dim]
+        if isinstance(k, slice):
+            out.append(k.indices(n))
+        else:
+            i = int(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
+            out.append(i % n)
+        dim += 1
+    return tuple(out)
+
+
+def _index_array(k: Any, dim_size: int, axis: int) -> Any:
+    if isinstance(k, Array):
+        if k.dtype.kind == "f":
+            k = cast(k, numpy.dtype("int64"))  # MXNet accepts float labels as indices
+        elif k.dtype.kind not in "iu":
+            raise DTypeError(f"index arrays must be integers, got {k.dtype}")
+        if k._data is not None:
+            _check_bounds(k._data, dim_size, axis)
+        return k
+    a = numpy.asarray(list(k) if isinstance(k, range) else k)
+    if a.dtype.kind == "f":
+        a = a.astype(numpy.int64)
+    if a.dtype.kind not in "iu":
+        raise DTypeError(f"index arrays must be integers, got {a.dtype}")
+    _check_bounds(a, dim_size, axis)
+    return wrap(a.astype(numpy.int64))
+
+
+def _check_bounds(a: numpy.ndarray, n: int, axis: int) -> None:
+    if a.size and (a.max() >= n or a.min() < -n):
+        bad = a.max() if a.max() >= n else a.min()
+        raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}\n  (at {user_line_long()})")
+
+
+def getitem(x: Array, key: Any) -> Array:
+    key = _expand(key, x.ndim)
+    if not any(_is_advanced(k) for k in key):
+        index = _basic_param(key, x.shape)
+        if x._data is not None and not (x._in_graph and _recording()):
+            from ..tracer.state import STATE
+
+            if STATE.capture is None and not STATE.force_lazy:
+                v = x._data[tuple(slice(*i) if isinstance(i, tuple) else i for i in index)]
+                if v.flags.c_contiguous and v.base is not None or v.ndim == 0:
+                    return _view(x, v)
+                return wrap(numpy.array(v, copy=True))
+        return apply(Op.SLICE, [x], {"index": index})[0]
+    # advanced: boolean masks become integer arrays (their shape depends on the data)
+    expanded: list[Any] = []
+    for k in key:
+        if _bool_dims(k):
+            mask = k._value() if isinstance(k, Array) else numpy.asarray(k)
+            expanded.extend(numpy.nonzero(mask))
+        else:
+            expanded.append(k)
+    template, idx, dim = [], [], 0
+    for k in expanded:
+        if k is None:
+            template.append(None)
+            continue
+        if _is_advanced(k):
+            idx.append(_index_array(k, x.shape[dim], dim))
+            template.append("@")
+        elif isinstance(k, slice):
+            template.append(k.indices(x.shape[dim]))
+        else:
+            template.append(int(k))
+        dim += 1
+    return apply(Op.GATHER, [x] + idx, {"key": tuple(template)})[0]
+
+
+def _recording() -> bool:
+    from ..tracer.state import STATE
+
+    return STATE.recording
+
+
+def _view(x: Array, v: numpy.ndarray) -> Array:
+    root = x._root if x._root is not None else x
+    return type(x)._wrap(v, root=root)
+
+
+def setitem(x: Array, key: Any, value: Any) -> None:
+    x._prepare_write()
+    if isinstance(value, Array):
+        value = value._value()
+    key = tuple(k._value() if isinstance(k, Array) else k for k in key) if isinstance(key, tuple) else (
+        key._value() if isinstance(key, Array) else key
+    )
+    try:
+        x._data[key] = value
+    except ValueError as exc:
+        raise ShapeError(f"setitem: {exc} (array shape {x.shape})\n  (at {user_line_long()})") from None
+
+
+def take(a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Array:
+    """Elements at `indices` along `axis` (repeated indices accumulate in the gradient)."""
+    x = as_array(a)
+    if axis is None:
+        from .shape import ravel
+
+        x, axis = ravel(x), 0
+    ax = normalize_axis(axis, x.ndim, "take")
+    n = x.shape[ax]
+    idx = indices._value() if isinstance(indices, Array) else numpy.asarray(indices)
+    idx = idx.astype(numpy.int64)
+    if mode == "clip":
+        idx = numpy.clip(idx, 0, n - 1)
+    elif mode == "wrap":
+        idx = numpy.mod(idx, n)
+    elif mode != "raise":
+        raise ValueError(f"take: mode must be 'raise', 'clip' or 'wrap', got {mode!r}")
+    key = (slice(None),) * ax + (idx,)
+    return getitem(x, key)

@@ -1,0 +1,88 @@
+"""Random sampling (float32 by default). Samples are constants: they carry no graph."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy
+
+from ..tracer.array import Array
+from ..tracer.state import STATE
+from ._core import as_array, default_float, to_dtype, wrap
+
+__all__ = ["seed", "uniform", "normal", "randint", "randn", "rand", "choice", "shuffle"]
+
+_rng = numpy.random.RandomState()
+
+
+def _note_capture(what: str) -> None:
+    if STATE.capture is not None:
+        STATE.capture.on_random(what)
+
+
+def seed(seed: int, device: Any = "all") -> None:
+    """Make later samples reproducible."""
+    _rng.seed(int(seed))
+
+
+def _size(size: Any) -> Optional[tuple]:
+    if size is None:
+        return None
+    return (int(size),) if isinstance(size, (int, numpy.integer)) else tuple(int(s) for s in size)
+
+
+def _out(v: Any, dtype: Any) -> Array:
+    return wrap(numpy.asarray(v, dtype=to_dtype(dtype) or default_float()))
+
+
+def uniform(low: Any = 0.0, high: Any = 1.0, size: Any = None, dtype: Any = None, device: Any = None, out: Any = None) -> Array:
+    """Samples from [low, high); `size=None` gives a 0-d array."""
+    _note_capture("uniform")
+    lo = as_array(low)._value() if isinstance(low, Array) else low
+    hi = as_array(high)._value() if isinstance(high, Array) else high
+    return _out(_rng.uniform(lo, hi, _size(size)), dtype)
+
+
+def normal(loc: Any = 0.0, scale: Any = 1.0, size: Any = None, dtype: Any = None, device: Any = None, out: Any = None) -> Array:
+    """Gaussian samples; with attached array loc/scale the sample is reparameterised."""
+    _note_capture("normal")
+    if isinstance(loc, Array) or isinstance(scale, Array):
+        from .math import add, multiply
+
+        shape = _size(size) or numpy.broadcast_shapes(numpy.shape(loc), numpy.shape(scale))
+        eps = _out(_rng.standard_normal(shape), dtype)
+        return add(loc, multiply(scale, eps))
+    return _out(_rng.normal(loc, scale, _size(size)), dtype)
+
+
+def randn(*shape: int) -> Array:
+    _note_capture("randn")
+    return _out(_rng.standard_normal(shape or None), None)
+
+
+def rand(*shape: int) -> Array:
+    _note_capture("rand")
+    return _out(_rng.random_sample(shape or None), None)
+
+
+def randint(low: int, high: Optional[int] = None, size: Any = None, dtype: Any = None, device: Any = None) -> Array:
+    _note_capture("randint")
+    return wrap(numpy.asarray(_rng.randint(low, high, _size(size)), dtype=to_dtype(dtype) or numpy.int32))
+
+
+def choice(a: Any, size: Any = None, replace: bool = True, p: Any = None) -> Array:
+    _note_capture("choice")
+    a = a._value() if isinstance(a, Array) else a
+    p = p._value() if isinstance(p, Array) else p
+    v = _rng.choice(a, _size(size), replace, p)
+    return wrap(numpy.asarray(v, dtype=numpy.int64 if numpy.asarray(v).dtype.kind in "iu" else default_float()))
+
+
+def shuffle(x: Array) -> None:
+    _note_capture("shuffle")
+    x._prepare_write()
+    _rng.shuffle(x._data)
+
+
+def _rng_state() -> numpy.random.RandomState:
+    return _rng

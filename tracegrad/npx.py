@@ -1,0 +1,175 @@
+"""The numpy extension (MXNet 2.x `mxnet.npx`): neural-network ops and mode switches."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy
+
+from . import np as _np
+from .ir import dtypes
+from .ir.ops import Op
+from .np._core import as_array, cast, default_float, to_dtype
+from .np.linalg import batch_dot
+from .tracer.array import Array
+from .tracer.lazy import apply
+from .tracer.state import STATE
+
+__all__ = [
+    "set_np", "reset_np", "is_np_array", "is_np_shape", "relu", "sigmoid", "activation",
+    "softmax", "log_softmax", "pick", "one_hot", "batch_dot", "stop_gradient", "dropout",
+    "cpu", "num_gpus", "random", "seed",
+]  # fmt: skip
+
+
+def set_np(shape: bool = True, array: bool = True, dtype: bool = False) -> None:
+    """Accepted for MXNet compatibility; `dtype=True` makes float64 the default float."""
+    STATE.default_float = "float64" if dtype else "float32"
+
+
+def reset_np() -> None:
+    STATE.default_float = "float32"
+
+
+def is_np_array() -> bool:
+    return True
+
+
+def is_np_shape() -> bool:
+    return True
+
+
+def cpu(device_id: int = 0) -> str:
+    return f"cpu({device_id})"
+
+
+def num_gpus() -> int:
+    return 0
+
+
+def _float(x: Any) -> Array:
+    x = as_array(x)
+    return x if dtypes.is_float(x.dtype) else cast(x, default_float())
+
+
+def relu(data: Any) -> Array:
+    """max(x, 0) with gradient 0 at x = 0."""
+    return apply(Op.RELU, [_float(data)], {})[0]
+
+
+def sigmoid(data: Any) -> Array:
+    return apply(Op.SIGMOID, [_float(data)], {})[0]
+
+
+def activation(data: Any, act_type: str = "relu") -> Array:
+    x = _float(data)
+    if act_type == "relu":
+        return relu(x)
+    if act_type == "sigmoid":
+        return sigmoid(x)
+    if act_type == "tanh":
+        return _np.tanh(x)
+    if act_type == "softrelu":
+        return _np.log1p(_np.exp(x))
+    if act_type == "softsign":
+        return _np.divide(x, _np.add(_np.abs(x), 1.0))
+    if act_type == "log_sigmoid":
+        return _np.log(sigmoid(x))
+    if act_type == "mish":
+        return _np.multiply(x, _np.tanh(_np.log1p(_np.exp(x))))
+    raise ValueError(
+        f"activation: unknown act_type {act_type!r}; use relu, sigmoid, tanh, softrelu, "
+        "softsign, log_sigmoid or mish"
+    )
+
+
+def _scaled(data: Any, temperature: Optional[float]) -> Array:
+    x = _float(data)
+    return x if temperature in (None, 1.0) else _np.divide(x, float(temperature))
+
+
+def softmax(data: Any, length: Any = None, axis: int = -1, temperature: Optional[float] = None,
+            use_length: bool = False, dtype: Any = None) -> Array:
+    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
+    x = _scaled(data, temperature)
+    shifted = _np.subtract(x, _np.stop_gradient(_np.max(x, axis=axis, keepdims=True)))
+    e = _np.exp(shifted)
+    out = _np.divide(e, _np.sum(e, axis=axis, keepdims=True))
+    return cast(out, to_dtype(dtype)) if dtype is not None else out
+
+
+def log_softmax(data: Any, axis: int = -1, length: Any = None, temperature: Optional[float] = None,
+                use_length: bool = False, dtype: Any = None) -> Array:
+    """x - log(sum(exp(x))) along `axis`, computed stably."""
+    x = _scaled(data, temperature)
+    shifted = _np.subtract(x, _np.stop_gradient(_np.max(x, axis=axis, keepdims=True)))
+    out = _np.subtract(shifted, _np.log(_np.sum(_np.exp(shifted), axis=axis, keepdims=True)))
+    return cast(out, to_dtype(dtype)) if dtype is not None else out
+
+
+def pick(data: Any, index: Any, axis: int = -1, mode: str = "clip", keepdims: bool = False) -> Array:
+    """data[..., index[...], ...] along `axis`; float indices are truncated, out-of-range clipped."""
+    x = as_array(data)
+    ax = axis % x.ndim
+    idx = as_array(index)
+    n = x.shape[ax]
+    if mode == "clip":
+        idx = _np.clip(cast(idx, numpy.dtype("int64")) if idx.dtype.kind == "f" else idx, 0, n - 1)
+    elif mode == "wrap":
+        idx = apply(Op.CAST, [_np.subtract(idx, _np.multiply(_np.floor(_np.divide(idx, float(n))), float(n)))],
+                    {"dtype": numpy.dtype("int64")})[0]
+    else:
+        raise ValueError(f"pick: mode must be 'clip' or 'wrap', got {mode!r}")
+    idx = cast(idx, numpy.dtype("int64"))
+    out_shape = x.shape[:ax] + x.shape[ax + 1 :]
+    if idx.shape != out_shape:
+        idx = _np.reshape(idx, out_shape)
+    grids = numpy.indices(out_shape, sparse=True)
+    key: list[Any] = []
+    for d in range(x.ndim):
+        if d == ax:
+            key.append(idx)
+        else:
+            g = grids[d if d < ax else d - 1]
+            key.append(g.astype(numpy.int64))
+    out = _np.indexing.getitem(x, tuple(key))
+    return _np.expand_dims(out, ax) if keepdims else out
+
+
+def one_hot(data: Any, depth: int, on_value: float = 1.0, off_value: float = 0.0, dtype: Any = "float32") -> Array:
+    """A constant mask: 1 at each label's position (float32 by default)."""
+    idx = as_array(data)
+    hits = _np.equal(_np.expand_dims(cast(idx, numpy.dtype("int64")), -1), numpy.arange(depth, dtype=numpy.int64))
+    dt = to_dtype(dtype)
+    return _np.where(hits, numpy.asarray(on_value, dt), numpy.asarray(off_value, dt))
+
+
+def stop_gradient(data: Any) -> Array:
+    """Identity forward; no gradient flows through it."""
+    return _np.stop_gradient(data)
+
+
+def dropout(data: Any, p: float = 0.5, mode: str = "training", axes: Any = None, **kw: Any) -> Array:
+    """In training mode, zero elements with probability p and scale by 1/(1-p); else identity."""
+    x = _float(data)
+    if not (STATE.training or mode == "always") or p == 0:
+        return x
+    shape = list(x.shape)
+    for a in axes or ():
+        shape[a] = 1
+    keep = (_np.random._rng_state().uniform(size=tuple(shape)) >= p).astype(x._dtype) / (1.0 - p)
+    if STATE.capture is not None:
+        STATE.capture.on_random("dropout")
+    return _np.multiply(x, keep.astype(x._dtype))
+
+
+class _Random:
+    """npx.random: seed for reproducible sampling."""
+
+    @staticmethod
+    def seed(seed: int, device: Any = "all") -> None:
+        _np.random.seed(seed)
+
+
+random = _Random()
+seed = _np.random.seed

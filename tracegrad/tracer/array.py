@@ -1,0 +1,247 @@
+"""The array core: a value or a recorded producer, graph membership, the gradient buffer.
+
+The numpy-interface methods live on the surface subclass (`tracegrad.ndarray`); this class
+holds only what the tracer needs, so the tracer never imports the API layer.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Optional
+
+import numpy
+
+from ..errors import NOT_IN_GRAPH, GraphError, InPlaceError, IN_PLACE
+from ..ir.core import Lit
+from ..ir.ops import Op
+from .state import STATE
+from .where import user_line
+
+ARRAY_CLS: type = None  # type: ignore[assignment]  # set by the surface layer
+
+_GRAD_REQS = ("write", "add", "null")
+
+
+class Guard:
+    """A sync point seen while recording: the value read and the outcome Python saw."""
+
+    __slots__ = ("array", "expect", "where")
+
+    def __init__(self, array: "Array", expect: Any, where: str) -> None:
+        self.array, self.expect, self.where = array, expect, where
+
+
+class Array:
+    __slots__ = (
+        "_data",
+        "_shape",
+        "_dtype",
+        "_prod",
+        "_idx",
+        "_in_graph",
+        "_freed",
+        "_grad",
+        "_grad_req",
+        "_users",
+        "_root",
+        "__weakref__",
+    )
+    __array_priority__ = 100.0
+
+    # ---- construction ----------------------------------------------------------------
+    @classmethod
+    def _wrap(cls, data: numpy.ndarray, root: Optional["Array"] = None) -> "Array":
+        a = cls.__new__(cls)
+        a._data = data
+        a._shape = data.shape
+        a._dtype = data.dtype
+        a._prod = None
+        a._idx = 0
+        a._in_graph = False
+        a._freed = False
+        a._grad = None
+        a._grad_req = "null"
+        a._users = None
+        a._root = root
+        return a
+
+    @classmethod
+    def _lazy(cls, shape: tuple, dtype: numpy.dtype, prod: Any, idx: int, in_graph: bool) -> "Array":
+        a = cls.__new__(cls)
+        a._data = None
+        a._shape = tuple(shape)
+        a._dtype = numpy.dtype(dtype)
+        a._prod = prod
+        a._idx = idx
+        a._in_graph = in_graph
+        a._freed = False
+        a._grad = None
+        a._grad_req = "null"
+        a._users = None
+        a._root = None
+        return a
+
+    def _set_value(self, value: numpy.ndarray) -> None:
+        self._data = numpy.asarray(value, dtype=self._dtype).reshape(self._shape)
+        if not self._in_graph:
+            self._prod = None  # nothing can differentiate through it: let its inputs go
+
+    def _add_user(self, user: "Array") -> None:
+        root = self._root if self._root is not None else self
+        if root._users is None:
+            root._users = weakref.WeakSet()
+        root._users.add(user)
+
+    # ---- basic facts -----------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self._shape:
+            n *= d
+        return n
+
+    def _value(self) -> numpy.ndarray:
+        """The concrete value (computing it if it is lazy)."""
+        if self._data is None:
+            from .lazy import materialize
+
+            materialize([self])
+        return self._data
+
+    # ---- sync points -----------------------------------------------------------------
+    def _sync(self, expect_from: Any) -> Any:
+        """Read a scalar for Python; while recording, log the outcome as a guard."""
+        v = self._value()
+        outcome = expect_from(v)
+        if self._prod is not None and (self._in_graph or STATE.capture is not None):
+            g = Guard(self, outcome, user_line())
+            if STATE.capture is not None:
+                STATE.capture.on_guard(g)
+            else:
+                STATE.guards.append(g)
+        return outcome
+
+    def _scalar_value(self, what: str) -> numpy.ndarray:
+        if self.size != 1:
+            raise ValueError(
+                f"The truth value of an array with more than one element is ambiguous "
+                f"({what} of an array of shape {self._shape}); use .any() or .all()"
+                if what == "bool"
+                else f"only size-1 arrays can be converted to Python scalars ({what} of shape {self._shape})"
+            )
+        return self
+
+    def __bool__(self) -> bool:
+        self._scalar_value("bool")
+        return self._sync(lambda v: bool(v.reshape(())))
+
+    def __float__(self) -> float:
+        self._scalar_value("float")
+        return self._sync(lambda v: float(v.reshape(())))
+
+    def __int__(self) -> int:
+        self._scalar_value("int")
+        return self._sync(lambda v: int(v.reshape(())))
+
+    def __index__(self) -> int:
+        if self._dtype.kind not in "iub":
+            raise TypeError(f"only integer arrays can be used as an index, not {self._dtype}")
+        self._scalar_value("index")
+        return self._sync(lambda v: int(v.reshape(())))
+
+    def item(self, *args: Any) -> Any:
+        if args:
+            return self._value().item(*args)
+        self._scalar_value("item")
+        return self._sync(lambda v: v.reshape(()).item())
+
+    def asnumpy(self) -> numpy.ndarray:
+        """A copy of the value as a numpy array."""
+        return numpy.array(self._value(), copy=True)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> numpy.ndarray:
+        v = self._value()
+        return numpy.asarray(v, dtype=dtype) if dtype is not None else v
+
+    # ---- autograd state --------------------------------------------------------------
+    def attach_grad(self, grad_req: str = "write", stype: Any = None) -> None:
+        """Allocate a zero gradient buffer and mark this array as a variable."""
+        if grad_req not in _GRAD_REQS:
+            raise KeyError(grad_req)
+        from .lazy import check_dtype_for_grad
+
+        check_dtype_for_grad(self, "attach_grad")
+        self._grad = ARRAY_CLS._wrap(numpy.zeros(self._shape, self._dtype))
+        self._grad_req = grad_req
+        if self._prod is not None and self._in_graph and not self._freed:
+            return  # MXNet 2.x: a recorded intermediate keeps its graph (retain-grad)
+        if self._data is None:
+            self._value()
+        self._prod = None
+        self._in_graph = True
+        self._freed = False
+
+    @property
+    def grad(self) -> Optional["Array"]:
+        return self._grad
+
+    def drop_grad(self) -> None:
+        if self._grad is None:
+            raise GraphError("The node has empty out_grads already. Cannot DropGrads again.")
+        self._grad = None
+        self._grad_req = "null"
+        if self._prod is None:
+            self._in_graph = False
+
+    @property
+    def _fresh_grad(self) -> bool:
+        return self._grad is not None
+
+    def detach(self) -> "Array":
+        """The same values without autograd history (shares storage when concrete)."""
+        if self._data is None:
+            self._value()
+        a = ARRAY_CLS._wrap(self._data, root=self._root if self._root is not None else self)
+        return a
+
+    def backward(self, out_grad: Any = None, retain_graph: bool = False, train_mode: bool = True) -> None:
+        """Back-propagate from this array (as `self.sum()` when it has several elements)."""
+        from .backward import backward
+
+        backward([self], [out_grad], retain_graph=retain_graph, train_mode=train_mode)
+
+    # ---- in-place writes -------------------------------------------------------------
+    def _prepare_write(self) -> None:
+        """Refuse writes that would corrupt a graph; compute lazy readers of the old value."""
+        if STATE.recording and (self._in_graph or (self._root is not None and self._root._in_graph)):
+            raise InPlaceError(IN_PLACE)
+        if self._data is None:
+            self._value()
+        root = self._root if self._root is not None else self
+        users = root._users
+        if users:
+            pending = [u for u in users if u._data is None]
+            root._users = None
+            if pending:
+                from .lazy import materialize
+
+                materialize(pending)
+
+    def _check_graph(self) -> None:
+        if not self._in_graph or self._freed:
+            raise GraphError(NOT_IN_GRAPH)
+
+
+def as_lit_or_array(x: Any) -> Any:
+    return x if isinstance(x, (Array, Lit)) else x
+
+
+__all__ = ["Array", "Guard", "Op"]

@@ -1,0 +1,194 @@
+"""Recorded values: producers, op application (eager or lazy), and materialization.
+
+A lazy array knows its shape and dtype and the producer (op, params, inputs) that computes
+it. Materializing a set of arrays walks their producers back to concrete arrays, lays the
+walk out as a linear `Trace` in creation order, and runs it through `execute` (compiled or
+interpreted). Backward emits its gradient eqns through the same machinery, so forward and
+backward of a step run as one program.
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+import numpy
+
+from ..errors import DTypeError, ShapeError, TracegradError
+from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
+from ..ir.ops import TABLE, Op
+from .state import STATE
+from .where import user_line_long
+
+if TYPE_CHECKING:
+    from .array import Array as ndarray
+
+_serial = itertools.count()
+
+
+class Producer:
+    """One recorded eqn: `outs = op[params](*ins)`; outputs are held weakly."""
+
+    __slots__ = ("op", "params", "fparams", "ins", "outs", "serial", "where", "__weakref__")
+
+    def __init__(self, op: Op, params: dict, ins: tuple, n_out: int) -> None:
+        self.op = op
+        self.params = params
+        self.fparams = freeze_params(params)
+        self.ins = ins
+        self.outs: list[Any] = [None] * n_out
+        self.serial = next(_serial)
+        self.where = None
+
+
+def _avals(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ...], numpy.dtype]]:
+    try:
+        return TABLE[op].infer(*ins, **params)
+    except TracegradError as exc:
+        raise type(exc)(f"{exc}\n  (at {user_line_long()})") from None
+    except (ValueError, TypeError, IndexError) as exc:
+        shapes = ", ".join(f"{getattr(a, 'dtype', '')}{list(getattr(a, 'shape', ()))}" for a in ins)
+        raise ShapeError(f"{op.value}: {exc} (operands {shapes})\n  (at {user_line_long()})") from None
+
+
+def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
+    """Run or record one op on ndarrays and Lits; returns its outputs."""
+    from . import array
+
+    cls = array.ARRAY_CLS
+    avals = _avals(op, ins, params)
+    arrays = [a for a in ins if type(a) is not Lit]
+    in_graph = STATE.recording and any(a._in_graph for a in arrays)
+    lazy = (
+        in_graph
+        or STATE.force_lazy
+        or STATE.capture is not None
+        or any(a._data is None for a in arrays)
+    )
+    if not lazy:
+        vals = [a.dtype.type(a.value) if type(a) is Lit else a._data for a in ins]
+        out = TABLE[op].impl(*vals, **params)
+        if len(avals) == 1:
+            out = (out,)
+        return [cls._wrap(numpy.asarray(o, dtype=dt)) for o, (_, dt) in zip(out, avals)]
+    prod = Producer(op, params, tuple(ins), len(avals))
+    outs = []
+    for i, (shape, dt) in enumerate(avals):
+        o = cls._lazy(shape, dt, prod, i, in_graph)
+        prod.outs[i] = weakref.ref(o)
+        outs.append(o)
+    for a in arrays:
+        if a._data is not None:
+            a._add_user(outs[0])
+    if STATE.capture is not None:
+        STATE.capture.on_apply(prod, outs)
+    return outs
+
+
+class Emitter:
+    """The tracer's emitter for `ir.Builder`: ops become (lazy) ndarrays."""
+
+    def emit(self, op: Op, ins: Sequence[Any], params: dict) -> list[Any]:
+        return apply(op, ins, params)
+
+    def lit(self, value: Any, dtype: numpy.dtype) -> Lit:
+        return make_lit(value, dtype)
+
+
+EMITTER = Emitter()
+
+
+def make_lit(value: Any, dtype: numpy.dtype) -> Lit:
+    dtype = numpy.dtype(dtype)
+    v = dtype.type(value).item()
+    return Lit(v, dtype)
+
+
+def collect(targets: Sequence["ndarray"], through_concrete: bool = False) -> tuple[list, list]:
+    """Producers needed to compute `targets` (in creation order) and the concrete inputs.
+
+    With `through_concrete`, the walk continues through recorded arrays that already have
+    values (backward needs their producers; their values still come in as inputs).
+    """
+    seen: set[int] = set()
+    prods: dict[int, Producer] = {}
+    inputs: dict[int, Any] = {}
+    stack = list(targets)
+    while stack:
+        a = stack.pop()
+        if id(a) in seen:
+            continue
+        seen.add(id(a))
+        p = a._prod
+        if a._data is not None:
+            inputs[id(a)] = a
+            if not (through_concrete and p is not None):
+                continue
+        if p is None:
+            raise TracegradError(f"internal: array {a.shape} has neither value nor producer")
+        if id(p) not in prods:
+            prods[id(p)] = p
+            for x in p.ins:
+                if type(x) is not Lit:
+                    stack.append(x)
+    order = sorted(prods.values(), key=lambda p: p.serial)
+    return order, list(inputs.values())
+
+
+def build_trace(targets: Sequence["ndarray"]) -> tuple[Trace, list["ndarray"]]:
+    """The linear trace that computes `targets` from concrete arrays, and those arrays."""
+    order, inputs = collect(targets)
+    env: dict[int, Var] = {}
+    in_vars = []
+    for a in inputs:
+        v = Var(a.shape, a.dtype)
+        env[id(a)] = v
+        in_vars.append(v)
+    eqns = []
+    for p in order:
+        ins = tuple(x if type(x) is Lit else env[id(x)] for x in p.ins)
+        outs = []
+        for i, r in enumerate(p.outs):
+            o = r() if r is not None else None
+            shape, dt = _out_aval(p, i)
+            v = Var(shape, dt)
+            if o is not None and id(o) not in env:  # a concrete sibling stays an input
+                env[id(o)] = v
+            outs.append(v)
+        eqns.append(Eqn(p.op, ins, tuple(outs), p.fparams))
+    outs = tuple(env[id(t)] for t in targets)
+    return Trace(tuple(in_vars), tuple(eqns), outs), inputs
+
+
+def _out_aval(p: Producer, i: int) -> tuple[tuple[int, ...], numpy.dtype]:
+    return TABLE[p.op].infer(*p.ins, **p.params)[i]
+
+
+def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> None:
+    """Compute the values of lazy `targets` in one program (into `dests` where given)."""
+    from .execute import execute
+
+    todo = [t for t in targets if t._data is None]
+    if dests is not None:
+        todo = list(targets)
+    if not todo:
+        return
+    uniq: dict[int, Any] = {}
+    for t in todo:
+        uniq.setdefault(id(t), t)
+    todo = list(uniq.values())
+    trace, inputs = build_trace(todo)
+    args = [a._data for a in inputs]
+    results = execute(trace, args, dests)
+    for t, r in zip(todo, results):
+        if dests is None:
+            t._set_value(r)
+
+
+def check_dtype_for_grad(a: "ndarray", what: str) -> None:
+    if a.dtype.kind != "f":
+        raise DTypeError(
+            f"{what}: an array of dtype {a.dtype} cannot carry a gradient "
+            "(cast it with .astype('float32') first)"
+        )

@@ -1,0 +1,28 @@
+"""Per-thread recording and training flags, and the log of guards seen while recording."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class _State(threading.local):
+    def __init__(self) -> None:
+        self.recording = False
+        self.training = False
+        self.force_lazy = 0  # >0 while backward emits gradients: keep every op lazy
+        self.record_depth = 0
+        self.guards: list[Any] = []  # Guard records of the current record session
+        self.capture: Any = None  # the jit's capture context, when one is active
+        self.default_float = "float32"
+
+
+STATE = _State()
+
+
+def is_recording() -> bool:
+    return STATE.recording
+
+
+def is_training() -> bool:
+    return STATE.training
