@@ -32,6 +32,9 @@ def _emitting(create_graph: bool, train_mode: bool) -> Iterator[None]:
         STATE.recording, STATE.training = saved
 
 
+_SMALL_HEAD = 4096
+
+
 def _graph(heads: Sequence[Array]) -> list:
     """Producers of the recorded graph behind `heads`, in program order."""
     order, _ = collect(heads, through_concrete=True)
@@ -153,6 +156,12 @@ def backward(
                 g = Builder(EMITTER).add(v._grad, g)
             targets.append(g)
             dests.append(v._grad._data)
+    # A small lazy head (the loss) is computed in the same program, so that the freed
+    # graph behind it can be released instead of being recomputed when it is read.
+    for h in heads:
+        if h._data is None and h.size <= _SMALL_HEAD:
+            targets.append(h)
+            dests.append(None)
     materialize(targets, dests)
     if not retain_graph:
         _free(prods, heads)

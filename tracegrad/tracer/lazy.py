@@ -71,7 +71,7 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
         out = TABLE[op].impl(*vals, **params)
         if len(avals) == 1:
             out = (out,)
-        return [cls._wrap(numpy.asarray(o, dtype=dt)) for o, (_, dt) in zip(out, avals)]
+        return [_wrap_eager(cls, numpy.asarray(o, dtype=dt), arrays) for o, (_, dt) in zip(out, avals)]
     prod = Producer(op, params, tuple(ins), len(avals))
     outs = []
     for i, (shape, dt) in enumerate(avals):
@@ -84,6 +84,18 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     if STATE.capture is not None:
         STATE.capture.on_apply(prod, outs)
     return outs
+
+
+def _wrap_eager(cls: type, value: numpy.ndarray, inputs: Sequence[Any]) -> Any:
+    """Wrap an eager result; a view of an input stays tied to it (writes are tracked)."""
+    if value.base is None:
+        return cls._wrap(value)
+    for a in inputs:
+        if numpy.may_share_memory(value, a._data):
+            if not value.flags.writeable:
+                return cls._wrap(numpy.array(value, copy=True))
+            return cls._wrap(value, root=a._root if a._root is not None else a)
+    return cls._wrap(value)
 
 
 class Emitter:
@@ -166,23 +178,22 @@ def _out_aval(p: Producer, i: int) -> tuple[tuple[int, ...], numpy.dtype]:
 
 
 def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> None:
-    """Compute the values of lazy `targets` in one program (into `dests` where given)."""
+    """Compute `targets` in one program: into `dests` where one is given, else as their values."""
     from .execute import execute
 
-    todo = [t for t in targets if t._data is None]
-    if dests is not None:
-        todo = list(targets)
+    if dests is None:
+        dests = [None] * len(targets)
+    todo: dict[int, Any] = {}
+    for t, d in zip(targets, dests):
+        if d is not None or t._data is None:
+            todo.setdefault(id(t), (t, d))
     if not todo:
         return
-    uniq: dict[int, Any] = {}
-    for t in todo:
-        uniq.setdefault(id(t), t)
-    todo = list(uniq.values())
-    trace, inputs = build_trace(todo)
-    args = [a._data for a in inputs]
-    results = execute(trace, args, dests)
-    for t, r in zip(todo, results):
-        if dests is None:
+    pairs = list(todo.values())
+    trace, inputs = build_trace([t for t, _ in pairs])
+    results = execute(trace, [a._data for a in inputs], [d for _, d in pairs])
+    for (t, d), r in zip(pairs, results):
+        if d is None:
             t._set_value(r)
 
 
