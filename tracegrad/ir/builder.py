@@ -32,7 +32,7 @@ class Builder:
 
     def op(self, op: Op, *ins: Any, **params: Any) -> Any:
         like = next((a for a in ins if not _is_scalar(a)), None)
-        atoms = [self.e.lit(a, like.dtype) if _is_scalar(a) else a for a in ins]
+        atoms = [self.e.lit(a, dtypes.of(like)) if _is_scalar(a) else a for a in ins]
         outs = self.e.emit(op, atoms, params)
         return outs[0] if len(outs) == 1 else outs
 
@@ -42,7 +42,7 @@ class Builder:
 
     # helpers used by many rules -------------------------------------------------------
     def zeros_like(self, x: Any) -> Any:
-        return self.broadcast(self.e.lit(0, x.dtype), x.shape)
+        return self.broadcast(self.e.lit(0, dtypes.of(x)), x.shape)
 
     def broadcast(self, x: Any, shape: tuple[int, ...]) -> Any:
         """`x` broadcast to `shape` (numpy rules); a no-op when it already has that shape."""
@@ -68,7 +68,7 @@ class Builder:
         return self.op(Op.RESHAPE, x, shape=tuple(shape))
 
     def cast(self, x: Any, dtype: numpy.dtype) -> Any:
-        if x.dtype == dtype:
+        if dtypes.of(x) == dtype:
             return x
         return self.op(Op.CAST, x, dtype=numpy.dtype(dtype))
 
@@ -83,7 +83,7 @@ class Builder:
         return self.broadcast(g, x_shape)
 
     def is_float(self, x: Any) -> bool:
-        return dtypes.is_float(numpy.dtype(x.dtype))
+        return dtypes.is_float(dtypes.of(x))
 
 
 def _is_scalar(a: Any) -> bool:

@@ -73,6 +73,8 @@ class Eqn:
 
 def freeze_params(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Params as the hashable, order-independent tuple eqns hold."""
+    if not params:
+        return ()
     return tuple(sorted(params.items()))
 
 

@@ -26,6 +26,12 @@ SHORT = {
 }
 
 
+def of(a: object) -> numpy.dtype:
+    """The numpy dtype of an operand (Var, Lit or array; arrays keep theirs in `_dtype`)."""
+    dt = getattr(a, "_dtype", None)
+    return dt if dt is not None else a.dtype  # type: ignore[attr-defined]
+
+
 def is_float(dtype: numpy.dtype) -> bool:
     """Whether values of this dtype can carry a gradient."""
     return dtype.kind == "f"

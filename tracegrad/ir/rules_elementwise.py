@@ -17,14 +17,14 @@ _np = numpy
 
 
 def _common_shape(op: Op, ins) -> tuple[int, ...]:
-    shapes = {tuple(a.shape) for a in ins if tuple(a.shape) != ()}
+    shapes = {a.shape for a in ins if a.shape != ()}
     if len(shapes) > 1:
         raise ShapeError(f"{op.value}: operand shapes {sorted(shapes)} differ (broadcast first)")
     return shapes.pop() if shapes else ()
 
 
 def _same_dtype(op: Op, ins) -> numpy.dtype:
-    kinds = {numpy.dtype(a.dtype) for a in ins}
+    kinds = {dtypes.of(a) for a in ins}
     if len(kinds) > 1:
         raise DTypeError(f"{op.value}: operand dtypes {sorted(map(str, kinds))} differ (cast first)")
     return kinds.pop()
@@ -159,7 +159,7 @@ def _cast_infer(x, dtype):
 def _cast_vjp(b, x, out, g, dtype):
     if not b.is_float(x):
         return (None,)
-    return (b.cast(g, x.dtype),)
+    return (b.cast(g, dtypes.of(x)),)
 
 
 register(
@@ -176,7 +176,7 @@ register(
     OpDef(
         Op.STOP_GRADIENT,
         Kind.ELEMENTWISE,
-        lambda x: [(tuple(x.shape), numpy.dtype(x.dtype))],
+        lambda x: [(tuple(x.shape), dtypes.of(x))],
         lambda x: x,
         None,
         "{0}",
@@ -204,7 +204,7 @@ register(
     OpDef(
         Op.CLIP,
         Kind.ELEMENTWISE,
-        lambda x, lo, hi: [(tuple(x.shape), numpy.dtype(x.dtype))],
+        lambda x, lo, hi: [(tuple(x.shape), dtypes.of(x))],
         _clip_impl,
         _clip_vjp,
         "clip({0}, {lo}, {hi})",
@@ -276,7 +276,7 @@ for _op, _f, _sym in [
 
 # ---- ternary -----------------------------------------------------------------------------
 def _select_infer(c, x, y):
-    if numpy.dtype(c.dtype) != dtypes.bool_:
+    if dtypes.of(c) != dtypes.bool_:
         raise DTypeError(f"select: condition must be bool, got {c.dtype}")
     shape = _common_shape(Op.SELECT, (c, x, y))
     return [(shape, _same_dtype(Op.SELECT, (x, y)))]

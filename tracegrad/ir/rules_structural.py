@@ -25,7 +25,7 @@ def _reduce_infer(op: Op, out_dtype=None):
                 raise ShapeError(f"{op.value}: axis {a} is out of range for shape {tuple(x.shape)}")
         if op in (Op.REDUCE_MAX, Op.REDUCE_MIN) and any(x.shape[a] == 0 for a in axes):
             raise ShapeError(f"{op.value}: zero-size axis in shape {tuple(x.shape)} has no identity")
-        return [(_reduced_shape(x.shape, axes, keepdims), out_dtype or numpy.dtype(x.dtype))]
+        return [(_reduced_shape(x.shape, axes, keepdims), out_dtype or dtypes.of(x))]
 
     return infer
 
@@ -82,7 +82,7 @@ register(
     OpDef(
         Op.PROD_OTHERS,
         Kind.HOST,
-        lambda x, axes: [(tuple(x.shape), numpy.dtype(x.dtype))],
+        lambda x, axes: [(tuple(x.shape), dtypes.of(x))],
         _prod_others,
         None,
         differentiable=False,
@@ -124,13 +124,13 @@ def _matmul_infer(a, b):
             f"matmul: inner dimensions differ: {tuple(a.shape)} @ {tuple(b.shape)} "
             f"({a.shape[-1]} != {b.shape[-2]})"
         )
-    if numpy.dtype(a.dtype) != numpy.dtype(b.dtype):
+    if dtypes.of(a) != dtypes.of(b):
         raise DTypeError(f"matmul: operand dtypes {a.dtype} and {b.dtype} differ (cast first)")
     try:
         batch = numpy.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
     except ValueError:
         raise ShapeError(f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from None
-    return [(tuple(batch) + (a.shape[-2], b.shape[-1]), numpy.dtype(a.dtype))]
+    return [(tuple(batch) + (a.shape[-2], b.shape[-1]), dtypes.of(a))]
 
 
 def _swap_last(b, x):
@@ -151,7 +151,7 @@ register(OpDef(Op.MATMUL, Kind.MATMUL, _matmul_infer, numpy.matmul, _matmul_vjp)
 def _reshape_infer(x, shape):
     if int(numpy.prod(shape, dtype=numpy.int64)) != int(numpy.prod(x.shape, dtype=numpy.int64)):
         raise ShapeError(f"reshape: cannot reshape array of shape {tuple(x.shape)} into shape {tuple(shape)}")
-    return [(tuple(shape), numpy.dtype(x.dtype))]
+    return [(tuple(shape), dtypes.of(x))]
 
 
 register(
@@ -168,7 +168,7 @@ register(
 def _transpose_infer(x, perm):
     if sorted(perm) != list(range(len(x.shape))):
         raise ShapeError(f"transpose: axes {perm} are not a permutation for shape {tuple(x.shape)}")
-    return [(tuple(x.shape[p] for p in perm), numpy.dtype(x.dtype))]
+    return [(tuple(x.shape[p] for p in perm), dtypes.of(x))]
 
 
 register(
@@ -189,7 +189,7 @@ def _broadcast_infer(x, shape):
         ok = False
     if not ok:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {tuple(x.shape)} to {tuple(shape)}")
-    return [(tuple(shape), numpy.dtype(x.dtype))]
+    return [(tuple(shape), dtypes.of(x))]
 
 
 register(
@@ -213,7 +213,7 @@ def _probe(shape: tuple[int, ...]) -> numpy.ndarray:
 
 
 def _slice_infer(x, index):
-    return [(_probe(tuple(x.shape))[_index_key(index)].shape, numpy.dtype(x.dtype))]
+    return [(_probe(tuple(x.shape))[_index_key(index)].shape, dtypes.of(x))]
 
 
 def _slice_vjp_impl(g, index, shape):
@@ -236,7 +236,7 @@ register(
     OpDef(
         Op.SLICE_VJP,
         Kind.LAYOUT,
-        lambda g, index, shape: [(tuple(shape), numpy.dtype(g.dtype))],
+        lambda g, index, shape: [(tuple(shape), dtypes.of(g))],
         _slice_vjp_impl,
         lambda b, g, out, gg, index, shape: (b.slice(gg, index=index),),
         doc="zeros of `shape` with `g` written at basic index `index`",
@@ -255,7 +255,7 @@ def _concat_infer(*xs, axis):
             )
     shape = list(first.shape)
     shape[axis] = sum(x.shape[axis] for x in xs)
-    return [(tuple(shape), dtypes.promote(*[numpy.dtype(x.dtype) for x in xs]))]
+    return [(tuple(shape), dtypes.promote(*[dtypes.of(x) for x in xs]))]
 
 
 def _concat_vjp(b, *args, axis):
@@ -290,7 +290,7 @@ def _gather_key(key: tuple, idx: tuple) -> tuple:
 
 def _check_index_dtypes(op, idx):
     for i in idx:
-        if numpy.dtype(i.dtype).kind not in "iu":
+        if dtypes.of(i).kind not in "iu":
             raise DTypeError(f"{op.value}: index arrays must be integers, got {i.dtype}")
 
 
@@ -301,7 +301,7 @@ def _gather_infer(x, *idx, key):
         shape = _probe(tuple(x.shape))[_gather_key(key, probes)].shape
     except IndexError as exc:
         raise ShapeError(f"gather: {exc} (array shape {tuple(x.shape)})") from None
-    return [(shape, numpy.dtype(x.dtype))]
+    return [(shape, dtypes.of(x))]
 
 
 def _scatter_add_impl(g, *idx, key, shape):
@@ -326,7 +326,7 @@ register(
     OpDef(
         Op.SCATTER_ADD,
         Kind.INDEX,
-        lambda g, *idx, key, shape: [(tuple(shape), numpy.dtype(g.dtype))],
+        lambda g, *idx, key, shape: [(tuple(shape), dtypes.of(g))],
         _scatter_add_impl,
         lambda b, g, *rest, key, shape: (b.gather(rest[-1], *rest[:-2], key=key),) + (None,) * (len(rest) - 2),
         doc="zeros of `shape`, then g added at the gathered positions (np.add.at)",
@@ -347,7 +347,7 @@ def _custom_vjp(b, *args, fn, avals):
     n_out = len(avals)
     gs = args[len(args) - n_out :]
     xs = args[: len(args) - 2 * n_out]
-    ins_avals = tuple((tuple(x.shape), numpy.dtype(x.dtype)) for x in xs)
+    ins_avals = tuple((tuple(x.shape), dtypes.of(x)) for x in xs)
     grads = b.custom_vjp(*gs, fn=fn, avals=ins_avals)
     grads = grads if isinstance(grads, list) else [grads]
     return tuple(grads)

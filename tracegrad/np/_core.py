@@ -64,7 +64,7 @@ def as_array(x: Any) -> Array:
 
 
 def cast(x: Array, dtype: numpy.dtype) -> Array:
-    if x.dtype == dtype:
+    if x._dtype == dtype:
         return x
     return apply(Op.CAST, [x], {"dtype": numpy.dtype(dtype)})[0]
 
@@ -87,7 +87,7 @@ def _operands(name: str, xs: Sequence[Any], float_result: bool) -> tuple[list[An
     if not arrays:
         ops = [as_array(ops[0])] + ops[1:]
         arrays = [ops[0]]
-    dt = dtypes.promote(*[a.dtype for a in arrays])
+    dt = dtypes.promote(*[a._dtype for a in arrays])
     for s in ops:
         if not isinstance(s, Array):
             dt = dtypes.promote(dt, dtypes.weak_scalar_dtype(_py(s), dt, default_float()))
@@ -124,7 +124,7 @@ def compare(op: Op, x: Any, y: Any) -> Array:
 
 def float_unary(op: Op, x: Any) -> Array:
     x = as_array(x)
-    if not dtypes.is_float(x.dtype):
+    if x._dtype.kind != "f":
         x = cast(x, default_float())
     return apply(op, [x], {})[0]
 
@@ -151,7 +151,7 @@ def normalize_axis(axis: int, ndim: int, name: str) -> int:
 def reduce(op: Op, x: Any, axis: Any = None, keepdims: bool = False) -> Array:
     x = as_array(x)
     axes = normalize_axes(axis, x.ndim, op.value) if x.ndim else ()
-    if x.dtype == dtypes.bool_ and op in (Op.REDUCE_SUM, Op.REDUCE_PROD):
+    if x._dtype == dtypes.bool_ and op in (Op.REDUCE_SUM, Op.REDUCE_PROD):
         x = cast(x, dtypes.int64)
     if not axes:
         return x if not keepdims else x
