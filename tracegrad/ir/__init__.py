@@ -4,5 +4,6 @@ from . import rules_elementwise, rules_structural  # noqa: F401  (fill the table
 from .builder import Builder
 from .core import Eqn, Lit, Trace, Var, freeze_params
 from .ops import TABLE, Kind, Op, OpDef, opdef
+from .trace_builder import TraceEmitter, grad_trace, vjp_trace
 
-__all__ = ["Builder", "Eqn", "Kind", "Lit", "Op", "OpDef", "TABLE", "Trace", "Var", "freeze_params", "opdef"]
+__all__ = ["Builder", "Eqn", "Kind", "Lit", "Op", "OpDef", "TABLE", "Trace", "Var", "freeze_params", "opdef", "TraceEmitter", "grad_trace", "vjp_trace"]

@@ -89,8 +89,9 @@ class Array:
     def _add_user(self, user: "Array") -> None:
         root = self._root if self._root is not None else self
         if root._users is None:
-            root._users = weakref.WeakSet()
-        root._users.add(user)
+            # keyed by id: a WeakSet would compare arrays with `==` (elementwise) on re-adds
+            root._users = weakref.WeakValueDictionary()
+        root._users[id(user)] = user
 
     # ---- basic facts -----------------------------------------------------------------
     @property
@@ -228,7 +229,7 @@ class Array:
         root = self._root if self._root is not None else self
         users = root._users
         if users:
-            pending = [u for u in users if u._data is None]
+            pending = [u for u in list(users.values()) if u._data is None]
             root._users = None
             if pending:
                 from .lazy import materialize
