@@ -58,7 +58,7 @@ def _basic_param(key: tuple, shape: tuple) -> tuple:
             continue
         n = shape[dim]
         if isinstance(k, slice):
-            out.append(k.indices(n))
+            out.append(_slice_param(k, n))
         else:
             i = int(k)
             if not -n <= i < n:
@@ -66,6 +66,18 @@ def _basic_param(key: tuple, shape: tuple) -> tuple:
             out.append(i % n)
         dim += 1
     return tuple(out)
+
+
+def _slice_param(k: slice, n: int) -> tuple:
+    """A slice as a (start, stop, step) triple that means the same when rebuilt.
+
+    `slice(*k.indices(n))` is not `k` for negative steps: `indices` gives stop -1 for "run
+    to the front", which a rebuilt slice reads as "up to the last element".
+    """
+    start, stop, step = k.indices(n)
+    if step < 0 and stop < 0:
+        stop = None
+    return (start, stop, step)
 
 
 def _index_array(k: Any, dim_size: int, axis: int) -> Any:
@@ -122,7 +134,7 @@ def getitem(x: Array, key: Any) -> Array:
             idx.append(_index_array(k, x.shape[dim], dim))
             template.append("@")
         elif isinstance(k, slice):
-            template.append(k.indices(x.shape[dim]))
+            template.append(_slice_param(k, x.shape[dim]))
         else:
             template.append(int(k))
         dim += 1

@@ -35,7 +35,12 @@ def _resolve_shape(shape: Any, size: int, old: tuple) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def reshape(a: Any, newshape: Any, order: str = "C") -> Array:
+def reshape(a: Any, newshape: Any = None, order: str = "C", *, shape: Any = None) -> Array:
+    """`a` with a new shape (one dimension may be -1); numpy 2's `shape=` keyword works too."""
+    if shape is not None:
+        newshape = shape
+    if newshape is None:
+        raise TypeError("reshape: the new shape is missing")
     x = as_array(a)
     return _reshape(x, _resolve_shape(newshape, x.size, x.shape))
 
