@@ -147,6 +147,7 @@ def backward(
     for v in variables:
         v._grad._prepare_write()
     targets, dests = [], []
+    copies, first_dest = [], {}  # one lazy gradient can serve several variables (add: g, g)
     with _emitting(False, train_mode):
         for v in variables:
             g = ct.get(id(v))
@@ -154,6 +155,10 @@ def backward(
                 g = Builder(EMITTER).zeros_like(v)
             if v._grad_req == "add":
                 g = Builder(EMITTER).add(v._grad, g)
+            if id(g) in first_dest:
+                copies.append((first_dest[id(g)], v._grad._data))
+                continue
+            first_dest[id(g)] = v._grad._data
             targets.append(g)
             dests.append(v._grad._data)
     # A small lazy head (the loss) is computed in the same program, so that the freed
@@ -163,6 +168,8 @@ def backward(
             targets.append(h)
             dests.append(None)
     materialize(targets, dests)
+    for src, dst in copies:
+        dst[...] = src
     if not retain_graph:
         _free(prods, heads)
 

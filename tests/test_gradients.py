@@ -1,0 +1,290 @@
+"""Gradients vs central differences in float64, generated from the op cases; broadcasting
+and axis variants from hypothesis; second and third order against analytic derivatives.
+
+`test_every_differentiable_row_is_exercised` fails when a differentiable row of ir.TABLE
+is not reached by any gradient check here.
+"""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tracegrad import autograd, ir, npx
+from tracegrad import np as tnp
+from tracegrad.ir import Op
+from tracegrad.test_utils import assert_almost_equal, check_numeric_gradient
+
+from op_cases import GRAD, Case
+
+FAST = settings(max_examples=15, deadline=None, derandomize=True)
+
+
+@pytest.mark.parametrize("case", GRAD, ids=lambda c: c.name)
+def test_gradient_matches_central_differences(case: Case) -> None:
+    check_numeric_gradient(case.tg, case.inputs(seed=3), eps=case.eps, rtol=case.rtol, atol=1e-8)
+
+
+# ---- broadcasting and axes, from hypothesis ------------------------------------------------
+BINARY = {
+    "add": (tnp.add, -1.0, 1.0),
+    "subtract": (tnp.subtract, -1.0, 1.0),
+    "multiply": (tnp.multiply, -1.0, 1.0),
+    "divide": (tnp.divide, 0.5, 2.0),
+    "power": (tnp.power, 0.5, 2.0),
+    "maximum": (tnp.maximum, -1.0, 1.0),
+    "minimum": (tnp.minimum, -1.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@FAST
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       seed=st.integers(0, 2**16))
+def test_binary_gradient_broadcasting(name: str, shapes, seed: int) -> None:
+    f, lo, hi = BINARY[name]
+    rs = numpy.random.RandomState(seed)
+    xs = [rs.uniform(lo, hi, s) for s in shapes.input_shapes]
+    if name in ("maximum", "minimum"):  # no ties: the kink is not differentiable
+        xs[1] = xs[1] + 0.05 * numpy.sign(xs[1] - 0.0) + 0.01
+    check_numeric_gradient(f, xs, rtol=1e-5, atol=1e-8)
+
+
+REDUCTIONS = {
+    "sum": tnp.sum,
+    "mean": tnp.mean,
+    "max": tnp.max,
+    "min": tnp.min,
+    "prod": tnp.prod,
+    "var": tnp.var,
+    "std": tnp.std,
+}
+
+
+@st.composite
+def _shape_and_axis(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3))
+    nd = len(shape)
+    kind = draw(st.sampled_from(["none", "int", "tuple"]))
+    if kind == "none":
+        axis = None
+    elif kind == "int":
+        axis = draw(st.integers(-nd, nd - 1))
+    else:
+        axis = tuple(draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True)))
+    return shape, axis, draw(st.booleans())
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@FAST
+@given(spec=_shape_and_axis(), seed=st.integers(0, 2**16))
+def test_reduction_gradient_axes(name: str, spec, seed: int) -> None:
+    shape, axis, keepdims = spec
+    rs = numpy.random.RandomState(seed)
+    n = int(numpy.prod(shape))
+    # distinct values (no max/min ties), away from 0 (prod), spread enough for std
+    x = (rs.permutation(n) + 1.0 + rs.uniform(0, 0.5, n)).reshape(shape) / n
+    if name == "std" and (n == 1 or (axis is not None and all(shape[a] == 1 for a in numpy.atleast_1d(axis)))):
+        return  # sqrt at a zero variance has no derivative
+    f = REDUCTIONS[name]
+    want = getattr(numpy, name)(x, axis=axis, keepdims=keepdims)
+    got = f(tnp.array(x, dtype="float64"), axis=axis, keepdims=keepdims)
+    assert got.shape == numpy.shape(want)
+    assert_almost_equal(got.asnumpy(), want, rtol=1e-12, atol=1e-12)
+    check_numeric_gradient(lambda a: f(a, axis=axis, keepdims=keepdims), [x], rtol=1e-5, atol=1e-8)
+
+
+@FAST
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=1, max_dims=3, max_side=3),
+       seed=st.integers(0, 2**16))
+def test_where_gradient_broadcasting(shapes, seed: int) -> None:
+    rs = numpy.random.RandomState(seed)
+    c = rs.uniform(-1, 1, shapes.input_shapes[0]) > 0
+    xs = [rs.uniform(-1, 1, s) for s in shapes.input_shapes[1:]]
+    check_numeric_gradient(lambda x, y: tnp.where(tnp.array(c), x, y), xs)
+
+
+@FAST
+@given(shapes=hnp.mutually_broadcastable_shapes(signature="(m,n),(n,p)->(m,p)", min_dims=0, max_dims=2,
+                                                max_side=3),
+       seed=st.integers(0, 2**16))
+def test_matmul_gradient_batch_broadcasting(shapes, seed: int) -> None:
+    rs = numpy.random.RandomState(seed)
+    xs = [rs.uniform(-1, 1, s) for s in shapes.input_shapes]
+    out = tnp.matmul(*[tnp.array(x, dtype="float64") for x in xs])
+    assert_almost_equal(out.asnumpy(), numpy.matmul(*xs), rtol=1e-12, atol=1e-12)
+    check_numeric_gradient(tnp.matmul, xs)
+
+
+# ---- exact values where finite differences cannot look ----------------------------------
+def test_prod_gradient_exact_at_zero() -> None:
+    for vals, want in [
+        ([0.0, 2.0, 3.0], [6.0, 0.0, 0.0]),
+        ([0.0, 2.0, 0.0], [0.0, 0.0, 0.0]),
+        ([1.0, 2.0, 3.0], [6.0, 3.0, 2.0]),
+    ]:
+        x = tnp.array(vals, dtype="float64")
+        x.attach_grad()
+        with autograd.record():
+            y = tnp.prod(x)
+        y.backward()
+        numpy.testing.assert_array_equal(x.grad.asnumpy(), want)
+    x = tnp.array([[0.0, 2.0], [3.0, 4.0]], dtype="float64")
+    x.attach_grad()
+    with autograd.record():
+        y = tnp.prod(x, axis=1)
+    y.backward()
+    numpy.testing.assert_array_equal(x.grad.asnumpy(), [[2.0, 0.0], [4.0, 3.0]])
+
+
+def test_stop_gradient_blocks_flow() -> None:
+    x = tnp.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = npx.stop_gradient(x) + x
+    y.backward()
+    numpy.testing.assert_array_equal(x.grad.asnumpy(), [1.0, 1.0])
+
+
+def test_astype_gradient_cast_back() -> None:
+    x = tnp.array([1.0, 2.0], dtype="float64")
+    x.attach_grad()
+    with autograd.record():
+        y = (x.astype("float32") * 3).sum()
+    y.backward()
+    assert x.grad.dtype == numpy.float64
+    numpy.testing.assert_array_equal(x.grad.asnumpy(), [3.0, 3.0])
+
+
+# ---- higher order -------------------------------------------------------------------------
+def _derivative(f, x):
+    """d/dx sum(f(x)) as a recorded array (create_graph=True), so it can be differentiated."""
+    with autograd.record():
+        y = f(x)
+    return autograd.grad(y, [x], create_graph=True)[0]
+
+
+SECOND = {
+    # name: (f, f'', domain)
+    "sin": (tnp.sin, lambda x: -numpy.sin(x), (-2, 2)),
+    "exp": (tnp.exp, numpy.exp, (-1, 1)),
+    "tanh": (tnp.tanh, lambda x: -2 * numpy.tanh(x) * (1 - numpy.tanh(x) ** 2), (-1, 1)),
+    "log": (tnp.log, lambda x: -1 / x**2, (0.5, 2)),
+    "sigmoid": (npx.sigmoid, lambda x: (s := 1 / (1 + numpy.exp(-x))) * (1 - s) * (1 - 2 * s), (-2, 2)),
+    "mul": (lambda x: x * x * x, lambda x: 6 * x, (-1, 1)),
+    "div": (lambda x: 1.0 / x, lambda x: 2 / x**3, (0.5, 2)),
+    "pow": (lambda x: tnp.power(x, tnp.array(2.5, dtype="float64")), lambda x: 2.5 * 1.5 * x**0.5, (0.5, 2)),
+    "integer_pow": (lambda x: x**4, lambda x: 12 * x**2, (-1, 1)),
+    "sum": (lambda x: tnp.sum(x) ** 2, lambda x: numpy.full_like(x, 2.0 * x.size), (-1, 1)),
+    "slice": (lambda x: x[1:] ** 3, lambda x: numpy.r_[0.0, 6 * x[1:]], (-1, 1)),
+    "gather": (lambda x: x[[0, 0, 2]] ** 3, lambda x: numpy.array([12 * x[0], 0.0, 6 * x[2]]), (-1, 1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND))
+def test_second_order(name: str) -> None:
+    f, f2, (lo, hi) = SECOND[name]
+    xv = numpy.random.RandomState(4).uniform(lo, hi, 3)
+    x = tnp.array(xv, dtype="float64")
+    x.attach_grad()
+    dx = _derivative(f, x)
+    dx.backward()
+    assert_almost_equal(x.grad.asnumpy(), f2(xv), rtol=1e-10, atol=1e-12)
+
+
+def test_second_order_matmul() -> None:
+    rs = numpy.random.RandomState(5)
+    av, bv = rs.uniform(-1, 1, (2, 3)), rs.uniform(-1, 1, (3, 2))
+    a = tnp.array(av, dtype="float64")
+    b = tnp.array(bv, dtype="float64")
+    a.attach_grad()
+    b.attach_grad()
+    with autograd.record():
+        y = (tnp.matmul(a, b) ** 2).sum()
+    ga = autograd.grad(y, [a], create_graph=True)[0]  # 2 (ab) b^T
+    with autograd.record():
+        z = ga.sum()
+    z.backward()
+    # d/db sum(2 a b b^T) and d/da likewise, by hand
+    # z = 2 sum_{i,j,k,l} a_ij b_jk b_lk
+    ones = numpy.ones((2, 3))
+    ca, cb = av.sum(0), bv.sum(0)
+    want_b = 2 * (numpy.outer(ca, cb) + (ca @ bv)[None, :])
+    want_a = 2 * ones @ bv @ bv.T
+    assert_almost_equal(a.grad.asnumpy(), want_a, rtol=1e-10, atol=1e-12)
+    assert_almost_equal(b.grad.asnumpy(), want_b, rtol=1e-10, atol=1e-12)
+
+
+def test_second_order_by_finite_differences_of_the_gradient() -> None:
+    """The create_graph gradient of softmax cross-entropy, differentiated numerically."""
+
+    def first(x):
+        if not x._in_graph:
+            x.attach_grad()
+        lab = tnp.array([2, 0])
+        with autograd.record():
+            loss = -(npx.one_hot(lab, 3, dtype="float64") * npx.log_softmax(x)).sum()
+        return autograd.grad(loss, [x], create_graph=True)[0] * tnp.array([[1.0, 2.0, 3.0]], dtype="float64")
+
+    check_numeric_gradient(first, [numpy.random.RandomState(6).uniform(-1, 1, (2, 3))], rtol=1e-6, atol=1e-8)
+
+
+def test_third_order_sin() -> None:
+    xv = numpy.array([0.3, -1.2, 2.0])
+    x = tnp.array(xv, dtype="float64")
+    x.attach_grad()
+    with autograd.record():
+        y = tnp.sin(x)
+    d1 = autograd.grad(y, [x], create_graph=True)[0]
+    assert_almost_equal(d1.asnumpy(), numpy.cos(xv), rtol=1e-12)
+    d2 = autograd.grad(d1, [x], create_graph=True)[0]
+    assert_almost_equal(d2.asnumpy(), -numpy.sin(xv), rtol=1e-12)
+    d2.backward()
+    assert_almost_equal(x.grad.asnumpy(), -numpy.cos(xv), rtol=1e-12)
+
+
+# ---- the table is covered --------------------------------------------------------------------
+class _Sq(autograd.Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * x
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return 2 * x * g
+
+
+def _ops_seen(x) -> set:
+    return {e.op for e in autograd.get_symbol(x).eqns}
+
+
+def test_every_differentiable_row_is_exercised() -> None:
+    """Each row with a gradient rule is reached by the checks above (via traced ops)."""
+    seen: set = set()
+    for case in GRAD:
+        args = [tnp.array(v, dtype="float64") for v in case.inputs()]
+        for a in args:
+            a.attach_grad()
+        with autograd.record():
+            out = case.tg(*args)
+        seen |= _ops_seen(out)
+    for name, (f, _, (lo, hi)) in SECOND.items():
+        x = tnp.array(numpy.linspace(lo, hi, 3) * 0.9, dtype="float64")
+        x.attach_grad()
+        seen |= _ops_seen(_derivative(f, x))
+    x = tnp.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        seen |= _ops_seen(_Sq()(x))  # CUSTOM; its numeric check is in test_semantics.py
+    differentiable = {op for op, row in ir.TABLE.items() if row.differentiable and row.vjp is not None}
+    missing = sorted(op.name for op in differentiable - seen)
+    assert not missing, f"differentiable table rows without a gradient check: {missing}"
+    lacking = sorted(op.name for op, row in ir.TABLE.items() if row.differentiable and row.vjp is None)
+    assert not lacking, f"rows marked differentiable without a gradient rule: {lacking}"
+
+
+def test_custom_function_gradient_numerically() -> None:
+    check_numeric_gradient(lambda x: _Sq()(x) * 3.0, [numpy.array([0.5, -1.5, 2.0])])
