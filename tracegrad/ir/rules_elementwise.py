@@ -213,9 +213,9 @@ register(
 )
 
 # ---- binary ------------------------------------------------------------------------------
-_binary(Op.ADD, _np.add, lambda b, x, y, out, g: (g, g), "({0} + {1})")
-_binary(Op.SUB, _np.subtract, lambda b, x, y, out, g: (g, b.neg(g)), "({0} - {1})")
-_binary(Op.MUL, _np.multiply, lambda b, x, y, out, g: (b.mul(g, y), b.mul(g, x)), "({0} * {1})")
+_binary(Op.ADD, _errstate(_np.add), lambda b, x, y, out, g: (g, g), "({0} + {1})")
+_binary(Op.SUB, _errstate(_np.subtract), lambda b, x, y, out, g: (g, b.neg(g)), "({0} - {1})")
+_binary(Op.MUL, _errstate(_np.multiply), lambda b, x, y, out, g: (b.mul(g, y), b.mul(g, x)), "({0} * {1})")
 
 
 def _div_impl(x, y):
