@@ -19,6 +19,11 @@ from ..tracer.where import user_line_long
 SCALARS = (bool, int, float, numpy.bool_, numpy.integer, numpy.floating)
 
 
+def at() -> str:
+    """The user's file:line, as the tail of an error message."""
+    return f"\n  (at {user_line_long()})"
+
+
 def default_float() -> numpy.dtype:
     return numpy.dtype(STATE.default_float)
 
@@ -29,7 +34,7 @@ def to_dtype(dtype: Any) -> Optional[numpy.dtype]:
         return None
     dt = numpy.dtype(getattr(dtype, "_np", dtype))
     if dt not in dtypes.SUPPORTED:
-        raise DTypeError(f"dtype {dt} is not supported; use one of {[str(d) for d in dtypes.SUPPORTED]}")
+        raise DTypeError(f"dtype {dt} is not supported; use one of {[str(d) for d in dtypes.SUPPORTED]}" + at())
     return dt
 
 
@@ -47,7 +52,7 @@ def array(obj: Any, dtype: Any = None, copy: bool = True) -> Array:
     if dt is None:
         dt = dtypes.bool_ if v.dtype == dtypes.bool_ else default_float()
     if v.dtype.kind not in "biuf":
-        raise DTypeError(f"array: cannot make an array of {v.dtype} data")
+        raise DTypeError(f"array: cannot make an array of {v.dtype} data" + at())
     return wrap(numpy.array(v, dtype=dt, copy=True))
 
 
@@ -137,10 +142,10 @@ def normalize_axes(axis: Any, ndim: int, name: str) -> tuple[int, ...]:
     for a in axes:
         a = int(a)
         if not -ndim <= a < max(ndim, 1):
-            raise ShapeError(f"{name}: axis {a} is out of bounds for an array of dimension {ndim}")
+            raise ShapeError(f"{name}: axis {a} is out of bounds for an array of dimension {ndim}" + at())
         out.append(a % ndim if ndim else 0)
     if len(set(out)) != len(out):
-        raise ShapeError(f"{name}: repeated axis in {axis}")
+        raise ShapeError(f"{name}: repeated axis in {axis}" + at())
     return tuple(sorted(out))
 
 

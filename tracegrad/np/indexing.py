@@ -11,7 +11,7 @@ from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
 from ..tracer.where import user_line_long
-from ._core import as_array, cast, normalize_axis, wrap
+from ._core import as_array, at, cast, normalize_axis, wrap
 
 __all__ = ["getitem", "setitem", "take"]
 
@@ -25,11 +25,11 @@ def _expand(key: Any, ndim: int) -> tuple:
         key = (key,)
     n_ell = sum(1 for k in key if k is Ellipsis)
     if n_ell > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
+        raise IndexError("an index can only have a single ellipsis ('...')" + at())
     used = sum(1 for k in key if k is not None and k is not Ellipsis)
     used += sum(_bool_dims(k) - 1 for k in key if _bool_dims(k) > 1)
     if used > ndim:
-        raise IndexError(f"too many indices for array: array is {ndim}-dimensional, but {used} were indexed")
+        raise IndexError(f"too many indices for array: array is {ndim}-dimensional, but {used} were indexed" + at())
     out: list[Any] = []
     for k in key:
         if k is Ellipsis:
@@ -62,7 +62,7 @@ def _basic_param(key: tuple, shape: tuple) -> tuple:
         else:
             i = int(k)
             if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}")
+                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}" + at())
             out.append(i % n)
         dim += 1
     return tuple(out)
@@ -85,7 +85,7 @@ def _index_array(k: Any, dim_size: int, axis: int) -> Any:
         if k.dtype.kind == "f":
             k = cast(k, numpy.dtype("int64"))  # MXNet accepts float labels as indices
         elif k.dtype.kind not in "iu":
-            raise DTypeError(f"index arrays must be integers, got {k.dtype}")
+            raise DTypeError(f"index arrays must be integers, got {k.dtype}" + at())
         if k._data is not None:
             _check_bounds(k._data, dim_size, axis)
         return k
@@ -93,7 +93,7 @@ def _index_array(k: Any, dim_size: int, axis: int) -> Any:
     if a.dtype.kind == "f":
         a = a.astype(numpy.int64)
     if a.dtype.kind not in "iu":
-        raise DTypeError(f"index arrays must be integers, got {a.dtype}")
+        raise DTypeError(f"index arrays must be integers, got {a.dtype}" + at())
     _check_bounds(a, dim_size, axis)
     return wrap(a.astype(numpy.int64))
 
@@ -101,7 +101,7 @@ def _index_array(k: Any, dim_size: int, axis: int) -> Any:
 def _check_bounds(a: numpy.ndarray, n: int, axis: int) -> None:
     if a.size and (a.max() >= n or a.min() < -n):
         bad = a.max() if a.max() >= n else a.min()
-        raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}\n  (at {user_line_long()})")
+        raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}" + at())
 
 
 def getitem(x: Array, key: Any) -> Array:

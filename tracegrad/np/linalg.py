@@ -11,8 +11,7 @@ from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ..tracer.where import user_line_long
-from ._core import as_array, cast, reshape
+from ._core import as_array, at, cast, reshape
 from .math import multiply
 from .reductions import sum as _sum
 from .shape import transpose
@@ -29,7 +28,7 @@ def matmul(a: Any, b: Any) -> Array:
     """numpy matmul: batched, 1-D operands promoted and squeezed again."""
     x, y = _same(as_array(a), as_array(b))
     if x.ndim == 0 or y.ndim == 0:
-        raise ShapeError(f"matmul: operands cannot be scalars (shapes {x.shape}, {y.shape})\n  (at {user_line_long()})")
+        raise ShapeError(f"matmul: operands cannot be scalars (shapes {x.shape}, {y.shape})" + at())
     xv = reshape(x, (1,) + x.shape) if x.ndim == 1 else x
     yv = reshape(y, y.shape + (1,)) if y.ndim == 1 else y
     out = apply(Op.MATMUL, [xv, yv], {})[0]
@@ -63,7 +62,7 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Array:
     ax_a = [i % x.ndim for i in ax_a]
     ax_b = [i % y.ndim for i in ax_b]
     if [x.shape[i] for i in ax_a] != [y.shape[i] for i in ax_b]:
-        raise ShapeError(f"tensordot: shape-mismatch for sum: {x.shape} and {y.shape} over axes {axes}")
+        raise ShapeError(f"tensordot: shape-mismatch for sum: {x.shape} and {y.shape} over axes {axes}" + at())
     free_a = [i for i in range(x.ndim) if i not in ax_a]
     free_b = [i for i in range(y.ndim) if i not in ax_b]
     k = int(numpy.prod([x.shape[i] for i in ax_a], dtype=numpy.int64))
@@ -94,7 +93,7 @@ def batch_dot(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = Fal
 
     x, y = as_array(a), as_array(b)
     if x.ndim < 3 or y.ndim < 3 or x.shape[:-2] != y.shape[:-2]:
-        raise ShapeError(f"batch_dot: needs arrays of 3+ dims with equal batch shapes, got {x.shape} and {y.shape}")
+        raise ShapeError(f"batch_dot: needs arrays of 3+ dims with equal batch shapes, got {x.shape} and {y.shape}" + at())
     if transpose_a:
         x = swapaxes(x, -1, -2)
     if transpose_b:

@@ -10,7 +10,8 @@ from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ._core import _operands, as_array, broadcast, cast, compare, default_float, elementwise, float_unary, lit
+from ._core import _operands, as_array, at, broadcast, cast, compare, default_float, elementwise, float_unary, lit
+from ..errors import ShapeError
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "true_divide", "power", "negative", "positive",
@@ -186,7 +187,14 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Array:
 
 
     ops, dt = _operands("where", [x, y], False)
-    shape = numpy.broadcast_shapes(c.shape, *[a.shape for a in ops if isinstance(a, Array)])
+    shapes = [c.shape] + [a.shape for a in ops if isinstance(a, Array)]
+    try:
+        shape = numpy.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(
+            f"where: condition and operands could not be broadcast together with shapes "
+            f"{' '.join(str(s) for s in shapes)}" + at()
+        ) from None
     atoms = [broadcast(c, shape)] + [
         broadcast(cast(a, dt), shape) if isinstance(a, Array) else lit(a, dt) for a in ops
     ]

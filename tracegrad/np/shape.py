@@ -11,7 +11,7 @@ from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ._core import as_array, broadcast, cast, normalize_axes, normalize_axis
+from ._core import as_array, at, broadcast, cast, normalize_axes, normalize_axis
 from ._core import reshape as _reshape
 
 __all__ = [
@@ -26,11 +26,11 @@ def _resolve_shape(shape: Any, size: int, old: tuple) -> tuple[int, ...]:
         shape = (int(shape),)
     shape = [int(s) for s in shape]
     if shape.count(-1) > 1:
-        raise ShapeError(f"reshape: can only specify one unknown dimension, got {tuple(shape)}")
+        raise ShapeError(f"reshape: can only specify one unknown dimension, got {tuple(shape)}" + at())
     if -1 in shape:
         known = int(numpy.prod([s for s in shape if s != -1], dtype=numpy.int64))
         if known == 0 or size % known:
-            raise ShapeError(f"reshape: cannot reshape array of shape {old} into shape {tuple(shape)}")
+            raise ShapeError(f"reshape: cannot reshape array of shape {old} into shape {tuple(shape)}" + at())
         shape[shape.index(-1)] = size // known
     return tuple(shape)
 
@@ -84,7 +84,7 @@ def squeeze(a: Any, axis: Any = None) -> Array:
     axes = normalize_axes(axis, x.ndim, "squeeze")
     for ax in axes:
         if x.shape[ax] != 1:
-            raise ShapeError(f"squeeze: cannot select an axis to squeeze out which has size not equal to one (axis {ax} of shape {x.shape})")
+            raise ShapeError(f"squeeze: cannot select an axis to squeeze out which has size not equal to one (axis {ax} of shape {x.shape})" + at())
     return _reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
@@ -106,7 +106,7 @@ def concatenate(seq: Sequence[Any], axis: int = 0) -> Array:
     dt = dtypes.promote(*[x.dtype for x in xs])
     xs = [cast(x, dt) for x in xs]
     if any(x.ndim == 0 for x in xs):
-        raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated")
+        raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated" + at())
     ax = normalize_axis(axis, xs[0].ndim, "concatenate")
     if len(xs) == 1:
         return xs[0]
@@ -117,7 +117,7 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> Array:
     xs = [as_array(x) for x in arrays]
     shapes = {x.shape for x in xs}
     if len(shapes) != 1:
-        raise ShapeError(f"stack: all input arrays must have the same shape, got {sorted(shapes)}")
+        raise ShapeError(f"stack: all input arrays must have the same shape, got {sorted(shapes)}" + at())
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
 
 
@@ -144,7 +144,7 @@ def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Array]:
     if isinstance(indices_or_sections, (int, numpy.integer)):
         k = int(indices_or_sections)
         if k <= 0 or n % k:
-            raise ShapeError(f"split: array split does not result in an equal division ({n} into {k})")
+            raise ShapeError(f"split: array split does not result in an equal division ({n} into {k})" + at())
         bounds = [i * (n // k) for i in range(k + 1)]
     else:
         bounds = [0] + [int(i) for i in indices_or_sections] + [n]

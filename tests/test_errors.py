@@ -1,0 +1,174 @@
+"""Errors users get: specific tracegrad exceptions naming the op, shapes, dtypes and the
+user's own file:line (never tracegrad internals), and MXNet's texts where MXNet has one."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy
+import pytest
+
+import tracegrad
+from tracegrad import DTypeError, GraphError, InPlaceError, ShapeError, TracegradError, autograd, npx
+from tracegrad import np
+
+HERE = os.path.basename(__file__)
+
+
+def _line_of(marker: str) -> int:
+    with open(__file__) as f:
+        for i, line in enumerate(f, 1):
+            if marker in line and "_line_of" not in line:
+                return i
+    raise AssertionError(marker)
+
+
+def _assert_points_here(exc: BaseException, marker: str) -> None:
+    msg = str(exc)
+    m = re.search(r"\(at (.+):(\d+)\)", msg)
+    assert m, f"no user line in: {msg}"
+    path, line = m.group(1), int(m.group(2))
+    assert os.path.basename(path) == HERE, f"points into {path}, not the user's file"
+    assert "tracegrad" + os.sep not in path
+    assert line == _line_of(marker), msg
+
+
+def test_broadcast_error_names_op_shapes_and_user_line() -> None:
+    a, b = np.ones((2, 3)), np.ones((4,))
+    with pytest.raises(ShapeError) as info:
+        a + b  # MARK-add
+    msg = str(info.value)
+    assert "add" in msg and "(2, 3)" in msg and "(4,)" in msg
+    _assert_points_here(info.value, "MARK-add")
+
+
+def test_shape_error_inside_record_points_at_user_line() -> None:
+    x = np.ones((2, 2))
+    x.attach_grad()
+    with autograd.record():
+        with pytest.raises(ShapeError) as info:
+            np.matmul(x, np.ones((3, 3)))  # MARK-matmul
+    msg = str(info.value)
+    assert "matmul" in msg and "(2, 2)" in msg and "(3, 3)" in msg
+    _assert_points_here(info.value, "MARK-matmul")
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: np.ones((2, 3)).reshape(5), ["reshape", "(2, 3)", "(5,)"]),
+        (lambda: np.concatenate([np.ones((2, 3)), np.ones((3, 2))]), ["concatenate", "(2, 3)", "(3, 2)"]),
+        (lambda: np.broadcast_to(np.ones(3), (2, 2)), ["broadcast_to", "(3,)", "(2, 2)"]),
+        (lambda: np.ones(3).sum(axis=2), ["sum", "axis 2"]),
+        (lambda: np.transpose(np.ones((2, 3)), (0, 0)), ["transpose", "(2, 3)"]),
+        (lambda: np.squeeze(np.ones((2, 3)), 0), ["squeeze", "(2, 3)"]),
+        (lambda: np.stack([np.ones(2), np.ones(3)]), ["stack", "(2,)", "(3,)"]),
+        (lambda: np.where(np.ones(2) > 0, np.ones(3), np.ones(2)), ["where", "(2,)", "(3,)"]),
+        (lambda: np.dot(np.ones((2, 3)), np.ones((2, 3))), ["matmul", "(2, 3)"]),
+        (lambda: npx.batch_dot(np.ones((2, 3)), np.ones((2, 3))), ["batch_dot", "(2, 3)"]),
+        (lambda: np.split(np.ones(5), 2), ["split", "5"]),
+    ],
+)
+def test_shape_errors_are_shape_errors_with_the_users_line(call, words) -> None:
+    with pytest.raises(ShapeError) as info:
+        call()
+    msg = str(info.value)
+    for w in words:
+        assert w in msg, (w, msg)
+    assert HERE in msg, msg
+
+
+def test_index_out_of_bounds_is_index_error_with_line() -> None:
+    with pytest.raises(IndexError, match="out of bounds") as info:
+        np.ones((2, 2))[3]
+    assert HERE in str(info.value)
+    with pytest.raises(IndexError, match="out of bounds"):
+        np.ones((2, 2))[np.array([5], dtype="int64")]
+
+
+def test_dtype_errors() -> None:
+    with pytest.raises(DTypeError, match="int32"):
+        np.array([1, 2], dtype="int32").attach_grad()
+    with pytest.raises(DTypeError, match="complex64"):
+        np.ones(2).astype("complex64")
+    with pytest.raises(DTypeError):
+        np.array(["a"])
+    x = np.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * 2
+    with pytest.raises(DTypeError, match="float64"):
+        y.backward(np.ones(2, dtype="float64"))
+
+
+def test_graph_errors_carry_mxnet_texts() -> None:
+    x = np.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * x
+    y.backward()
+    with pytest.raises(GraphError, match=re.escape("Cannot differentiate node because it is not in a computational graph.")):
+        y.backward()
+    with pytest.raises(GraphError, match="retain_graph=True"):
+        y.backward()
+    z = np.array([1.0]) * 2
+    with pytest.raises(GraphError, match="not in a computational graph"):
+        z.backward()
+
+
+def test_grad_of_a_variable_not_attached() -> None:
+    x, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * b
+    with pytest.raises(GraphError, match="does not require gradient"):
+        autograd.grad(y, [x, b])
+    with pytest.raises(GraphError, match="2-th variable"):
+        autograd.grad(y, [x, b])
+
+
+def test_list_length_assertions() -> None:
+    x = np.array([1.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * 2
+        z = x * 3
+    with pytest.raises(AssertionError, match=re.escape("variables cannot be an empty list.")):
+        autograd.grad(y, [])
+    with pytest.raises(AssertionError, match=re.escape("heads and head_grads must be lists of the same length: 2 vs. 1")):
+        autograd.backward([y, z], [np.ones(1)])
+
+
+def test_attach_grad_bogus_req_is_key_error() -> None:
+    with pytest.raises(KeyError, match="'bogus'"):
+        np.array([1.0]).attach_grad("bogus")
+
+
+def test_in_place_error_text() -> None:
+    x = np.array([1.0])
+    x.attach_grad()
+    with autograd.record():
+        with pytest.raises(InPlaceError, match="inplace operations like"):
+            x *= 2
+
+
+def test_get_symbol_rejects_non_arrays() -> None:
+    with pytest.raises(AssertionError, match="get_symbol: Invalid argument type"):
+        autograd.get_symbol(numpy.ones(2))
+
+
+def test_errors_are_tracegrad_errors_and_builtin_kinds() -> None:
+    assert issubclass(ShapeError, TracegradError) and issubclass(ShapeError, ValueError)
+    assert issubclass(DTypeError, TracegradError) and issubclass(DTypeError, TypeError)
+    assert issubclass(GraphError, RuntimeError) and issubclass(InPlaceError, RuntimeError)
+    assert tracegrad.NoGradientError is not None
+
+
+def test_scalar_conversion_of_many_elements() -> None:
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(np.ones(2))
+    with pytest.raises((ValueError, TypeError)):
+        float(np.ones(2))
+    with pytest.raises(TypeError):
+        [1, 2][np.array([1.0])]
