@@ -1,0 +1,25 @@
+"""Shared test set-up: every test starts from MXNet's default state (not recording,
+predict mode, float32 default, seeded generators) and leaves it that way."""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+
+from tracegrad import autograd, npx
+from tracegrad import np as tnp
+
+
+@pytest.fixture(autouse=True)
+def _fresh_autograd_state():
+    npx.set_np()
+    autograd.set_recording(False)
+    autograd.set_training(False)
+    tnp.random.seed(0)
+    numpy.random.seed(0)
+    yield
+    leaked = (autograd.is_recording(), autograd.is_training())
+    autograd.set_recording(False)
+    autograd.set_training(False)
+    npx.set_np()
+    assert leaked == (False, False), f"test left recording/training on: {leaked}"
