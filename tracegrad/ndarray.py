@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy
 
+from . import device as _device
 from . import np as _np
 from .errors import InPlaceError, IN_PLACE
 from .ir import dtypes
 from .tracer import array as _array
 from .tracer.array import Array
+from .tracer.lazy import materialize
 from .tracer.state import STATE
 
 
@@ -71,10 +73,29 @@ class ndarray(Array):
         return _np.transpose(self)
 
     @property
-    def device(self) -> str:
-        return "cpu(0)"
+    def device(self) -> "_device.Device":
+        """The device this array lives on: cpu(0) or gpu(i)."""
+        return _device.array_device(self)
 
     ctx = context = device
+
+    def to_device(self, device: Any) -> "ndarray":
+        """This array on `device` (itself when it is there; else a copy, not recorded)."""
+        return _device.place(self, device)
+
+    def as_in_ctx(self, ctx: Any) -> "ndarray":
+        """MXNet's name of `to_device`."""
+        return _device.place(self, ctx)
+
+    as_in_context = as_in_ctx
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        """Zero-copy export of GPU data (CuPy, PyTorch); CPU arrays have none."""
+        if not _device.array_device(self).is_gpu:
+            raise AttributeError("a CPU array has no __cuda_array_interface__ (use x.to_device(npx.gpu()))")
+        materialize([self])
+        return self._data.__cuda_array_interface__
 
     def __len__(self) -> int:
         if not self._shape:
@@ -112,6 +133,9 @@ class ndarray(Array):
         """A deep copy (recorded as an identity op when recording)."""
         if self._in_graph and STATE.recording:
             return _np.multiply(self, 1)
+        if _device.array_device(self).is_gpu:  # a device-to-device copy (issue 5)
+            materialize([self])
+            return type(self)._wrap(_device.gpu_copy(self._data, self._dev))
         return type(self)._wrap(numpy.array(self._value(), copy=True))
 
     def copyto(self, other: Any) -> Any:
@@ -121,6 +145,9 @@ class ndarray(Array):
                 return False
             other[...] = self
             return other
+        if isinstance(other, (_device.Device, str)):  # MXNet: copyto(ctx) gives a new array there
+            dev = _device.as_device(other)
+            return self.copy() if dev == self.device else _device.place(self, dev)
         return self.copy()
 
     def as_np_ndarray(self) -> "ndarray":
@@ -312,6 +339,13 @@ class ndarray(Array):
             return STATE.capture.on_inplace(self, fn, o)
         result = fn(self, o)
         self._prepare_write()
+        if _device.array_device(self).is_gpu:  # device hook (issue 5): a device-to-device copy
+            from .np._core import cast
+
+            result = cast(result, self._dtype)
+            materialize([result])
+            self._data.copy_to_device(result._data)
+            return self
         self._data[...] = result._value().astype(self._dtype, copy=False)
         return self
 

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 import numpy
 
+from . import device as _device
 from . import np as _np
 from .ir import dtypes
 from .ir.ops import Op
@@ -18,7 +19,7 @@ from .tracer.state import STATE
 __all__ = [
     "set_np", "reset_np", "is_np_array", "is_np_shape", "relu", "sigmoid", "activation",
     "softmax", "log_softmax", "pick", "one_hot", "batch_dot", "stop_gradient", "dropout",
-    "cpu", "num_gpus", "random", "seed",
+    "cpu", "gpu", "num_gpus", "current_device", "Device", "random", "seed",
 ]  # fmt: skip
 
 
@@ -39,12 +40,12 @@ def is_np_shape() -> bool:
     return True
 
 
-def cpu(device_id: int = 0) -> str:
-    return f"cpu({device_id})"
-
-
-def num_gpus() -> int:
-    return 0
+# devices (issue 5): tracegrad/device.py
+cpu = _device.cpu
+gpu = _device.gpu
+num_gpus = _device.num_gpus
+current_device = _device.current_device
+Device = _device.Device
 
 
 def _float(x: Any) -> Array:

@@ -15,6 +15,7 @@ from ..tracer.array import Array
 from ..tracer.lazy import apply, make_lit
 from ..tracer.state import STATE
 from ..tracer.where import user_line_long
+from ..device import UNPLACED
 
 SCALARS = (bool, int, float, numpy.bool_, numpy.integer, numpy.floating)
 
@@ -61,11 +62,14 @@ def as_array(x: Any) -> Array:
     if isinstance(x, Array):
         return x
     if isinstance(x, numpy.ndarray):
-        return wrap(x if x.dtype in dtypes.SUPPORTED else x.astype(default_float()))
-    if isinstance(x, SCALARS):
+        out = wrap(x if x.dtype in dtypes.SUPPORTED else x.astype(default_float()))
+    elif isinstance(x, SCALARS):
         v = numpy.asarray(x)
-        return wrap(v.astype(default_float()) if v.dtype.kind == "f" else v)
-    return array(x)
+        out = wrap(v.astype(default_float()) if v.dtype.kind == "f" else v)
+    else:
+        out = array(x)
+    out._dev = UNPLACED  # an implicit host constant: it follows its op's device (issue 5)
+    return out
 
 
 def cast(x: Array, dtype: numpy.dtype) -> Array:

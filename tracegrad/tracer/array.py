@@ -14,6 +14,7 @@ import numpy
 from ..errors import NOT_IN_GRAPH, GraphError, InPlaceError, IN_PLACE
 from ..ir.core import Lit
 from ..ir.ops import Op
+from .. import device as _dev_mod
 from .state import STATE
 from .where import user_line
 
@@ -44,6 +45,7 @@ class Array:
         "_grad_req",
         "_users",
         "_root",
+        "_dev",  # None: cpu(0); a tracegrad.device.Device for GPU data; UNPLACED constants
         "__weakref__",
     )
     __array_priority__ = 100.0
@@ -63,6 +65,7 @@ class Array:
         a._grad_req = "null"
         a._users = None
         a._root = root
+        a._dev = _device_of(data) if _dev_mod.DEVICE_TYPES else None
         return a
 
     @classmethod
@@ -79,10 +82,14 @@ class Array:
         a._grad_req = "null"
         a._users = None
         a._root = None
+        a._dev = _lazy_device(prod) if _dev_mod.DEVICE_TYPES else None
         return a
 
     def _set_value(self, value: numpy.ndarray) -> None:
-        self._data = numpy.asarray(value, dtype=self._dtype).reshape(self._shape)
+        if self._dev is not None or _dev_mod.is_device_array(value):  # device hook (issue 5)
+            self._data = _device_value(self, value)
+        else:
+            self._data = numpy.asarray(value, dtype=self._dtype).reshape(self._shape)
         if not self._in_graph:
             self._prod = None  # nothing can differentiate through it: let its inputs go
 
@@ -115,6 +122,8 @@ class Array:
             from .lazy import materialize
 
             materialize([self])
+        if self._dev is not None and self._dev is not _dev_mod.UNPLACED:
+            return _dev_mod.to_host(self._data).reshape(self._shape)  # GPU: a host copy
         return self._data
 
     # ---- sync points -----------------------------------------------------------------
@@ -180,7 +189,11 @@ class Array:
         from .lazy import check_dtype_for_grad
 
         check_dtype_for_grad(self, "attach_grad")
-        self._grad = ARRAY_CLS._wrap(numpy.zeros(self._shape, self._dtype))
+        if self._dev is not None and self._dev is not _dev_mod.UNPLACED:  # a device-resident .grad
+            self._grad = ARRAY_CLS._wrap(_dev_mod.gpu_zeros(self._shape, self._dtype, self._dev))
+            self._grad._dev = self._dev
+        else:
+            self._grad = ARRAY_CLS._wrap(numpy.zeros(self._shape, self._dtype))
         self._grad_req = grad_req
         if self._prod is not None and self._in_graph and not self._freed:
             return  # MXNet 2.x: a recorded intermediate keeps its graph (retain-grad)
@@ -239,6 +252,37 @@ class Array:
     def _check_graph(self) -> None:
         if not self._in_graph or self._freed:
             raise GraphError(NOT_IN_GRAPH)
+
+
+# ---- devices (issue 5): GPU arrays hold numba-cuda device arrays in _data --------------
+def _device_of(data: Any) -> Any:
+    return _dev_mod.default_gpu() if _dev_mod.is_device_array(data) else None
+
+
+def _lazy_device(prod: Any) -> Any:
+    """A GPU operand's device; else cpu (None); values made of literals alone are unplaced."""
+    dev = _dev_mod.UNPLACED
+    for x in prod.ins:
+        if type(x) is not Lit:
+            d = x._dev
+            if d is None:
+                dev = None
+            elif d is not _dev_mod.UNPLACED:
+                return d
+    return dev
+
+
+def _device_value(a: "Array", value: Any) -> Any:
+    """`value` as `a`'s data: device arrays for GPU arrays, numpy for CPU ones."""
+    on_gpu = a._dev is not None and a._dev is not _dev_mod.UNPLACED
+    if _dev_mod.is_device_array(value):
+        if not on_gpu:
+            return numpy.asarray(_dev_mod.to_host(value), dtype=a._dtype).reshape(a._shape)
+        if value.shape != a._shape:
+            value = value.reshape(a._shape)
+        return value
+    value = numpy.asarray(value, dtype=a._dtype).reshape(a._shape)
+    return _dev_mod.to_gpu(value, a._dev) if on_gpu else value
 
 
 def as_lit_or_array(x: Any) -> Any:

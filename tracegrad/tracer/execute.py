@@ -1,13 +1,38 @@
-"""Runs a trace: the one door between the tracer and the back ends."""
+"""Runs a trace: the one door between the tracer and the back ends.
+
+Tiering: a trace runs in the reference interpreter until it is worth compiling, that is
+when its work (elements produced, summed over eqns) reaches `WORK_MIN`, or its key
+(`Trace.key()`, structural, literal values included) has been seen `HOT` times. Compiled
+programs are cached in memory by key (and their modules on disk, see codegen.cache). A
+trace the compiler cannot handle runs in the interpreter; the reason is logged once per key
+(a warning on the `tracegrad.fallback` channel).
+
+`TRACEGRAD_COMPILE=auto|always|never` overrides the tiering (`always` compiles every trace:
+the tests use it to exercise the compiled path). `TRACEGRAD_HOT` and `TRACEGRAD_WORK_MIN`
+tune the thresholds.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Optional, Sequence
 
 import numpy
 
+from .. import device as _device
+from ..errors import CompileError, GuardFailure
 from ..ir.core import Trace
+from ..log import channel
 from ..runtime.interpret import eval_trace
+
+MODE = os.environ.get("TRACEGRAD_COMPILE", "auto").strip().lower() or "auto"
+HOT = int(os.environ.get("TRACEGRAD_HOT", "2"))
+WORK_MIN = int(os.environ.get("TRACEGRAD_WORK_MIN", "100000"))
+
+_FALLBACK = object()
+_LOG = channel("fallback")
+_programs = None  # codegen.cache.LRU of key -> Program or _FALLBACK (created on first use)
+_seen = None  # key -> times seen while still interpreted
 
 
 def execute(
@@ -16,9 +41,99 @@ def execute(
     dests: Optional[Sequence[Optional[numpy.ndarray]]] = None,
 ) -> list[numpy.ndarray]:
     """Run `trace` on `args`; outputs with a destination buffer are written into it."""
+    # ---- device dispatch hook (issue 5, CUDA engineer): device arrays run on the GPU ----
+    if _device.DEVICE_TYPES and _on_gpu(args, dests):
+        from ..codegen.cuda import execute_cuda
+
+        return execute_cuda(trace, args, dests)
+    # ---- end of device dispatch hook ----
+    if MODE != "never":
+        prog = _program(trace)
+        if prog is not None:
+            try:
+                out = prog(args, dests)
+            except GuardFailure:
+                raise
+            except CompileError as exc:  # raised before any write (argument checks)
+                _fallback(trace.key(), exc)
+            else:
+                _stats()["compiled_runs"] += 1
+                return out
+    return interpret(trace, args, dests)
+
+
+def interpret(
+    trace: Trace,
+    args: Sequence[numpy.ndarray],
+    dests: Optional[Sequence[Optional[numpy.ndarray]]] = None,
+) -> list[numpy.ndarray]:
+    """Run `trace` in the reference interpreter (writing outputs into `dests`)."""
     results = eval_trace(trace, args)
     if dests is not None:
         for d, r in zip(dests, results):
             if d is not None:
                 d[...] = r
+    if _programs is not None:
+        _stats()["interpreted_runs"] += 1
     return results
+
+
+def _stats() -> dict:
+    from ..codegen import STATS
+
+    return STATS
+
+
+def _program(trace: Trace):
+    """The compiled program for `trace`, compiling it when the tiering says so; else None."""
+    global _programs, _seen
+    if _programs is None:
+        from ..codegen.cache import LRU
+
+        _programs, _seen = LRU(1024), LRU(8192)
+    key = trace.key()
+    prog = _programs.get(key)
+    if prog is not None:
+        if prog is _FALLBACK:
+            return None
+        _stats()["mem_hits"] += 1
+        return prog
+    n = (_seen.get(key) or 0) + 1
+    _seen.put(key, n)
+    if MODE != "always" and n < HOT and _work(trace) < WORK_MIN:
+        return None
+    _stats()["mem_misses"] += 1
+    from ..codegen import compile_trace
+
+    try:
+        prog = compile_trace(trace)
+    except Exception as exc:  # anything the compiler cannot handle runs interpreted
+        _fallback(key, exc)
+        return None
+    _programs.put(key, prog)
+    return prog
+
+
+def _fallback(key, exc: BaseException) -> None:
+    _stats()["fallbacks"] += 1
+    _programs.put(key, _FALLBACK)
+    msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    _LOG.warning("trace runs in the interpreter (not compiled): %s", msg)
+
+
+def _work(trace: Trace) -> int:
+    return sum(o.size for e in trace.eqns for o in e.outs)
+
+
+def clear_programs() -> None:
+    """Forget compiled programs and tiering counts (the disk cache stays)."""
+    if _programs is not None:
+        _programs.clear()
+        _seen.clear()
+
+
+def _on_gpu(args: Sequence, dests: Optional[Sequence]) -> bool:
+    """Device hook (issue 5): whether any argument or destination is a GPU device array."""
+    return any(_device.is_device_array(a) for a in args) or (
+        dests is not None and any(_device.is_device_array(d) for d in dests)
+    )

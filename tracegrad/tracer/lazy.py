@@ -18,6 +18,7 @@ import numpy
 from ..errors import DTypeError, ShapeError, TracegradError
 from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Op
+from .. import device as _dev_mod
 from .state import STATE
 from .where import user_line_long
 
@@ -60,8 +61,11 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     avals = _avals(op, ins, params)
     arrays = [a for a in ins if type(a) is not Lit]
     in_graph = STATE.recording and any(a._in_graph for a in arrays)
+    # device hook (issue 5): operands on one device; ops on GPU arrays always go lazy
+    on_gpu = _dev_mod.DEVICE_TYPES and _dev_mod.check_operands(op.value, arrays, user_line_long)
     lazy = (
-        in_graph
+        on_gpu
+        or in_graph
         or STATE.force_lazy
         or STATE.capture is not None
         or any(a._data is None for a in arrays)

@@ -1,0 +1,393 @@
+"""From a trace to a launch plan: fused loop groups, reductions, matmuls, index ops, host steps.
+
+The CPU fusion plan of tracegrad/codegen did not exist when this renderer was written, so
+the grouping is done here, on the Trace directly:
+
+* consecutive elementwise eqns of one shape form one grid-stride loop kernel; a value
+  computed in a group stays in a register unless something outside the group reads it
+  (then the group also stores it: a "spill");
+* layout ops (broadcast_to, transpose, basic slice, reshape of contiguous data) are views:
+  the kernels that read them do the index arithmetic, nothing is copied;
+* reductions, matmuls, gathers and scatter-adds are one kernel each (a reduction over many
+  elements into few outputs takes two: per-block partials, then a combine of them);
+* ops without a CUDA rendering (argmax/argmin, prod's gradient helper, autograd.Function
+  callbacks, guards, index templates outside what the gather kernel handles) run as host
+  steps with the op table's numpy rule; each one is logged with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import numpy
+
+from ...ir.core import Eqn, Lit, Trace, Var
+from ...ir.ops import TABLE, Kind, Op
+from .views import View, c_strides, size_of
+
+log = logging.getLogger("tracegrad.codegen.cuda")
+
+_REDUCE_OPS = (Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD)
+_ATOMIC_DTYPES = ("float32", "float64", "int32", "int64")
+
+
+@dataclass
+class Slot:
+    """A flat device buffer of the plan: an input, a scratch buffer, an output, a host result."""
+
+    size: int
+    dtype: numpy.dtype
+    kind: str  # "in" | "tmp" | "out" | "host"
+    arg: int = -1  # the input position for "in"
+
+
+@dataclass
+class LoopStep:
+    """A grid-stride loop over `shape`: loads, the group's eqns, stores."""
+
+    shape: tuple[int, ...]
+    eqns: list[Eqn] = field(default_factory=list)
+    loads: dict[Var, View] = field(default_factory=dict)
+    stores: list[tuple[Union[Var, View], View]] = field(default_factory=list)
+    defined: set = field(default_factory=set)
+    slots_written: set = field(default_factory=set)
+
+
+@dataclass
+class ReduceStep:
+    op: Op
+    src: View
+    axes: tuple[int, ...]
+    dst: int
+    parts: int  # blocks per output (1: one block computes each output)
+
+
+@dataclass
+class MatmulStep:
+    a: View
+    b: View
+    dst: int
+    out_shape: tuple[int, ...]
+
+
+@dataclass
+class GatherStep:
+    x: View
+    idx: list[View]
+    layout: tuple  # see _index_layout
+    dst: int
+    out_shape: tuple[int, ...]
+
+
+@dataclass
+class ScatterStep:
+    g: View
+    idx: list[View]
+    layout: tuple
+    dst: int
+    out_shape: tuple[int, ...]
+
+
+@dataclass
+class HostStep:
+    eqn: Eqn
+    ins: list[Union[View, Lit]]
+    dsts: list[int]
+    guard_index: int = -1
+    reason: str = ""
+
+
+Step = Union[LoopStep, ReduceStep, MatmulStep, GatherStep, ScatterStep, HostStep]
+
+
+@dataclass
+class Plan:
+    slots: list[Slot]
+    steps: list[Step]
+    outputs: list[tuple[int, tuple[int, ...]]]  # (slot, shape) of each trace output
+
+
+class Planner:
+    """Walks a trace once and lays out its steps (see the module docstring)."""
+
+    def __init__(self, trace: Trace, tpb: int, target_blocks: int) -> None:
+        self.trace = trace
+        self.tpb = tpb
+        self.target_blocks = target_blocks
+        self.slots: list[Slot] = []
+        self.steps: list[Step] = []
+        self.loc: dict[Var, Any] = {}  # Var -> View | LoopStep (defined in that group)
+        self.open: Optional[LoopStep] = None
+        self.guards = 0
+
+    # ---- slots and views ------------------------------------------------------------
+    def new_slot(self, shape: tuple[int, ...], dtype: numpy.dtype, kind: str = "tmp") -> int:
+        self.slots.append(Slot(size_of(shape), numpy.dtype(dtype), kind))
+        return len(self.slots) - 1
+
+    def view(self, a: Union[Var, Lit]) -> View:
+        """A readable view of an operand, spilling a group value to a buffer if needed."""
+        if isinstance(a, Lit):
+            return View.of_lit(a, ())
+        where = self.loc[a]
+        if isinstance(where, View):
+            return where
+        slot = self.new_slot(a.shape, a.dtype)
+        v = View.whole(slot, a.shape)
+        where.stores.append((a, v))
+        where.slots_written.add(slot)
+        self.loc[a] = v
+        return v
+
+    def materialize(self, v: View, dtype: numpy.dtype) -> View:
+        """A contiguous copy of a view (a loop step that only loads and stores)."""
+        slot = self.new_slot(v.shape, dtype)
+        out = View.whole(slot, v.shape)
+        step = self._group_for(v.shape, [v])
+        step.stores.append((v, out))
+        step.slots_written.add(slot)
+        return out
+
+    def _group_for(self, shape: tuple[int, ...], reads: list[View]) -> LoopStep:
+        g = self.open
+        if g is None or g.shape != tuple(shape) or any(
+            (not r.is_lit) and r.slot in g.slots_written for r in reads
+        ):
+            g = LoopStep(tuple(shape))
+            self.steps.append(g)
+            self.open = g
+        return g
+
+    def _close(self) -> None:
+        self.open = None
+
+    def _push(self, step: Step) -> None:
+        self._close()
+        self.steps.append(step)
+
+    # ---- the walk -------------------------------------------------------------------
+    def build(self) -> Plan:
+        for j, v in enumerate(self.trace.inputs):
+            self.slots.append(Slot(v.size, v.dtype, "in", j))
+            self.loc[v] = View.whole(len(self.slots) - 1, v.shape)
+        for e in self.trace.eqns:
+            self.eqn(e)
+        outputs = []
+        claimed: set[int] = set()
+        for o in self.trace.outputs:
+            v = self.view(o)
+            if v.is_lit or self.slots[v.slot].kind != "tmp" or v.slot in claimed or not v.is_whole(
+                self.slots[v.slot].size
+            ):
+                v = self.materialize(v, o.dtype)
+            self.slots[v.slot].kind = "out"
+            claimed.add(v.slot)
+            outputs.append((v.slot, tuple(o.shape)))
+        return Plan(self.slots, self.steps, outputs)
+
+    def eqn(self, e: Eqn) -> None:
+        kind = TABLE[e.op].kind
+        if kind is Kind.ELEMENTWISE:
+            return self.elementwise(e)
+        if kind is Kind.LAYOUT:
+            return self.layout(e)
+        if e.op in _REDUCE_OPS:
+            return self.reduction(e)
+        if e.op is Op.MATMUL:
+            a, b = self.view(e.ins[0]), self.view(e.ins[1])
+            dst = self.new_slot(e.out.shape, e.out.dtype)
+            self._push(MatmulStep(a, b, dst, tuple(e.out.shape)))
+            self.loc[e.out] = View.whole(dst, e.out.shape)
+            return None
+        if e.op in (Op.GATHER, Op.SCATTER_ADD):
+            return self.index(e)
+        reason = "guard (a data-dependent branch is checked on the host)" if e.op is Op.GUARD else (
+            f"no CUDA rendering for {e.op.value}"
+        )
+        return self.host(e, reason)
+
+    def elementwise(self, e: Eqn) -> None:
+        shape = tuple(e.out.shape)
+        reads = [self.loc[a] for a in e.ins if isinstance(a, Var) and isinstance(self.loc[a], View)]
+        g = self.open
+        if g is not None and g.shape == shape:
+            # operands computed in an earlier, closed group are read from their buffers
+            for a in e.ins:
+                if isinstance(a, Var) and isinstance(self.loc[a], LoopStep) and self.loc[a] is not g:
+                    reads.append(self.view(a))
+        g = self._group_for(shape, reads)
+        for a in e.ins:
+            if isinstance(a, Var):
+                where = self.loc[a]
+                if where is g:
+                    continue
+                g.loads.setdefault(a, self.view(a))
+        g.eqns.append(e)
+        for o in e.outs:
+            self.loc[o] = g
+            g.defined.add(o)
+        return None
+
+    def layout(self, e: Eqn) -> None:
+        p = e.p
+        if e.op is Op.SLICE_VJP:
+            g = self.view(e.ins[0])
+            dst = self.new_slot(e.out.shape, e.out.dtype)
+            whole = View.whole(dst, e.out.shape)
+            self._close()
+            fill = self._group_for(tuple(e.out.shape), [])
+            fill.stores.append((View.of_lit(Lit(0, e.out.dtype), tuple(e.out.shape)), whole))
+            fill.slots_written.add(dst)
+            self._close()
+            put = self._group_for(g.shape, [g])
+            put.stores.append((g, whole.slice(p["index"])))
+            put.slots_written.add(dst)
+            self._close()
+            self.loc[e.out] = whole
+            return None
+        if e.op is Op.CONCATENATE:
+            dst = self.new_slot(e.out.shape, e.out.dtype)
+            whole = View.whole(dst, e.out.shape)
+            axis, start = p["axis"], 0
+            self._close()
+            for a in e.ins:
+                v = self.view(a)
+                stop = start + a.shape[axis]
+                index = tuple((start, stop, 1) if i == axis else (None, None, None) for i in range(len(a.shape)))
+                put = self._group_for(v.shape, [v])
+                put.stores.append((v, whole.slice(index)))
+                put.slots_written.add(dst)
+                self._close()
+                start = stop
+            self.loc[e.out] = whole
+            return None
+        x = self.view(e.ins[0])
+        if e.op is Op.BROADCAST_TO:
+            out = x.broadcast_to(p["shape"])
+        elif e.op is Op.TRANSPOSE:
+            out = x.transpose(p["perm"])
+        elif e.op is Op.SLICE:
+            out = x.slice(p["index"])
+        elif e.op is Op.RESHAPE:
+            out = x.reshape(p["shape"])
+            if out is None:
+                out = self.materialize(x, e.ins[0].dtype).reshape(p["shape"])
+        else:
+            return self.host(e, f"no CUDA rendering for layout op {e.op.value}")
+        self.loc[e.out] = out
+        return None
+
+    def reduction(self, e: Eqn) -> None:
+        src = self.view(e.ins[0])
+        if src.is_lit:
+            src = self.materialize(src, e.ins[0].dtype)
+        axes = tuple(e.p["axes"])
+        n_out = e.out.size
+        red = size_of(tuple(src.shape[a] for a in axes))
+        dst = self.new_slot(e.out.shape, e.out.dtype)
+        parts = min(64, max(1, red // (self.tpb * 4)), max(1, self.target_blocks // max(n_out, 1)))
+        if parts > 1:
+            partial = self.new_slot((n_out, parts), e.out.dtype)
+            self._push(ReduceStep(e.op, src, axes, partial, parts))
+            self._push(ReduceStep(e.op, View.whole(partial, (n_out, parts)), (1,), dst, 1))
+        else:
+            self._push(ReduceStep(e.op, src, axes, dst, 1))
+        self.loc[e.out] = View.whole(dst, e.out.shape)
+        return None
+
+    def index(self, e: Eqn) -> None:
+        key = e.p["key"]
+        x_shape = tuple(e.p["shape"]) if e.op is Op.SCATTER_ADD else tuple(e.ins[0].shape)
+        idx_vars = list(e.ins[1:])
+        layout = _index_layout(key, x_shape, [tuple(v.shape) for v in idx_vars])
+        data_shape = tuple(e.out.shape) if e.op is Op.GATHER else tuple(e.ins[0].shape)
+        if layout is None or layout[0] != data_shape:
+            return self.host(e, f"{e.op.value}: index template {key!r} is not rendered for CUDA")
+        if e.op is Op.SCATTER_ADD and str(e.out.dtype) not in _ATOMIC_DTYPES:
+            return self.host(e, f"scatter_add: no atomic add for {e.out.dtype}")
+        src = self.view(e.ins[0])
+        bshape = layout[1]
+        idx = [self.view(v).broadcast_to(bshape) for v in idx_vars]
+        dst = self.new_slot(e.out.shape, e.out.dtype)
+        whole = View.whole(dst, e.out.shape)
+        if e.op is Op.GATHER:
+            self._push(GatherStep(src, idx, layout, dst, tuple(e.out.shape)))
+        else:
+            self._close()
+            fill = self._group_for(tuple(e.out.shape), [])
+            fill.stores.append((View.of_lit(Lit(0, e.out.dtype), tuple(e.out.shape)), whole))
+            fill.slots_written.add(dst)
+            self._push(ScatterStep(src, idx, layout, dst, tuple(e.out.shape)))
+        self._close()
+        self.loc[e.out] = whole
+        return None
+
+    def host(self, e: Eqn, reason: str) -> None:
+        ins = [a if isinstance(a, Lit) else self.view(a) for a in e.ins]
+        dsts = []
+        for o in e.outs:
+            s = self.new_slot(o.shape, o.dtype, "host")
+            dsts.append(s)
+            self.loc[o] = View.whole(s, o.shape)
+        gi = -1
+        if e.op is Op.GUARD:
+            gi = self.guards
+            self.guards += 1
+        log.info("cuda: host step for %s: %s", e.op.value, reason)
+        self._push(HostStep(e, ins, dsts, gi, reason))
+        return None
+
+
+def _index_layout(key: tuple, x_shape: tuple[int, ...], idx_shapes: list[tuple[int, ...]]) -> Optional[tuple]:
+    """How GATHER/SCATTER_ADD's key maps result positions to array positions, or None.
+
+    Handled: keys of index arrays ("@") and full slices, the index arrays broadcast together.
+    Returns (data_shape, bshape, items) where items are ("@", axis, j) and ("s", axis, out_dim)
+    with out dims placed as numpy places them (adjacent index arrays stay in place, separated
+    ones go first).
+    """
+    key = tuple(key) + ((None, None, None),) * (len(x_shape) - len(key))
+    if len(key) != len(x_shape):
+        return None
+    adv = []
+    for axis, k in enumerate(key):
+        if k == "@":
+            adv.append(axis)
+        elif not (isinstance(k, tuple) and slice(*k).indices(x_shape[axis]) == (0, x_shape[axis], 1)):
+            return None
+    if not adv:
+        return None
+    try:
+        bshape = tuple(numpy.broadcast_shapes(*idx_shapes))
+    except ValueError:
+        return None
+    adjacent = adv == list(range(adv[0], adv[-1] + 1))
+    slices = [a for a in range(len(x_shape)) if a not in adv]
+    out_shape: list[int] = []
+    items: list[tuple] = []
+    if adjacent:
+        before = [a for a in slices if a < adv[0]]
+        after = [a for a in slices if a > adv[-1]]
+        for a in before:
+            items.append(("s", a, len(out_shape)))
+            out_shape.append(x_shape[a])
+        b0 = len(out_shape)
+        out_shape.extend(bshape)
+        for a in after:
+            items.append(("s", a, len(out_shape)))
+            out_shape.append(x_shape[a])
+    else:
+        b0 = 0
+        out_shape.extend(bshape)
+        for a in slices:
+            items.append(("s", a, len(out_shape)))
+            out_shape.append(x_shape[a])
+    for j, a in enumerate(adv):
+        items.append(("@", a, j))
+    return (tuple(out_shape), bshape, tuple(items), b0)
+
+
+__all__ = ["Plan", "Planner", "Slot", "LoopStep", "ReduceStep", "MatmulStep", "GatherStep",
+           "ScatterStep", "HostStep", "c_strides"]  # fmt: skip

@@ -1,0 +1,325 @@
+"""Python source of numba-cuda kernels for the steps of a launch plan.
+
+Every buffer a kernel touches is a flat 1-D device array named `b<slot>`; shapes, strides
+and sizes are literals in the source (a plan is built per trace, whose shapes are fixed).
+Values keep their trace dtype: literals are typed (`float32(0.5)`) and every computed value
+is cast back to its dtype, so float32 programs stay float32 on the device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import numpy
+
+from ...ir import dtypes
+from ...ir.core import Eqn, Lit, Var
+from ...ir.ops import TABLE, Op
+from .plan import GatherStep, LoopStep, MatmulStep, ReduceStep, ScatterStep
+from .views import View, c_strides, size_of
+
+
+def tname(dt: numpy.dtype) -> str:
+    """The name of a dtype's scalar constructor in kernel globals (`float32`...)."""
+    return "bool_" if numpy.dtype(dt) == dtypes.bool_ else numpy.dtype(dt).name
+
+
+def lit_src(value: object, dt: numpy.dtype) -> str:
+    dt = numpy.dtype(dt)
+    if dt == dtypes.bool_:
+        return "True" if value else "False"
+    if dt.kind == "f":
+        v = float(value)  # type: ignore[arg-type]
+        if math.isnan(v):
+            body = "math.nan"
+        elif math.isinf(v):
+            body = "math.inf" if v > 0 else "-math.inf"
+        else:
+            body = repr(v)
+        return f"{tname(dt)}({body})"
+    return f"{tname(dt)}({int(value)})"  # type: ignore[call-overload]
+
+
+def _lit(a: Lit) -> str:
+    return lit_src(a.value, a.dtype)
+
+
+def op_src(e: Eqn, xs: list[str]) -> str:
+    """A scalar expression for one elementwise eqn (before the cast to its dtype)."""
+    op, p = e.op, e.p
+    t = tname(e.out.dtype)
+    if op is Op.CAST:
+        return f"({xs[0]} != 0)" if e.out.dtype == dtypes.bool_ else f"{t}({xs[0]})"
+    if op is Op.SIGMOID:
+        return f"({t}(0.5) + {t}(0.5) * math.tanh({t}(0.5) * {xs[0]}))"
+    if op is Op.RELU:
+        return f"max({xs[0]}, {t}(0))"
+    if op is Op.TANH:
+        return f"math.tanh({xs[0]})"
+    if op is Op.SIGN:
+        return f"({t}(0) if {xs[0]} == 0 else ({t}(1) if {xs[0]} > 0 else {t}(-1)))"
+    if op is Op.INTEGER_POW:
+        n = int(p["n"])
+        if n == 0:
+            return f"{t}(1)"
+        prod = " * ".join([xs[0]] * abs(n))
+        return f"({prod})" if n > 0 else f"({t}(1) / ({prod}))"
+    if op is Op.CLIP:
+        x = xs[0]
+        if p["lo"] is not None:
+            x = f"max({x}, {t}({p['lo']!r}))"
+        if p["hi"] is not None:
+            x = f"min({x}, {t}({p['hi']!r}))"
+        return x
+    render = TABLE[op].render
+    if render is None:
+        raise NotImplementedError(f"no render rule for {op.value}")
+    return render.format(*xs, **p)
+
+
+def _coords(shape: tuple[int, ...], flat: str, prefix: str) -> list[str]:
+    """Lines that split a flat C-order index over `shape` into `prefix<k>` coordinates."""
+    lines = []
+    st = c_strides(shape)
+    for k, (n, s) in enumerate(zip(shape, st)):
+        if n == 1:
+            lines.append(f"{prefix}{k} = 0")
+        elif k == 0:
+            lines.append(f"{prefix}{k} = {flat} // {s}")
+        else:
+            lines.append(f"{prefix}{k} = ({flat} // {s}) % {n}" if s != 1 else f"{prefix}{k} = {flat} % {n}")
+    return lines
+
+
+def _pos(v: View, coords: list[str], offset_extra: str = "") -> str:
+    terms = [str(v.offset)] if v.offset else []
+    for c, n, s in zip(coords, v.shape, v.strides):
+        if n != 1 and s != 0:
+            terms.append(c if s == 1 else f"{c} * {s}")
+    if offset_extra:
+        terms.append(offset_extra)
+    return " + ".join(terms) or "0"
+
+
+class _Body:
+    def __init__(self, loop_shape: tuple[int, ...]) -> None:
+        self.shape = loop_shape
+        self.slots: set[int] = set()
+        self.uses_coords = False
+        self.coords = [f"c{k}" for k in range(len(loop_shape))]
+
+    def index(self, v: View) -> str:
+        """The position of the loop's element `i` in view `v` (of the loop's shape)."""
+        self.slots.add(v.slot)
+        if v.is_contiguous() and tuple(v.shape) == self.shape:
+            return f"i + {v.offset}" if v.offset else "i"
+        self.uses_coords = True
+        return _pos(v, self.coords)
+
+    def read(self, v: View) -> str:
+        if v.is_lit:
+            return _lit(v.lit)
+        return f"b{v.slot}[{self.index(v)}]"
+
+
+def loop_source(step: LoopStep, name: str) -> tuple[str, list[int]]:
+    """A grid-stride loop kernel: loads, the fused eqns, stores."""
+    body = _Body(step.shape)
+    names: dict[Var, str] = {}
+    lines: list[str] = []
+    for k, (var, view) in enumerate(step.loads.items()):
+        if view.is_lit:
+            names[var] = _lit(view.lit)
+        else:
+            names[var] = f"r{k}"
+            lines.append(f"r{k} = {body.read(view)}")
+    for e in step.eqns:
+        xs = [_lit(a) if isinstance(a, Lit) else names[a] for a in e.ins]
+        expr = op_src(e, xs)
+        o = e.out
+        nm = f"v{len(names)}"
+        names[o] = nm
+        if o.dtype == dtypes.bool_:
+            lines.append(f"{nm} = {expr}")
+        else:
+            lines.append(f"{nm} = {tname(o.dtype)}({expr})")
+    for src, dst in step.stores:
+        val = names[src] if isinstance(src, Var) else body.read(src)
+        lines.append(f"b{dst.slot}[{body.index(dst)}] = {val}")
+    n = size_of(step.shape)
+    slots = sorted(s for s in body.slots if s >= 0)
+    head = [f"def {name}({', '.join(f'b{s}' for s in slots)}):",
+            "    i = cuda.grid(1)",
+            "    step = cuda.gridsize(1)",
+            f"    while i < {n}:"]  # fmt: skip
+    pre = _coords(step.shape, "i", "c") if body.uses_coords else []
+    inner = pre + lines + ["i += step"]
+    return "\n".join(head + ["        " + ln for ln in inner]) + "\n", slots
+
+
+_COMBINE = {
+    Op.REDUCE_SUM: "{a} + {b}",
+    Op.REDUCE_PROD: "{a} * {b}",
+    Op.REDUCE_MAX: "max({a}, {b})",
+    Op.REDUCE_MIN: "min({a}, {b})",
+}
+
+
+def _identity(op: Op, dt: numpy.dtype) -> str:
+    if op is Op.REDUCE_SUM:
+        return lit_src(0, dt)
+    if op is Op.REDUCE_PROD:
+        return lit_src(1, dt)
+    if dt.kind == "f":
+        return lit_src(-math.inf if op is Op.REDUCE_MAX else math.inf, dt)
+    info = numpy.iinfo(dt)
+    return lit_src(info.min if op is Op.REDUCE_MAX else info.max, dt)
+
+
+def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb: int) -> tuple[str, list[int]]:
+    """One block per (output, part): a strided accumulation, then a shared-memory tree.
+
+    The combine order depends only on the launch shape, so results are bitwise repeatable.
+    """
+    src, axes, parts = step.src, step.axes, step.parts
+    kept = [d for d in range(len(src.shape)) if d not in axes]
+    kshape = tuple(src.shape[d] for d in kept)
+    rshape = tuple(src.shape[d] for d in axes)
+    red = size_of(rshape)
+    t = tname(dt)
+    comb = _COMBINE[step.op]
+    kc = _coords(kshape, "o", "k")
+    rc = _coords(rshape, "r", "q")
+    base = _pos(View(src.slot, kshape, tuple(src.strides[d] for d in kept), src.offset), [f"k{j}" for j in range(len(kept))])
+    rpos = _pos(View(src.slot, rshape, tuple(src.strides[d] for d in axes), 0), [f"q{j}" for j in range(len(axes))])
+    lines = [
+        f"def {name}(b{src.slot}, b{step.dst}):",
+        "    tid = cuda.threadIdx.x",
+        f"    sh = cuda.shared.array({tpb}, nb_{t})",
+        "    blk = cuda.blockIdx.x",
+        f"    while blk < {n_out * parts}:",
+        f"        o = blk // {parts}",
+        f"        p = blk - o * {parts}",
+        *["        " + ln for ln in kc],
+        f"        base = {base}",
+        f"        acc = {_identity(step.op, dt)}",
+        f"        r = p * {tpb} + tid",
+        f"        while r < {red}:",
+        *["            " + ln for ln in rc],
+        f"            acc = {t}({comb.format(a='acc', b=f'b{src.slot}[base + {rpos}]')})",
+        f"            r += {parts * tpb}",
+        "        sh[tid] = acc",
+        "        cuda.syncthreads()",
+        f"        s = {tpb // 2}",
+        "        while s > 0:",
+        "            if tid < s:",
+        f"                sh[tid] = {t}({comb.format(a='sh[tid]', b='sh[tid + s]')})",
+        "            cuda.syncthreads()",
+        "            s //= 2",
+        "        if tid == 0:",
+        f"            b{step.dst}[blk] = sh[0]",
+        "        cuda.syncthreads()",
+        "        blk += cuda.gridDim.x",
+    ]
+    return "\n".join(lines) + "\n", [src.slot, step.dst]
+
+
+def matmul_source(step: MatmulStep, name: str, dt: numpy.dtype, tile: int) -> tuple[str, list[int], tuple]:
+    """A shared-memory tiled matmul; batch dims (broadcast) on the grid's z axis."""
+    a, b, out = step.a, step.b, step.out_shape
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    bshape = tuple(out[:-2])
+    nb = size_of(bshape)
+    t = tname(dt)
+    zc = _coords(bshape, "z", "z")
+    zn = [f"z{j}" for j in range(len(bshape))]
+
+    def batch_off(v: View) -> str:
+        vb = View(v.slot, tuple(v.shape[:-2]), tuple(v.strides[:-2]), v.offset).broadcast_to(bshape)
+        return _pos(vb, zn)
+
+    sam, sak = a.strides[-2], a.strides[-1]
+    sbk, sbn = b.strides[-2], b.strides[-1]
+    lines = [
+        f"def {name}(b{a.slot}, b{b.slot}, b{step.dst}):",
+        f"    sa = cuda.shared.array(({tile}, {tile}), nb_{t})",
+        f"    sb = cuda.shared.array(({tile}, {tile}), nb_{t})",
+        "    tx = cuda.threadIdx.x",
+        "    ty = cuda.threadIdx.y",
+        "    z = cuda.blockIdx.z",
+        *["    " + ln for ln in zc],
+        f"    aoff = {batch_off(a)}",
+        f"    boff = {batch_off(b)}",
+        f"    row = cuda.blockIdx.y * {tile} + ty",
+        f"    col = cuda.blockIdx.x * {tile} + tx",
+        f"    acc = {t}(0)",
+        f"    for t0 in range(0, {k}, {tile}):",
+        "        ka = t0 + tx",
+        f"        if row < {m} and ka < {k}:",
+        f"            sa[ty, tx] = b{a.slot}[aoff + row * {sam} + ka * {sak}]",
+        "        else:",
+        f"            sa[ty, tx] = {t}(0)",
+        "        kb = t0 + ty",
+        f"        if kb < {k} and col < {n}:",
+        f"            sb[ty, tx] = b{b.slot}[boff + kb * {sbk} + col * {sbn}]",
+        "        else:",
+        f"            sb[ty, tx] = {t}(0)",
+        "        cuda.syncthreads()",
+        f"        for kk in range({tile}):",
+        f"            acc = {t}(acc + sa[ty, kk] * sb[kk, tx])",
+        "        cuda.syncthreads()",
+        f"    if row < {m} and col < {n}:",
+        f"        b{step.dst}[z * {m * n} + row * {n} + col] = acc",
+    ]
+    grid = ((n + tile - 1) // tile, (m + tile - 1) // tile, max(nb, 1))
+    return "\n".join(lines) + "\n", sorted({a.slot, b.slot, step.dst}), grid
+
+
+def _index_pos(step: Union[GatherStep, ScatterStep], x: View, out_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> tuple[list[str], set[int]]:
+    """Lines computing `pos` (the array position) from the loop coordinates `c<k>`."""
+    _, bshape, items, b0 = step.layout
+    bcoords = [f"c{b0 + m}" for m in range(len(bshape))]
+    lines = [f"pos = {x.offset}"]
+    slots: set[int] = set()
+    for item in items:
+        if item[0] == "s":
+            _, axis, od = item
+            if x.strides[axis] != 0 and x_shape[axis] != 1:
+                lines.append(f"pos += c{od} * {x.strides[axis]}")
+        else:
+            _, axis, j = item
+            iv = step.idx[j]
+            slots.add(iv.slot)
+            lines.append(f"ix = int64(b{iv.slot}[{_pos(iv, bcoords)}])")
+            lines.append(f"if ix < 0:\n            ix += {x_shape[axis]}")
+            lines.append(f"pos += ix * {x.strides[axis]}")
+    return lines, slots
+
+
+def gather_source(step: GatherStep, name: str) -> tuple[str, list[int]]:
+    x, out = step.x, step.out_shape
+    pos_lines, slots = _index_pos(step, x, out, tuple(x.shape))
+    slots |= {x.slot, step.dst}
+    n = size_of(out)
+    inner = _coords(out, "i", "c") + pos_lines + [f"b{step.dst}[i] = b{x.slot}[pos]", "i += step"]
+    ordered = sorted(slots)
+    head = [f"def {name}({', '.join(f'b{s}' for s in ordered)}):", "    i = cuda.grid(1)",
+            "    step = cuda.gridsize(1)", f"    while i < {n}:"]  # fmt: skip
+    return "\n".join(head + ["        " + ln for ln in inner]) + "\n", ordered
+
+
+def scatter_source(step: ScatterStep, name: str) -> tuple[str, list[int]]:
+    g, x_shape = step.g, step.out_shape
+    dst = View.whole(step.dst, x_shape)
+    loop_shape = tuple(g.shape)
+    pos_lines, slots = _index_pos(step, dst, loop_shape, x_shape)
+    body = _Body(loop_shape)
+    gval = body.read(g)
+    slots |= {step.dst} | ({g.slot} if not g.is_lit else set())
+    n = size_of(loop_shape)
+    inner = _coords(loop_shape, "i", "c") + pos_lines + [f"cuda.atomic.add(b{step.dst}, pos, {gval})", "i += step"]
+    ordered = sorted(slots)
+    head = [f"def {name}({', '.join(f'b{s}' for s in ordered)}):", "    i = cuda.grid(1)",
+            "    step = cuda.gridsize(1)", f"    while i < {n}:"]  # fmt: skip
+    return "\n".join(head + ["        " + ln for ln in inner]) + "\n", ordered
