@@ -160,6 +160,31 @@ def test_a_graph_sharing_nothing_with_a_consumed_one_survives() -> None:
     assert _g(x) == [2.0, 4.0]
 
 
+def test_a_head_sharing_a_consumed_intermediate_raises() -> None:
+    x = _leaf([1.0, 2.0])
+    with autograd.record():
+        u = x * x
+        y = u * 2
+        z = u * 3 + x
+    y.backward()
+    assert _g(x) == [4.0, 8.0]
+    with pytest.raises(GraphError, match=NO_INPUTS):
+        z.backward()
+    assert _g(x) == [4.0, 8.0]  # not silently overwritten
+
+
+def test_a_freed_intermediate_is_a_constant_in_a_later_record() -> None:
+    x = _leaf([1.0, 2.0])
+    with autograd.record():
+        u = x * x
+        y = u.sum()
+    y.backward()
+    with autograd.record():
+        z = u * x
+    z.backward()
+    assert _g(x) == [1.0, 4.0]
+
+
 def test_implicit_head_is_ones_and_head_gradients_are_used() -> None:
     x = _leaf([[1.0, 2.0], [3.0, 4.0]])
     with autograd.record():

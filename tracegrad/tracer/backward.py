@@ -14,6 +14,7 @@ from ..ir.autodiff import Node, backward_pass
 from ..ir.builder import Builder
 from ..ir.core import Lit
 from . import array as _array
+from . import lazy as _lazy
 from .array import Array
 from .lazy import EMITTER, _out_aval, collect, materialize
 from .state import STATE
@@ -38,6 +39,15 @@ _SMALL_HEAD = 4096
 def _graph(heads: Sequence[Array]) -> list:
     """Producers of the recorded graph behind `heads`, in program order."""
     order, _ = collect(heads, through_concrete=True)
+    for p in order:
+        for x in p.ins:
+            # `_freed` holds the serial at which a backward freed x: ops recorded before it
+            # belong to the consumed graph; ops recorded later saw x as a constant.
+            if type(x) is not Lit and x._freed and p.serial < x._freed:
+                raise GraphError(
+                    f"{NO_INPUTS} Part of this graph (an array of shape {x.shape}) was freed by an "
+                    "earlier backward; pass retain_graph=True to that backward to reuse it."
+                )
     return [p for p in order if any(x._in_graph for x in p.ins if type(x) is not Lit)]
 
 
@@ -74,13 +84,6 @@ def _run(heads, head_grads, create_graph, train_mode):
             raise TypeError(f"backward: heads must be arrays, got {type(h).__name__}")
         h._check_graph()
     prods = _graph(heads)
-    for p in prods:
-        for x in p.ins:
-            if type(x) is not Lit and x._freed:
-                raise GraphError(
-                    f"{NO_INPUTS} Part of this graph (an array of shape {x.shape}) was freed by an "
-                    "earlier backward; pass retain_graph=True to that backward to reuse it."
-                )
     nodes = []
     for p in prods:
         outs = [r() if r is not None else None for r in p.outs]
@@ -118,18 +121,19 @@ def _variables_of(prods: Sequence[Any], heads: Sequence[Array]) -> list[Array]:
 
 
 def _free(prods: Sequence[Any], heads: Sequence[Array]) -> None:
+    freed_at = next(_lazy._serial)  # truthy: the first producer took serial 0
     for p in prods:
         for r in p.outs:
             o = r() if r is not None else None
             if o is not None and o._grad is None:
                 o._in_graph = False
-                o._freed = True
+                o._freed = freed_at
                 if o._data is not None:
                     o._prod = None
     for h in heads:
         if h._grad is None and h._prod is not None:
             h._in_graph = False
-            h._freed = True
+            h._freed = freed_at
 
 
 def backward(
@@ -148,6 +152,7 @@ def backward(
         v._grad._prepare_write()
     targets, dests = [], []
     copies, first_dest = [], {}  # one lazy gradient can serve several variables (add: g, g)
+    written = []
     with _emitting(False, train_mode):
         for v in variables:
             g = ct.get(id(v))
@@ -155,6 +160,7 @@ def backward(
                 g = Builder(EMITTER).zeros_like(v)
             if v._grad_req == "add":
                 g = Builder(EMITTER).add(v._grad, g)
+            written.append((v, g))
             if id(g) in first_dest:
                 copies.append((first_dest[id(g)], v._grad._data))
                 continue
@@ -170,6 +176,9 @@ def backward(
     materialize(targets, dests)
     for src, dst in copies:
         dst[...] = src
+    if STATE.capture is not None:  # jit (issue 4): the .grad buffers are outputs of the step
+        for v, g in written:
+            STATE.capture.on_grad_write(v, g)
     if not retain_graph:
         _free(prods, heads)
 
