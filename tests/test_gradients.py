@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tracegrad import autograd, ir, npx
+from tracegrad import GraphError, UnsupportedError, autograd, ir, npx
 from tracegrad import np as tnp
 from tracegrad.ir import Op
 from tracegrad.test_utils import assert_almost_equal, check_numeric_gradient
@@ -280,10 +280,34 @@ def test_every_differentiable_row_is_exercised() -> None:
     with autograd.record():
         seen |= _ops_seen(_Sq()(x))  # CUSTOM; its numeric check is in test_semantics.py
     differentiable = {op for op, row in ir.TABLE.items() if row.differentiable and row.vjp is not None}
+    differentiable -= NO_HIGHER_ORDER
     missing = sorted(op.name for op in differentiable - seen)
     assert not missing, f"differentiable table rows without a gradient check: {missing}"
     lacking = sorted(op.name for op, row in ir.TABLE.items() if row.differentiable and row.vjp is None)
     assert not lacking, f"rows marked differentiable without a gradient rule: {lacking}"
+
+
+def test_higher_order_without_a_rule_raises_instead_of_a_silent_zero() -> None:
+    x = tnp.array([1.0, 2.0, 3.0])
+    x.attach_grad()
+    with autograd.record():
+        y = tnp.prod(x)
+    d = autograd.grad(y, [x], create_graph=True)[0]
+    assert d.asnumpy().tolist() == [6.0, 3.0, 2.0]
+    with pytest.raises(UnsupportedError, match="second derivative of prod"):
+        d.backward()
+    x = tnp.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = _Sq()(x)
+    d = autograd.grad(y, [x], create_graph=True)[0]
+    assert d.asnumpy().tolist() == [2.0, 4.0]
+    with pytest.raises((UnsupportedError, GraphError)):  # its backward is host code: no graph
+        d.backward()
+
+
+# rows whose gradient rule raises UnsupportedError by design (checked just above)
+NO_HIGHER_ORDER = {Op.PROD_OTHERS, Op.CUSTOM_VJP}
 
 
 def test_custom_function_gradient_numerically() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy
 
 from . import dtypes
-from ..errors import DTypeError, GuardFailure, ShapeError
+from ..errors import DTypeError, GuardFailure, ShapeError, UnsupportedError
 from .ops import Kind, Op, OpDef, register
 
 
@@ -58,6 +58,15 @@ def _prod_others(x, axes):
     return numpy.where(nzero > 1, 0, others).astype(x.dtype, copy=False)
 
 
+def _no_higher_order(what: str, instead: str):
+    """A gradient rule that refuses (instead of a silent zero) where none is implemented."""
+
+    def vjp(b, *args, **params):
+        raise UnsupportedError(f"{what} is not implemented; {instead}")
+
+    return vjp
+
+
 def _reduce_row(op, impl, vjp, render, out_dtype=None, differentiable=True):
     register(
         OpDef(
@@ -84,8 +93,10 @@ register(
         Kind.HOST,
         lambda x, axes: [(tuple(x.shape), dtypes.of(x))],
         _prod_others,
-        None,
-        differentiable=False,
+        _no_higher_order(
+            "the second derivative of prod (create_graph=True through np.prod)",
+            "write the product by hand, e.g. exp(sum(log(x))) away from zeros",
+        ),
         doc="gradient helper of prod: the product of the other elements (first order only)",
     )
 )
@@ -366,8 +377,10 @@ register(
         Kind.HOST,
         lambda *gs, fn, avals: [tuple(a) for a in avals],
         _custom_vjp_impl,
-        None,
-        differentiable=False,
+        _no_higher_order(
+            "differentiating an autograd.Function's backward (create_graph=True)",
+            "write the backward with tracegrad ops outside a Function",
+        ),
     )
 )
 
