@@ -172,3 +172,11 @@ def test_scalar_conversion_of_many_elements() -> None:
         float(np.ones(2))
     with pytest.raises(TypeError):
         [1, 2][np.array([1.0])]
+
+
+def test_in_place_result_of_another_shape_is_a_shape_error() -> None:
+    x = np.zeros((3,))
+    with pytest.raises(ShapeError, match=r"in-place add.*\(2, 3\).*\(3,\)") as info:
+        x += np.ones((2, 3))
+    assert HERE in str(info.value)
+    assert x.asnumpy().tolist() == [0.0, 0.0, 0.0]

@@ -9,7 +9,7 @@ import numpy
 
 from . import device as _device
 from . import np as _np
-from .errors import InPlaceError, IN_PLACE
+from .errors import InPlaceError, IN_PLACE, ShapeError
 from .ir import dtypes
 from .tracer import array as _array
 from .tracer.array import Array
@@ -338,6 +338,13 @@ class ndarray(Array):
         if STATE.capture is not None:
             return STATE.capture.on_inplace(self, fn, o)
         result = fn(self, o)
+        if tuple(result.shape) != tuple(self._shape):
+            from .np._core import at
+
+            raise ShapeError(
+                f"in-place {fn.__name__}: a result of shape {tuple(result.shape)} cannot be written "
+                f"into an array of shape {self._shape}" + at()
+            )
         self._prepare_write()
         if _device.array_device(self).is_gpu:  # device hook (issue 5): a device-to-device copy
             from .np._core import cast
