@@ -9,6 +9,7 @@ from . import ir  # noqa: F401  (fills the op table)
 from . import np  # noqa: F401
 from .ndarray import ndarray  # noqa: F401  (installs the array class)
 from . import autograd, npx  # noqa: E402
+from .jit import jit  # noqa: E402  (the compiled step; the function shadows the subpackage name)
 from .errors import (  # noqa: F401
     CompileError,
     DTypeError,
@@ -28,4 +29,4 @@ def show(x: "ndarray") -> str:
     return str(autograd.get_symbol(x))
 
 
-__all__ = ["np", "npx", "autograd", "ndarray", "show", "__version__"]
+__all__ = ["np", "npx", "autograd", "ndarray", "jit", "show", "__version__"]

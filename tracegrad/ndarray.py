@@ -133,6 +133,8 @@ class ndarray(Array):
         """A deep copy (recorded as an identity op when recording)."""
         if self._in_graph and STATE.recording:
             return _np.multiply(self, 1)
+        if STATE.capture is not None:  # jit (issue 4): a traced copy
+            return STATE.capture.on_copy(self)
         if _device.array_device(self).is_gpu:  # a device-to-device copy (issue 5)
             materialize([self])
             return type(self)._wrap(_device.gpu_copy(self._data, self._dev))

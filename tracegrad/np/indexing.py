@@ -153,6 +153,14 @@ def _view(x: Array, v: numpy.ndarray) -> Array:
 
 
 def setitem(x: Array, key: Any, value: Any) -> None:
+    from ..tracer.state import STATE
+
+    if STATE.capture is not None:  # jit (issue 4): the write becomes part of the captured step
+        return STATE.capture.on_setitem(x, key, value, _setitem)
+    _setitem(x, key, value)
+
+
+def _setitem(x: Array, key: Any, value: Any) -> None:
     x._prepare_write()
     if isinstance(value, Array):
         value = value._value()

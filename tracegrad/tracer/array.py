@@ -66,6 +66,8 @@ class Array:
         a._users = None
         a._root = root
         a._dev = _device_of(data) if _dev_mod.DEVICE_TYPES else None
+        if STATE.capture is not None:  # jit (issue 4): an array created inside a captured step
+            STATE.capture.on_new(a)
         return a
 
     @classmethod
@@ -118,6 +120,8 @@ class Array:
 
     def _value(self) -> numpy.ndarray:
         """The concrete value (computing it if it is lazy)."""
+        if STATE.capture is not None:  # jit (issue 4): Python reads a value outside a sync point
+            STATE.capture.on_host_read(self)
         if self._data is None:
             from .lazy import materialize
 
@@ -129,14 +133,19 @@ class Array:
     # ---- sync points -----------------------------------------------------------------
     def _sync(self, expect_from: Any) -> Any:
         """Read a scalar for Python; while recording, log the outcome as a guard."""
+        cap = STATE.capture
+        if cap is not None:  # jit (issue 4): every sync point is a guard of the captured step
+            cap.quiet += 1
+            try:
+                outcome = expect_from(self._value())
+            finally:
+                cap.quiet -= 1
+            cap.on_guard(Guard(self, outcome, user_line()))
+            return outcome
         v = self._value()
         outcome = expect_from(v)
-        if self._prod is not None and (self._in_graph or STATE.capture is not None):
-            g = Guard(self, outcome, user_line())
-            if STATE.capture is not None:
-                STATE.capture.on_guard(g)
-            else:
-                STATE.guards.append(g)
+        if self._prod is not None and self._in_graph:
+            STATE.guards.append(Guard(self, outcome, user_line()))
         return outcome
 
     def _scalar_value(self, what: str) -> numpy.ndarray:
@@ -195,6 +204,8 @@ class Array:
         else:
             self._grad = ARRAY_CLS._wrap(numpy.zeros(self._shape, self._dtype))
         self._grad_req = grad_req
+        if STATE.capture is not None:  # jit (issue 4): replayed for arrays from outside the step
+            STATE.capture.on_attach_grad(self)
         if self._prod is not None and self._in_graph and not self._freed:
             return  # MXNet 2.x: a recorded intermediate keeps its graph (retain-grad)
         if self._data is None:
@@ -221,6 +232,8 @@ class Array:
 
     def detach(self) -> "Array":
         """The same values without autograd history (shares storage when concrete)."""
+        if STATE.capture is not None:  # jit (issue 4): a traced stop_gradient
+            return STATE.capture.on_detach(self)
         if self._data is None:
             self._value()
         a = ARRAY_CLS._wrap(self._data, root=self._root if self._root is not None else self)

@@ -117,6 +117,8 @@ EMITTER = Emitter()
 
 def make_lit(value: Any, dtype: numpy.dtype) -> Lit:
     dtype = numpy.dtype(dtype)
+    if STATE.capture is not None and getattr(value, "_tg", None) is not None:
+        return STATE.capture.on_scalar_lit(value, dtype)  # jit (issue 4): a float argument
     v = dtype.type(value).item()
     return Lit(v, dtype)
 

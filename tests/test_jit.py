@@ -1,0 +1,316 @@
+"""tracegrad.jit: capture, replay, guards, variants, retrace reasons, caps, strict, opt-out."""
+
+import warnings
+
+import numpy
+import pytest
+
+import tracegrad
+from tracegrad import autograd, np
+from tracegrad.errors import GuardFailure
+from tracegrad.jit import JitWarning, RetraceError
+
+
+def f(a):
+    b = a * 2
+    while np.abs(b).sum() < 1000:
+        b = b * 2
+    if b.sum() >= 0:
+        c = b[0]
+    else:
+        c = b[1]
+    return c
+
+
+def tutorial_step(a):
+    with autograd.record():
+        c = f(a)
+    c.backward()
+    return c
+
+
+def _record_grad(x):
+    a = np.array(x)
+    a.attach_grad()
+    with autograd.record():
+        c = f(a)
+    c.backward()
+    return c.asnumpy(), a.grad.asnumpy()
+
+
+def test_tutorial_500_inputs_match_record_scope_and_closed_form():
+    step = tracegrad.jit(tutorial_step, backend="interpret")
+    rng = numpy.random.RandomState(0)
+    compiles_at = []
+    for i in range(500):
+        x = rng.uniform(size=2).astype(numpy.float32)  # the tutorial: np.random.uniform(size=2)
+        a = np.array(x)
+        a.attach_grad()
+        before = step.counters.compiles
+        c = step(a)
+        if step.counters.compiles != before:
+            compiles_at.append(i)
+        c_ref, g_ref = _record_grad(x)
+        assert c.asnumpy() == c_ref
+        g = a.grad.asnumpy()
+        assert numpy.array_equal(g, g_ref)
+        picked = 0 if x.sum() * 1.0 >= 0 else 1
+        closed = numpy.zeros(2, numpy.float32)
+        closed[picked] = c_ref / x[picked]
+        numpy.testing.assert_allclose(g, closed, rtol=1e-6)
+    cnt = step.counters
+    assert cnt.calls == 500 and cnt.fallbacks == 0
+    assert cnt.replays + cnt.compiles == 500
+    assert cnt.compiles == len(step.variants) <= 8
+    assert compiles_at[-1] < 400, compiles_at  # settled: no compiles in the last 100 calls
+
+
+def _sgd_setup(seed=0, n_in=4, n_hidden=8):
+    rng = numpy.random.RandomState(seed)
+    w1 = np.array(rng.randn(n_in, n_hidden) * 0.5)
+    b1 = np.array(rng.randn(n_hidden) * 0.1)
+    w2 = np.array(rng.randn(n_hidden, 1) * 0.5)
+    params = [w1, b1, w2]
+    for p in params:
+        p.attach_grad()
+    return params
+
+
+def _make_mlp_step(params):
+    w1, b1, w2 = params
+
+    def step(x, y, lr):
+        with autograd.record():
+            h = np.tanh(x @ w1 + b1)
+            loss = ((h @ w2 - y) ** 2).mean()
+        loss.backward()
+        for p in (w1, b1, w2):
+            p -= lr * p.grad
+        return loss
+
+    return step
+
+
+def test_sgd_200_steps_matches_plain_python():
+    rng = numpy.random.RandomState(1)
+    data = [(rng.randn(16, 4).astype(numpy.float32), rng.randn(16, 1).astype(numpy.float32)) for _ in range(5)]
+    plain_params = _sgd_setup()
+    jit_params = _sgd_setup()
+    plain = _make_mlp_step(plain_params)
+    jitted = tracegrad.jit(_make_mlp_step(jit_params), strict=True, backend="interpret")
+    for i in range(200):
+        x, y = data[i % 5]
+        lr = 0.1 / (1 + 0.01 * i)  # a decaying learning rate: a runtime input, no recompile
+        l1 = plain(np.array(x), np.array(y), lr)
+        l2 = jitted(np.array(x), np.array(y), lr)
+        numpy.testing.assert_allclose(l2.asnumpy(), l1.asnumpy(), rtol=1e-5, atol=1e-6)
+    for p, q in zip(plain_params, jit_params):
+        numpy.testing.assert_allclose(q.asnumpy(), p.asnumpy(), rtol=1e-5, atol=1e-6)
+        numpy.testing.assert_allclose(q.grad.asnumpy(), p.grad.asnumpy(), rtol=1e-5, atol=1e-6)
+    assert jitted.counters.compiles == 1 and jitted.counters.replays == 199
+
+
+def test_guard_failure_leaves_params_and_grads_untouched():
+    w = np.array([1.0, 2.0])
+    w.attach_grad()
+
+    def step(x):
+        with autograd.record():
+            y = (w * x).sum()
+            if y > 0:
+                z = y * 2
+            else:
+                z = y * 3
+        z.backward()
+        w[:] = w - 0.5 * w.grad
+        return z
+
+    for backend in ("interpret", "auto"):
+        jstep = tracegrad.jit(step, backend=backend)
+        jstep(np.array([1.0, 1.0]))  # captures the y > 0 path
+        variant = jstep.variants[0]
+        w_before, g_before = w.asnumpy(), w.grad.asnumpy()
+        with pytest.raises(GuardFailure):
+            variant.run((np.array([-10.0, -10.0]),), {})
+        assert numpy.array_equal(w.asnumpy(), w_before)
+        assert numpy.array_equal(w.grad.asnumpy(), g_before)
+        # through the front door: a side exit, then a new variant, with Python's results
+        z = jstep(np.array([-10.0, -10.0]))
+        assert jstep.counters.side_exits == 1 and len(jstep.variants) == 2
+        assert float(z.asnumpy()) == pytest.approx(3 * float((w_before * -10).sum()))
+        numpy.testing.assert_allclose(w.grad.asnumpy(), [-30.0, -30.0])
+        assert "guard 0 of variant" in jstep.explain() and "test_jit.py" in jstep.explain()
+
+
+def test_cap_warns_once_and_stays_correct():
+    step = tracegrad.jit(tutorial_step, max_variants=2, backend="interpret")
+    rng = numpy.random.RandomState(3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(60):
+            x = rng.uniform(0.001, 1, size=2).astype(numpy.float32)
+            a = np.array(x)
+            a.attach_grad()
+            c = step(a)
+            c_ref, g_ref = _record_grad(x)
+            assert c.asnumpy() == c_ref and numpy.array_equal(a.grad.asnumpy(), g_ref)
+    cap = [w for w in caught if issubclass(w.category, JitWarning)]
+    assert len(cap) == 1, [str(w.message) for w in cap]
+    assert "test_jit.py:" in str(cap[0].message)
+    assert len(step.variants) == 2 and step.counters.fallbacks > 0
+
+
+SCALE = 2.0
+
+
+def helper(x):
+    return x * 3
+
+
+def test_redefined_helper_changed_global_and_closure_retrace_with_reason():
+    global helper, SCALE
+    offset = 1.0
+
+    def body(x):
+        return helper(x) * SCALE + offset
+
+    step = tracegrad.jit(body, backend="interpret")
+    x = np.array([1.0, 2.0])
+    assert step(x).asnumpy().tolist() == [7.0, 13.0]
+    assert step(x).asnumpy().tolist() == [7.0, 13.0]
+    assert step.counters.compiles == 1
+
+    old_helper = helper
+
+    def helper(x):  # noqa: F811  (a notebook cell redefines the helper)
+        return x * 4
+
+    try:
+        assert step(x).asnumpy().tolist() == [9.0, 17.0]
+        assert "global 'helper'" in str(step.events[-1])
+        SCALE = 3.0
+        assert step(x).asnumpy().tolist() == [13.0, 25.0]
+        assert "global 'SCALE'" in str(step.events[-1]) and "expected 2.0, seen 3.0" in str(step.events[-1])
+        offset = 5.0  # noqa: F841  (read through the closure cell)
+        assert step(x).asnumpy().tolist() == [17.0, 29.0]
+        assert "closure variable 'offset'" in str(step.events[-1])
+        assert step.counters.compiles == 4
+        text = step.explain()
+        assert "global 'helper'" in text and "global 'SCALE'" in text and "closure variable 'offset'" in text
+    finally:
+        helper, SCALE = old_helper, 2.0
+
+
+def test_shape_and_dtype_retrace_scalars_do_not():
+    step = tracegrad.jit(lambda x, s: (x * s).sum(), backend="interpret")
+    assert float(step(np.ones(3), 2.0).asnumpy()) == 6.0
+    assert float(step(np.ones(3), 0.5).asnumpy()) == 1.5
+    assert step.counters.compiles == 1
+    assert float(step(np.ones(4), 0.5).asnumpy()) == 2.0
+    assert "shape of argument 'x'" in str(step.events[-1])
+    out = step(np.ones(4, dtype="float64"), 0.5)
+    assert out.dtype == numpy.float64 and "dtype of argument 'x'" in str(step.events[-1])
+    assert step.counters.compiles == 3
+
+
+def test_float_used_by_python_is_keyed_by_value():
+    def body(x, lr):
+        k = lr * 2  # Python arithmetic on the argument: its value is baked, so it keys
+        return x * k
+
+    step = tracegrad.jit(body, backend="interpret")
+    assert step(np.ones(2), 1.0).asnumpy().tolist() == [2.0, 2.0]
+    assert step(np.ones(2), 3.0).asnumpy().tolist() == [6.0, 6.0]
+    assert step(np.ones(2), 3.0).asnumpy().tolist() == [6.0, 6.0]
+    assert step.counters.compiles == 2 and step.counters.replays == 1
+
+
+def test_strict_mode_raises_on_retrace():
+    step = tracegrad.jit(lambda x: x * 2, strict=True, backend="interpret")
+    step(np.ones(2))
+    step(np.ones(2))
+    with pytest.raises(RetraceError, match="shape of argument"):
+        step(np.ones(3))
+
+
+def test_disable_jit_env(monkeypatch):
+    monkeypatch.setenv("TRACEGRAD_DISABLE_JIT", "1")
+    step = tracegrad.jit(lambda x: x * 2)
+    assert step(np.ones(2)).asnumpy().tolist() == [2.0, 2.0]
+    assert step.counters.calls == 1 and step.counters.compiles == 0 and step.disabled
+
+
+def test_random_inside_falls_back_with_one_warning():
+    def body(x):
+        return x + np.random.uniform(size=2)
+
+    step = tracegrad.jit(body, backend="interpret")
+    with pytest.warns(JitWarning, match="np.random.uniform"):
+        a = step(np.zeros(2))
+    b = step(np.zeros(2))
+    assert not numpy.array_equal(a.asnumpy(), b.asnumpy())  # fresh samples: never stale
+    assert step.counters.compiles == 0 and step.counters.fallbacks == 2
+
+
+def test_python_read_of_a_value_falls_back():
+    def body(x):
+        return x * float(x.sum())
+
+    step = tracegrad.jit(body, backend="interpret")
+    with pytest.warns(JitWarning, match="float"):
+        step(np.ones(2))
+    assert step(np.full(2, 2.0)).asnumpy().tolist() == [8.0, 8.0]
+
+
+def test_method_and_returned_structure():
+    class Model:
+        def __init__(self):
+            self.w = np.array([1.0, 2.0])
+            self.w.attach_grad()
+
+        @tracegrad.jit(backend="interpret")
+        def step(self, x, lr):
+            with autograd.record():
+                loss = (self.w * x).sum()
+            loss.backward()
+            self.w -= lr * self.w.grad
+            return {"loss": loss, "w": self.w, "n": 3}
+
+    m = Model()
+    for i in range(3):
+        out = m.step(np.array([1.0, 1.0]), 0.5)
+        assert out["w"] is m.w and out["n"] == 3 and float(out["loss"].asnumpy()) == 3.0 - i
+    assert m.w.asnumpy().tolist() == [-0.5, 0.5]
+    assert Model.step.counters.compiles == 1 and Model.step.counters.replays == 2
+    m.w = np.array([0.0, 0.0])  # rebinding an attribute retraces
+    m.w.attach_grad()
+    m.step(np.array([1.0, 1.0]), 0.5)
+    assert "attribute self.w" in str(Model.step.events[-1])
+    assert m.w.asnumpy().tolist() == [-0.5, -0.5]
+
+
+def test_setitem_and_inplace_writes_are_replayed():
+    buf = np.zeros(4)
+
+    def body(x):
+        buf[1:3] = x
+        buf[0] = 7.0
+        buf[...] += 1
+        return buf.sum()
+
+    step = tracegrad.jit(body, backend="interpret")
+    for k in range(3):
+        buf[...] = 0.0
+        s = step(np.array([k, 2.0 * k]))
+        assert buf.asnumpy().tolist() == [8.0, k + 1.0, 2.0 * k + 1, 1.0]
+        assert float(s.asnumpy()) == 11.0 + 3 * k
+    assert step.counters.compiles == 1
+
+
+def test_variants_print_trace_and_source():
+    step = tracegrad.jit(tutorial_step, backend="interpret")
+    a = np.array([0.3, 0.4])
+    a.attach_grad()
+    step(a)
+    text = step.show_variants()
+    assert "guard[expect=False" in text and "def replay" in text

@@ -1,0 +1,90 @@
+"""The code generator: traces -> fusion plans -> Numba CPU modules -> runnable programs.
+
+    compile_trace(trace)   a `Program` (raises CompileError when it cannot)
+    explain(trace)         the fusion plan and the generated source, as text
+    stats()                counters: compiles, compile seconds, cache hits/misses, fallbacks
+    reset_stats()
+
+`tracegrad.explain_compile(x)` prints the same for a lazy array. numba is imported only
+when the first trace is compiled, so `import tracegrad` stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import CompileError
+from ..ir.core import Trace
+from ..log import channel, debug_level
+from .fusion import Plan, plan
+
+LOG = channel("compile")
+
+_STATS_KEYS = (
+    "compiles",
+    "compile_seconds",
+    "mem_hits",
+    "mem_misses",
+    "disk_hits",
+    "disk_misses",
+    "fallbacks",
+    "compiled_runs",
+    "interpreted_runs",
+)
+STATS: dict[str, Any] = dict.fromkeys(_STATS_KEYS, 0)
+STATS["compile_seconds"] = 0.0
+
+
+def stats() -> dict[str, Any]:
+    """A copy of the codegen counters."""
+    return dict(STATS)
+
+
+def reset_stats() -> None:
+    for k in _STATS_KEYS:
+        STATS[k] = 0
+    STATS["compile_seconds"] = 0.0
+
+
+def render_source(trace: Trace, par_min: int | None = None) -> tuple[Plan, str]:
+    """The plan and the module source (without the hash header) for `trace`."""
+    from . import cpu
+
+    p = plan(trace, **({} if par_min is None else {"par_min": par_min}))
+    src, _ = cpu.render(p)
+    return p, src
+
+
+def compile_trace(trace: Trace, par_min: int | None = None):
+    """Plan, render, load (disk cache) and wrap `trace` as a `Program`."""
+    from .cache import load_module
+    from .runner import Program
+
+    t0 = time.perf_counter()
+    p, src = render_source(trace, par_min)
+    mod = load_module(src, STATS)
+    prog = Program(p, mod, src)
+    dt = time.perf_counter() - t0
+    STATS["compiles"] += 1
+    STATS["compile_seconds"] += dt
+    LOG.info("compiled %d eqns into %d kernel(s), %d step(s) in %.3f s",
+             len(trace.eqns), len(p.kernels()), len(p.steps), dt)
+    lvl = debug_level()
+    if lvl >= 1:
+        LOG.info("plan:\n%s", p)
+    if lvl >= 2:
+        LOG.info("source:\n%s", src)
+    return prog
+
+
+def explain(trace: Trace) -> str:
+    """The trace, its fusion plan and the generated Numba source, as one text."""
+    try:
+        p, src = render_source(trace)
+    except CompileError as exc:
+        return f"{trace}\n\nnot compiled: {exc} (runs in the interpreter)"
+    return f"{trace}\n\n{p}\n\n{src}"
+
+
+__all__ = ["CompileError", "compile_trace", "explain", "plan", "reset_stats", "stats"]

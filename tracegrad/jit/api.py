@@ -1,0 +1,339 @@
+"""`tracegrad.jit`: the compiled training step, with guards, automatic retrace and caps.
+
+    @tracegrad.jit
+    def step(x, y, lr):
+        with autograd.record():
+            loss = ((x @ w - y) ** 2).mean()
+        loss.backward()
+        w -= lr * w.grad
+        return loss
+
+The first call runs the body as plain Python under a capture and records the whole step as
+one trace (forward, backward, the update, guards at every sync point). Later calls whose
+signature matches replay the compiled program without running the body. A failed guard is
+a side exit before any visible write; the body runs again and its path becomes a sibling
+variant. See `explain()` for why a function retraced.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+import warnings
+from typing import Any, Callable, Optional
+
+from ..errors import TracegradError
+from ..tracer.array import Array
+from ..tracer.state import STATE
+from .capture import Capture
+from .scalars import TaggedFloat, plain_value, tag_scalar
+from .signature import (Dependencies, arg_names, arg_path_expr, describe, describe_key_change, key_distance,
+                        make_key, walk_args)
+from .variants import Entry, SideExit, Variant
+
+log = logging.getLogger("tracegrad.jit")
+
+DEFAULT_MAX_VARIANTS = 8
+
+
+class RetraceError(TracegradError):
+    """A strict compiled step would have to retrace (the message says why)."""
+
+
+class JitWarning(UserWarning):
+    """A compiled step falls back to plain Python (the message says why and where)."""
+
+
+class Counters:
+    """What a compiled step did: calls, replays, side exits, compiles, compile seconds, fallbacks."""
+
+    __slots__ = ("calls", "replays", "side_exits", "compiles", "compile_seconds", "fallbacks")
+
+    def __init__(self) -> None:
+        self.calls = self.replays = self.side_exits = self.compiles = self.fallbacks = 0
+        self.compile_seconds = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self) -> str:
+        return "Counters(" + ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items()) + ")"
+
+
+class Event:
+    """Why a compile (or a fallback) happened."""
+
+    __slots__ = ("kind", "item", "expected", "seen", "where", "call")
+
+    def __init__(self, kind: str, item: str, expected: Any, seen: Any, where: str, call: int) -> None:
+        self.kind, self.item, self.expected, self.seen, self.where, self.call = kind, item, expected, seen, where, call
+
+    def __str__(self) -> str:
+        s = f"call {self.call}: {self.kind}: {self.item}"
+        if self.expected is not None or self.seen is not None:
+            s += f" (expected {self.expected!s}, seen {self.seen!s})"
+        if self.where:
+            s += f" at {self.where}"
+        return s
+
+
+class JitFunction:
+    """A step function compiled on first call; see the module docstring."""
+
+    def __init__(self, fn: Callable, strict: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS,
+                 backend: str = "auto") -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.backend = backend
+        self.strict = strict
+        self.max_variants = int(max_variants)
+        self.counters = Counters()
+        self.events: list[Event] = []
+        self._entries: dict[tuple, Entry] = {}
+        self._value_args: frozenset = frozenset()
+        self._names = arg_names(fn)
+        self._unjittable: Optional[str] = None
+        self._cap_warned = False
+        self.disabled = os.environ.get("TRACEGRAD_DISABLE_JIT", "") not in ("", "0")
+
+    # ---- calling ----------------------------------------------------------------------
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return functools.partial(self.__call__, obj)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        c = self.counters
+        c.calls += 1
+        if self.disabled or STATE.capture is not None:
+            return self.fn(*args, **kwargs)  # disabled, or inlined into an outer capture
+        if self._unjittable is not None or STATE.recording:
+            c.fallbacks += 1
+            if STATE.recording and self._unjittable is None:
+                log.info("%s called inside autograd.record(): runs as plain Python", self.__qualname__)
+            return self.fn(*args, **kwargs)
+        key = make_key(args, kwargs, self._value_args)
+        entry = self._entries.get(key)
+        if entry is not None:
+            bad = entry.check(args, kwargs)
+            if bad < 0:
+                try:
+                    out = entry.replay(args, kwargs)
+                except SideExit as exc:
+                    c.side_exits += 1
+                    where, expect = exc.variant.describe_guard(exc.index)
+                    ev = Event("guard", f"guard {exc.index} of variant {exc.variant.number}", expect, exc.seen,
+                               where, c.calls)
+                    return self._retrace(args, kwargs, key, ev, entry, exc)
+                c.replays += 1
+                return out
+            chk = entry.deps.checks[bad]
+            ev = Event("signature", chk.what, describe(chk.value), describe(entry.deps.seen(bad, args, kwargs)),
+                       chk.where, c.calls)
+            del self._entries[key]
+            return self._retrace(args, kwargs, key, ev, None, None)
+        if not self._entries and not self.events:
+            ev = Event("first call", "no compiled variant yet", None, None, "", c.calls)
+        else:
+            ev = self._key_event(key)
+        return self._retrace(args, kwargs, key, ev, None, None)
+
+    def _key_event(self, key: tuple) -> Event:
+        best = None
+        olds = sorted(self._entries, key=lambda old: key_distance(old, key))
+        for old in olds[:1]:
+            best = describe_key_change(old, key, self._names)
+        if best is None:
+            best = ("signature", None, None)
+        return Event("signature", best[0], best[1], best[2], "", self.counters.calls)
+
+    # ---- compiling --------------------------------------------------------------------
+    def _n_variants(self) -> int:
+        return sum(e.count for e in self._entries.values())
+
+    def _retrace(self, args: tuple, kwargs: dict, key: tuple, ev: Event, entry: Optional[Entry],
+                 exit_: Optional[SideExit]) -> Any:
+        c = self.counters
+        if self.strict and c.compiles > 0:
+            raise RetraceError(f"{self.__qualname__} would retrace (strict=True): {ev}")
+        if self._n_variants() >= self.max_variants:
+            c.fallbacks += 1
+            ev.kind = "fallback (cap)"
+            self.events.append(ev)
+            if not self._cap_warned:
+                self._cap_warned = True
+                warnings.warn(
+                    f"{self.__qualname__}: {self.max_variants} compiled variants reached; new paths run "
+                    f"as plain Python. The outcome that keeps changing: {ev.item} at {ev.where or '?'} "
+                    f"(expected {ev.expected}, seen {ev.seen})",
+                    JitWarning,
+                    stacklevel=3,
+                )
+            return self.fn(*args, **kwargs)
+        self.events.append(ev)
+        log.info("retrace %s: %s", self.__qualname__, ev)
+        out, variant, deps = self._capture(args, kwargs)
+        if variant is None:
+            return out
+        new_key = make_key(args, kwargs, self._value_args)
+        if entry is not None and exit_ is not None and new_key == key and self._entries.get(key) is entry:
+            entry.add(exit_.variant, exit_.index, exit_.seen, variant)
+        else:
+            check = deps.compile()
+            self._entries[new_key] = Entry(new_key, check, deps, variant)
+        return out
+
+    def _capture(self, args: tuple, kwargs: dict) -> tuple[Any, Optional[Variant], Any]:
+        t0 = time.perf_counter()
+        leaves = walk_args(args, kwargs)
+        arg_arrays = {id(x): p for p, x in leaves if isinstance(x, Array)}
+        arg_np = {id(x): p for p, x in leaves if type(x).__module__ == "numpy" and hasattr(x, "shape")}
+        objects = [x for _, x in leaves if isinstance(x, Array)]
+        cap = Capture(arg_arrays, arg_np, objects)
+        targs = tuple(a if i in self._value_args else tag_scalar(a, (i,), cap) for i, a in enumerate(args))
+        tkw = {k: a if k in self._value_args else tag_scalar(a, (k,), cap) for k, a in kwargs.items()}
+        deps = Dependencies()
+        deps.visit(self.fn, "F")
+        deps.env["F"] = self.fn
+        for i, (p, x) in enumerate(leaves):
+            if not isinstance(x, (Array, float, int, bool, str, type(None))) and type(x).__module__ != "numpy":
+                src = arg_path_expr(p)
+                deps.checks.append(_identity_check(src, x, p))
+                deps.object_attrs(src, x, self._names[p[0]] if isinstance(p[0], int) and p[0] < len(self._names) else str(p[0]))
+        before = _snapshot(deps)
+        saved = STATE.capture
+        STATE.capture = cap
+        try:
+            result = self.fn(*targs, **tkw)
+        finally:
+            STATE.capture = saved
+            cap.active = False
+        changed = [ch for ch, v in zip(deps.checks, before) if not _same(ch, v, deps, args, kwargs)]
+        if changed:
+            cap.fail(f"the step itself changes {changed[0].what} (a side effect a replay would skip)")
+        captured = cap.finish(result) if cap.unjittable is None else None
+        result = _untag(result)
+        if cap.unjittable is not None:
+            self._give_up(cap.unjittable)
+            return _materialize(result), None, None
+        used = {p[0] for p in cap.scalar_used}
+        if used - self._value_args:
+            self._value_args = self._value_args | used
+            self._entries.clear()  # keys now carry those values
+            for p, (how, where) in cap.scalar_used.items():
+                log.info("%s: float argument %r is used by Python (%s at %s): keyed by value",
+                         self.__qualname__, p[0], how, where)
+        variant = Variant(captured, self.backend)
+        dt = time.perf_counter() - t0
+        variant.compile_seconds = dt
+        self.counters.compiles += 1
+        self.counters.compile_seconds += dt
+        return _materialize(result), variant, deps
+
+    def _give_up(self, reason: str) -> None:
+        self._unjittable = reason
+        self.counters.fallbacks += 1
+        self.events.append(Event("un-jittable", reason, None, None, "", self.counters.calls))
+        warnings.warn(f"{self.__qualname__} runs as plain Python from now on: {reason}", JitWarning, stacklevel=4)
+
+    # ---- observability ----------------------------------------------------------------
+    @property
+    def variants(self) -> list[Variant]:
+        """Every compiled variant, entry by entry (roots first, then their children)."""
+        return [v for e in self._entries.values() for v in e.variants()]
+
+    def explain(self) -> str:
+        """Why each compile happened, the variants held, and the counters."""
+        lines = [f"{self.__qualname__}: {self.counters}"]
+        if self.disabled:
+            lines.append("  disabled by TRACEGRAD_DISABLE_JIT")
+        if self._unjittable:
+            lines.append(f"  runs as plain Python: {self._unjittable}")
+        lines.append(f"  {len(self.events)} compile/fallback events:")
+        lines.extend(f"    {e}" for e in self.events)
+        lines.append(f"  {self._n_variants()} variants (cap {self.max_variants}):")
+        for v in self.variants:
+            g = ", ".join(f"{w}={e!r}" for w, e in v.guards)
+            lines.append(f"    variant {v.number}: {len(v.trace.eqns)} eqns, {len(v.guards)} guards [{g}], "
+                         f"{v.replays} replays, compiled in {v.compile_seconds * 1e3:.1f} ms")
+        return "\n".join(lines)
+
+    def show_variants(self) -> str:
+        """Each variant's trace and generated replay source."""
+        parts = []
+        for v in self.variants:
+            parts.append(f"# variant {v.number} ({v.backend})\n{v.trace}\n\n# replay\n{v.source}"
+                         + (f"\n\n# generated program\n{v.generated_source}" if v.generated_source else ""))
+        return "\n\n".join(parts)
+
+    def reset(self) -> None:
+        """Forget every compiled variant, event and counter."""
+        self.__init__(self.fn, self.strict, self.max_variants, self.backend)
+
+
+def _identity_check(src: str, obj: Any, path: tuple) -> Any:
+    from .signature import Check
+
+    return Check(f"argument {path[0]!r} (object identity)", "", src, obj, False)
+
+
+def _snapshot(deps: Dependencies) -> list:
+    return [ch.value for ch in deps.checks]
+
+
+def _same(ch: Any, before: Any, deps: Dependencies, args: tuple, kwargs: dict) -> bool:
+    i = deps.checks.index(ch)
+    now = deps.seen(i, args, kwargs)
+    return now is before or (ch.by_eq and type(now) is type(before) and now == before)
+
+
+def _untag(x: Any) -> Any:
+    t = type(x)
+    if t is TaggedFloat:
+        return plain_value(x)
+    if t is tuple or t is list:
+        return t(_untag(y) for y in x)
+    if t is dict:
+        return {k: _untag(v) for k, v in x.items()}
+    return x
+
+
+def _materialize(x: Any) -> Any:
+    from ..tracer.lazy import materialize
+
+    arrays: list[Array] = []
+
+    def walk(y: Any) -> None:
+        if isinstance(y, Array):
+            if y._data is None:
+                arrays.append(y)
+        elif type(y) in (tuple, list):
+            for z in y:
+                walk(z)
+        elif type(y) is dict:
+            for z in y.values():
+                walk(z)
+
+    walk(x)
+    if arrays:
+        materialize(arrays)
+    return x
+
+
+def jit(fn: Optional[Callable] = None, *, strict: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS,
+        backend: str = "auto") -> Any:
+    """Compile a step function (usable bare, `@jit`, or with options, `@jit(strict=True)`).
+
+    strict: raise RetraceError instead of compiling again after the first compile.
+    max_variants: compiled variants per function; past it new paths run as plain Python.
+    backend: "auto" (codegen, falling back to the interpreter with a logged reason) or
+    "interpret" (the reference interpreter: no Numba compile, for tests and debugging).
+    Set TRACEGRAD_DISABLE_JIT=1 before decorating to get the plain function behaviour.
+    """
+    if backend not in ("auto", "interpret"):
+        raise ValueError(f"jit: backend must be 'auto' or 'interpret', got {backend!r}")
+    if fn is None:
+        return lambda f: JitFunction(f, strict=strict, max_variants=max_variants, backend=backend)
+    return JitFunction(fn, strict=strict, max_variants=max_variants, backend=backend)

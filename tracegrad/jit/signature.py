@@ -1,0 +1,272 @@
+"""The signature of a compiled step: what must match before a replay may run.
+
+Two parts:
+
+* the *key* (a dict key, computed on every call): per argument, an Array's shape, dtype
+  and grad_req; a numpy array's shape and dtype; a float's type only (floats are runtime
+  inputs) unless Python used that float during the capture, then its value; ints, bools,
+  strings and None by value; containers by structure; any other object by identity.
+* the *checks* of one entry (one compiled function, run after the key matched): the code
+  object of the function and of the functions it calls, the global names and closure cells
+  the code reads (identity, or equality for immutable scalars), and the attributes of
+  object arguments (`self.w`). Each check keeps its provenance (what, where) for explain().
+"""
+
+from __future__ import annotations
+
+import dis
+import inspect
+import os
+import types
+from typing import Any, Callable, Optional
+
+import numpy
+
+from ..tracer.array import Array
+
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_STDLIB = os.path.dirname(os.__file__)
+_IMMUTABLE = (int, float, bool, str, bytes, complex, type(None))
+MISSING = object()
+
+
+# ---- arguments ----------------------------------------------------------------------
+def arg_path_expr(path: tuple) -> str:
+    """Python source that fetches `path` from `(args, kwargs)`."""
+    root = path[0]
+    s = f"args[{root}]" if isinstance(root, int) else f"kwargs[{root!r}]"
+    for step in path[1:]:
+        s += f"[{step!r}]"
+    return s
+
+
+def walk_args(args: tuple, kwargs: dict) -> list[tuple[tuple, Any]]:
+    """(path, leaf) for every leaf of the arguments (tuples, lists and dicts are opened)."""
+    out: list[tuple[tuple, Any]] = []
+
+    def walk(path: tuple, x: Any) -> None:
+        t = type(x)
+        if t is tuple or t is list:
+            for i, y in enumerate(x):
+                walk(path + (i,), y)
+        elif t is dict:
+            for k, y in x.items():
+                walk(path + (k,), y)
+        else:
+            out.append((path, x))
+
+    for i, a in enumerate(args):
+        walk((i,), a)
+    for k, a in kwargs.items():
+        walk((k,), a)
+    return out
+
+
+def _leaf_key(x: Any, by_value: bool) -> Any:
+    if isinstance(x, Array):
+        return (x._shape, x._dtype, x._grad_req)
+    t = type(x)
+    if t is float:
+        return x if by_value else float
+    if t in _IMMUTABLE:
+        return (t, x)
+    if t is tuple or t is list:
+        return (t, tuple(_leaf_key(y, True) for y in x))
+    if t is dict:
+        return (t, tuple((k, _leaf_key(y, True)) for k, y in x.items()))
+    if t is numpy.ndarray:
+        return ("np", x.shape, x.dtype)
+    return ("obj", id(x))
+
+
+def make_key(args: tuple, kwargs: dict, value_args: frozenset) -> tuple:
+    """The dict key of a call (see the module docstring)."""
+    k = tuple(_leaf_key(a, i in value_args) for i, a in enumerate(args))
+    if kwargs:
+        k += tuple((n, _leaf_key(a, n in value_args)) for n, a in sorted(kwargs.items()))
+    return k
+
+
+def describe_key_change(old: tuple, new: tuple, names: list[str]) -> Optional[tuple[str, Any, Any]]:
+    """(item, expected, seen) for the first argument whose key part differs."""
+    if len(old) != len(new):
+        return ("number of arguments", len(old), len(new))
+    for i, (a, b) in enumerate(zip(old, new)):
+        if a != b:
+            name = names[i] if i < len(names) else f"argument {i}"
+            if isinstance(a, tuple) and len(a) == 3 and isinstance(a[0], tuple):
+                for what, x, y in zip(("shape", "dtype", "grad_req"), a, b if isinstance(b, tuple) else (b,) * 3):
+                    if x != y:
+                        return (f"{what} of argument '{name}'", x, y)
+            return (f"argument '{name}'", _show(a), _show(b))
+    return None
+
+
+def key_distance(old: tuple, new: tuple) -> int:
+    """How many key items differ (array shape, dtype and grad_req count one each)."""
+    if len(old) != len(new):
+        return 1 << 20
+    n = 0
+    for a, b in zip(old, new):
+        if a == b:
+            continue
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) == 3:
+            n += sum(x != y for x, y in zip(a, b))
+        else:
+            n += 1
+    return n
+
+
+def _show(k: Any) -> Any:
+    if isinstance(k, tuple) and len(k) == 2 and isinstance(k[0], type):
+        return k[1]
+    return k
+
+
+def arg_names(fn: Callable) -> list[str]:
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+# ---- checks -------------------------------------------------------------------------
+class Check:
+    """One thing a replay relies on: `src` (Python over F, G*, C*, O*) must equal `value`."""
+
+    __slots__ = ("what", "where", "src", "value", "by_eq")
+
+    def __init__(self, what: str, where: str, src: str, value: Any, by_eq: bool) -> None:
+        self.what, self.where, self.src, self.value, self.by_eq = what, where, src, value, by_eq
+
+
+def _by_eq(v: Any) -> bool:
+    return type(v) in _IMMUTABLE
+
+
+def _user_code(fn: Any) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    f = code.co_filename
+    return not (f.startswith(_PKG) or f.startswith(_STDLIB) or "site-packages" in f)
+
+
+def _global_reads(code: types.CodeType) -> list[tuple[str, int]]:
+    """(name, line) of every global read in `code` and the code objects nested in it."""
+    out: list[tuple[str, int]] = []
+    line = code.co_firstlineno
+    for ins in dis.get_instructions(code):
+        pos = ins.positions
+        if pos is not None and pos.lineno:
+            line = pos.lineno
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+            out.append((ins.argval, line))
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            out.extend(_global_reads(c))
+    return out
+
+
+class Dependencies:
+    """The code, globals and closure cells a function (and the functions it calls) reads."""
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+        self.env: dict[str, Any] = {}
+        self._seen: set[int] = set()
+
+    def _name(self, prefix: str, obj: Any) -> str:
+        n = f"{prefix}{len(self.env)}"
+        self.env[n] = obj
+        return n
+
+    def visit(self, fn: Any, src: str) -> None:
+        """Guard `fn`'s code, then its globals and closure cells, recursively for user code."""
+        if id(fn) in self._seen or not _user_code(fn):
+            return
+        self._seen.add(id(fn))
+        code = fn.__code__
+        here = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+        self.checks.append(Check(f"code of {fn.__qualname__}", here, f"{src}.__code__", code, False))
+        g = self._name("G", fn.__globals__)
+        done: set[str] = set()
+        for name, line in _global_reads(code):
+            if name in done:
+                continue
+            done.add(name)
+            where = f"{os.path.basename(code.co_filename)}:{line}"
+            val = fn.__globals__.get(name, MISSING)
+            if val is MISSING:
+                continue  # a builtin
+            vsrc = f"{g}.get({name!r}, MISSING)"
+            self.checks.append(Check(f"global '{name}'", where, vsrc, val, _by_eq(val)))
+            if isinstance(val, types.FunctionType):
+                self.visit(val, vsrc)
+        cells = fn.__closure__ or ()
+        for name, cell in zip(code.co_freevars, cells):
+            try:
+                val = cell.cell_contents
+            except ValueError:
+                continue
+            c = self._name("C", cell)
+            self.checks.append(Check(f"closure variable '{name}'", here, f"{c}.cell_contents", val, _by_eq(val)))
+            if isinstance(val, types.FunctionType):
+                self.visit(val, f"{c}.cell_contents")
+
+    def object_attrs(self, path_src: str, obj: Any, what: str) -> None:
+        """Guard the attributes of an object argument (`self.w` rebinding retraces)."""
+        d = getattr(obj, "__dict__", None)
+        if not isinstance(d, dict):
+            return
+        for name, val in d.items():
+            if isinstance(val, (Array, numpy.ndarray, types.FunctionType)) or _by_eq(val):
+                self.checks.append(Check(
+                    f"attribute {what}.{name}", "", f"{path_src}.__dict__.get({name!r}, MISSING)", val, _by_eq(val)
+                ))
+
+    def compile(self) -> Callable[[tuple, dict], int]:
+        """One function running every check in order: -1 when all pass, else the index."""
+        lines = ["def check(args, kwargs):"]
+        env = dict(self.env)
+        env["MISSING"] = MISSING
+        for i, c in enumerate(self.checks):
+            v = f"V{i}"
+            env[v] = c.value
+            if c.by_eq:
+                lines.append(f"    x = {c.src}")
+                lines.append(f"    if type(x) is not type({v}) or x != {v}: return {i}")
+            else:
+                lines.append(f"    if {c.src} is not {v}: return {i}")
+        lines.append("    return -1")
+        src = "\n".join(lines)
+        exec(compile(src, "<tracegrad.jit checks>", "exec"), env)
+        fn = env["check"]
+        fn.source = src
+        fn.env = env
+        return fn
+
+    def seen(self, i: int, args: tuple, kwargs: dict) -> Any:
+        """The value check `i` sees now (for explain)."""
+        env = dict(self.env, MISSING=MISSING, args=args, kwargs=kwargs)
+        try:
+            return eval(self.checks[i].src, env)
+        except Exception as exc:  # noqa: BLE001  (explain must not raise)
+            return f"<{type(exc).__name__}: {exc}>"
+
+
+def describe(value: Any) -> str:
+    """A short text for a guarded value (functions by name and code location)."""
+    if value is MISSING:
+        return "<unbound>"
+    if isinstance(value, types.FunctionType):
+        c = value.__code__
+        return f"function {value.__qualname__} ({os.path.basename(c.co_filename)}:{c.co_firstlineno}, id {id(value):#x})"
+    if isinstance(value, types.CodeType):
+        return f"code {value.co_name} ({os.path.basename(value.co_filename)}:{value.co_firstlineno})"
+    if isinstance(value, Array):
+        return f"array {value.shape} {value._dtype} at {id(value):#x}"
+    if isinstance(value, numpy.ndarray):
+        return f"numpy array {value.shape} {value.dtype} at {id(value):#x}"
+    r = repr(value)
+    return r if len(r) < 80 else r[:77] + "..."
