@@ -11,6 +11,7 @@ from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
 from ..tracer.where import user_line_long
+from ..device import UNPLACED
 from ._core import as_array, at, cast, normalize_axis, wrap
 
 __all__ = ["getitem", "setitem", "take"]
@@ -86,7 +87,7 @@ def _index_array(k: Any, dim_size: int, axis: int) -> Any:
             k = cast(k, numpy.dtype("int64"))  # MXNet accepts float labels as indices
         elif k.dtype.kind not in "iu":
             raise DTypeError(f"index arrays must be integers, got {k.dtype}" + at())
-        if k._data is not None:
+        if k._data is not None and (k._dev is None or k._dev is UNPLACED):  # GPU: not checked
             _check_bounds(k._data, dim_size, axis)
         return k
     a = numpy.asarray(list(k) if isinstance(k, range) else k)
@@ -95,7 +96,9 @@ def _index_array(k: Any, dim_size: int, axis: int) -> Any:
     if a.dtype.kind not in "iu":
         raise DTypeError(f"index arrays must be integers, got {a.dtype}" + at())
     _check_bounds(a, dim_size, axis)
-    return wrap(a.astype(numpy.int64))
+    out = wrap(a.astype(numpy.int64))
+    out._dev = UNPLACED  # a host index constant follows the indexed array's device (issue 5)
+    return out
 
 
 def _check_bounds(a: numpy.ndarray, n: int, axis: int) -> None:
@@ -108,7 +111,8 @@ def getitem(x: Array, key: Any) -> Array:
     key = _expand(key, x.ndim)
     if not any(_is_advanced(k) for k in key):
         index = _basic_param(key, x.shape)
-        if x._data is not None and not (x._in_graph and _recording()):
+        on_gpu = x._dev is not None and x._dev is not UNPLACED  # issue 5: GPU slices are lazy views
+        if x._data is not None and not on_gpu and not (x._in_graph and _recording()):
             from ..tracer.state import STATE
 
             if STATE.capture is None and not STATE.force_lazy:

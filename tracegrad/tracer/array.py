@@ -66,6 +66,8 @@ class Array:
         a._users = None
         a._root = root
         a._dev = _device_of(data) if _dev_mod.DEVICE_TYPES else None
+        if a._dev is not None:
+            a._shape = tuple(data.shape)  # the simulator's shapes are not tuples
         if STATE.capture is not None:  # jit (issue 4): an array created inside a captured step
             STATE.capture.on_new(a)
         return a
@@ -291,7 +293,7 @@ def _device_value(a: "Array", value: Any) -> Any:
     if _dev_mod.is_device_array(value):
         if not on_gpu:
             return numpy.asarray(_dev_mod.to_host(value), dtype=a._dtype).reshape(a._shape)
-        if value.shape != a._shape:
+        if tuple(value.shape) != a._shape:
             value = value.reshape(a._shape)
         return value
     value = numpy.asarray(value, dtype=a._dtype).reshape(a._shape)

@@ -75,7 +75,11 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
         out = TABLE[op].impl(*vals, **params)
         if len(avals) == 1:
             out = (out,)
-        return [_wrap_eager(cls, numpy.asarray(o, dtype=dt), arrays) for o, (_, dt) in zip(out, avals)]
+        res = [_wrap_eager(cls, numpy.asarray(o, dtype=dt), arrays) for o, (_, dt) in zip(out, avals)]
+        if _dev_mod.DEVICE_TYPES and arrays and all(a._dev is _dev_mod.UNPLACED for a in arrays):
+            for r in res:  # device hook (issue 5): values of host constants stay unplaced
+                r._dev = _dev_mod.UNPLACED
+        return res
     prod = Producer(op, params, tuple(ins), len(avals))
     outs = []
     for i, (shape, dt) in enumerate(avals):

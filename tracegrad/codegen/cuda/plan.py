@@ -141,6 +141,11 @@ class Planner:
         self.loc[a] = v
         return v
 
+    def buffer_view(self, a: Var) -> View:
+        """A view backed by a buffer (a broadcast literal is written out first)."""
+        v = self.view(a)
+        return self.materialize(v, a.dtype) if v.is_lit else v
+
     def materialize(self, v: View, dtype: numpy.dtype) -> View:
         """A contiguous copy of a view (a loop step that only loads and stores)."""
         slot = self.new_slot(v.shape, dtype)
@@ -196,7 +201,7 @@ class Planner:
         if e.op in _REDUCE_OPS:
             return self.reduction(e)
         if e.op is Op.MATMUL:
-            a, b = self.view(e.ins[0]), self.view(e.ins[1])
+            a, b = self.buffer_view(e.ins[0]), self.buffer_view(e.ins[1])
             dst = self.new_slot(e.out.shape, e.out.dtype)
             self._push(MatmulStep(a, b, dst, tuple(e.out.shape)))
             self.loc[e.out] = View.whole(dst, e.out.shape)
@@ -280,9 +285,7 @@ class Planner:
         return None
 
     def reduction(self, e: Eqn) -> None:
-        src = self.view(e.ins[0])
-        if src.is_lit:
-            src = self.materialize(src, e.ins[0].dtype)
+        src = self.buffer_view(e.ins[0])
         axes = tuple(e.p["axes"])
         n_out = e.out.size
         red = size_of(tuple(src.shape[a] for a in axes))
@@ -307,9 +310,9 @@ class Planner:
             return self.host(e, f"{e.op.value}: index template {key!r} is not rendered for CUDA")
         if e.op is Op.SCATTER_ADD and str(e.out.dtype) not in _ATOMIC_DTYPES:
             return self.host(e, f"scatter_add: no atomic add for {e.out.dtype}")
-        src = self.view(e.ins[0])
+        src = self.buffer_view(e.ins[0]) if e.op is Op.GATHER else self.view(e.ins[0])
         bshape = layout[1]
-        idx = [self.view(v).broadcast_to(bshape) for v in idx_vars]
+        idx = [self.buffer_view(v).broadcast_to(bshape) for v in idx_vars]
         dst = self.new_slot(e.out.shape, e.out.dtype)
         whole = View.whole(dst, e.out.shape)
         if e.op is Op.GATHER:

@@ -242,7 +242,7 @@ def matmul_source(step: MatmulStep, name: str, dt: numpy.dtype, tile: int) -> tu
     sam, sak = a.strides[-2], a.strides[-1]
     sbk, sbn = b.strides[-2], b.strides[-1]
     lines = [
-        f"def {name}(b{a.slot}, b{b.slot}, b{step.dst}):",
+        f"def {name}({', '.join(f'b{s}' for s in sorted({a.slot, b.slot, step.dst}))}):",
         f"    sa = cuda.shared.array(({tile}, {tile}), nb_{t})",
         f"    sb = cuda.shared.array(({tile}, {tile}), nb_{t})",
         "    tx = cuda.threadIdx.x",

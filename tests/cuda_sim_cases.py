@@ -1,0 +1,233 @@
+"""CUDA renderer cases, run by tests/test_cuda_sim.py in a subprocess under Numba's CUDA
+simulator (NUMBA_ENABLE_CUDASIM=1 must be set before numba.cuda is imported, so these never
+run in the main test process). Each case runs a tiny program on the CPU and on gpu(0) and
+compares values and gradients. Shapes stay tiny: the simulator runs every GPU thread as a
+Python thread (about 1 ms each).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy
+import pytest
+
+from tracegrad import autograd, np, npx
+from tracegrad.device import DeviceError
+
+SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+if not SIM and os.environ.get("TRACEGRAD_TEST_REAL_GPU") != "1":  # pragma: no cover
+    pytest.skip("run through tests/test_cuda_sim.py (simulator or a real GPU)", allow_module_level=True)
+
+from tracegrad.codegen import cuda as cg  # noqa: E402
+
+GPU = npx.gpu(0)
+RS = numpy.random.RandomState(0)
+
+
+def f32(*shape: int) -> numpy.ndarray:
+    return RS.randn(*shape).astype(numpy.float32)
+
+
+def run_on(dev, fn, arrays, grads=True):
+    xs = [np.array(a, dtype=a.dtype, device=dev) for a in arrays]
+    if grads:
+        for x in xs:
+            if x.dtype.kind == "f":
+                x.attach_grad()
+    with autograd.record():
+        y = fn(*xs)
+    if grads:
+        y.backward()
+    return xs, y
+
+
+def compare(fn, *arrays, grads=True, rtol=1e-5, atol=1e-6):
+    """Run `fn` on CPU and GPU; values and gradients must agree. Returns the GPU arrays."""
+    xc, yc = run_on(npx.cpu(), fn, arrays, grads)
+    xg, yg = run_on(GPU, fn, arrays, grads)
+    assert yg.device == GPU
+    numpy.testing.assert_allclose(yg.asnumpy(), yc.asnumpy(), rtol=rtol, atol=atol)
+    for a, b in zip(xc, xg):
+        if a.grad is not None:
+            assert b.grad.device == GPU and cg.runtime._device.is_device_array(b.grad._data)
+            numpy.testing.assert_allclose(b.grad.asnumpy(), a.grad.asnumpy(), rtol=rtol, atol=atol)
+    return xg, yg
+
+
+def test_tutorial_square_is_one_launch():
+    before = dict(cg.COUNTERS)
+    x = np.array([[1, 2], [3, 4]], device=GPU)
+    x.attach_grad()
+    with autograd.record():
+        y = 2 * x * x
+    y.backward()
+    assert repr(x.grad) == "array([[ 4.,  8.],\n       [12., 16.]])"
+    assert x.grad.device == GPU and x.device == GPU
+    assert cg.COUNTERS["launches"] - before["launches"] == 1  # forward+backward fused
+
+
+def test_tutorial_control_flow_guards_on_gpu():
+    def f(a):
+        b = a * 2
+        while np.abs(b).sum() < 1000:
+            b = b * 2
+        if b.sum() >= 0:
+            c = b[0]
+        else:
+            c = b[1]
+        return c
+
+    for seed in range(3):
+        a = np.array(numpy.random.RandomState(seed).uniform(size=2).astype("float32"), device=GPU)
+        a.attach_grad()
+        with autograd.record():
+            c = f(a)
+        c.backward()
+        g = a.grad.asnumpy()
+        numpy.testing.assert_allclose(g[0], c.item() / a.asnumpy()[0], rtol=1e-6)
+        assert g[1] == 0
+
+
+def test_w1_like():
+    compare(lambda x: 2 * x * x, f32(100))
+
+
+def test_w2_like_gelu_mse():
+    x, t, w, b = f32(64), f32(64), f32(64), f32(64)
+
+    def step(x, t, w, b):
+        z = x * w + b
+        h = 0.5 * z * (1 + np.tanh(0.7978845608 * (z + 0.044715 * z**3)))
+        return ((h - t) ** 2).mean()
+
+    compare(step, x, t, w, b)
+
+
+def test_w3_like_mlp_with_cross_entropy():
+    X, W1, b1, W2, b2 = f32(6, 5), f32(5, 7) * 0.4, f32(7) * 0.1, f32(7, 3) * 0.4, f32(3) * 0.1
+    labels = numpy.array([0, 2, 1, 1, 0, 2])
+
+    def step(X, W1, b1, W2, b2):
+        h = np.tanh(X @ W1 + b1)
+        logits = h @ W2 + b2
+        return -npx.pick(npx.log_softmax(logits), labels, axis=1).mean()
+
+    compare(step, X, W1, b1, W2, b2, rtol=1e-4, atol=1e-5)
+
+
+def test_reductions_axes_and_two_pass():
+    A = f32(3, 40)
+    compare(lambda a: a.sum(axis=1), A)
+    compare(lambda a: (a * a).max(axis=0, keepdims=True), A)
+    compare(lambda a: np.min(a, axis=(0, 1)), A)
+    compare(lambda a: a.prod(axis=0), f32(2, 5))
+    before = cg.COUNTERS["launches"]
+    compare(lambda a: (a * a).sum(), f32(600))  # many elements, one output: partials + combine
+    assert cg.COUNTERS["launches"] - before >= 3
+
+
+def test_reduction_is_deterministic():
+    x = np.array(f32(700), device=GPU)
+    r1 = (x * 3).sum().asnumpy()
+    r2 = (x * 3).sum().asnumpy()
+    assert r1.tobytes() == r2.tobytes()
+
+
+def test_matmul_and_transposed_views():
+    compare(lambda a, b: np.tanh(a @ b + 1), f32(5, 7), f32(7, 3))
+    compare(lambda a, b: np.matmul(a, b), f32(2, 3, 5), f32(5, 4))
+    compare(lambda a, b: a.T @ b, f32(6, 3), f32(6, 2))
+
+
+def test_gather_scatter_add():
+    E = f32(6, 4)
+    idx = numpy.array([1, 3, 3, 0])
+    compare(lambda e: (e[idx] * 2).sum(), E)  # repeated rows: the scatter-add accumulates
+    compare(lambda e: e[:, numpy.array([2, 0])].sum(axis=0), E)
+    compare(lambda e: e[numpy.array([0, 5]), numpy.array([1, 3])], E, grads=False)
+
+
+def test_layout_ops():
+    A = f32(4, 6)
+    compare(lambda a: a[1:3, ::-2] * 3, A, grads=False)
+    _, y = compare(lambda a: (a[1:3, ::2] * 3).sum(), A)
+    compare(lambda a: np.concatenate([a, a * 2], axis=1).sum(axis=0), A)
+    compare(lambda a: np.reshape(a.T, (3, 8)) * 2, A, grads=False)
+    compare(lambda a: (np.broadcast_to(a[:1], (5, 6)) * a[2]).sum(), A)
+
+
+def test_host_steps_argmax_and_logging(caplog):
+    caplog.set_level("INFO", logger="tracegrad.codegen.cuda")
+    x = np.array(f32(3, 5), device=GPU)
+    y = (x * 2).argmax(axis=1)
+    assert y.device == GPU
+    numpy.testing.assert_array_equal(y.asnumpy(), (x.asnumpy() * 2).argmax(axis=1))
+    assert any("host step for argmax" in r.getMessage() for r in caplog.records)
+
+
+def test_devices_api():
+    assert npx.num_gpus() >= 1
+    assert str(npx.gpu(0)) == "gpu(0)" and npx.cpu() == npx.cpu(0)
+    with pytest.raises(DeviceError, match="does not exist"):
+        npx.gpu(npx.num_gpus())
+    a = np.ones((2, 3))
+    assert a.device == npx.cpu()
+    b = a.to_device(GPU)
+    assert b.device == GPU and a.as_in_ctx(GPU).device == GPU and a.copyto(GPU).device == GPU
+    assert b.to_device(npx.cpu()).device == npx.cpu()
+    assert np.zeros_like(b).device == GPU
+    with GPU:
+        c = np.zeros((2, 2))
+        assert c.device == GPU and npx.current_device() == GPU
+    assert npx.current_device() == npx.cpu()
+    assert np.arange(4, device=GPU).device == GPU
+    assert b.copy().device == GPU
+    b += 1
+    b[0, 1] = 7
+    numpy.testing.assert_array_equal(b.asnumpy(), [[2, 7, 2], [2, 2, 2]])
+    assert b.device == GPU
+
+
+def test_mixing_devices_is_an_error_naming_op_and_line():
+    a = np.ones((2,), device=GPU)
+    b = np.ones((2,))
+    with pytest.raises(DeviceError) as info:
+        a + b
+    msg = str(info.value)
+    assert "add" in msg and "gpu(0)" in msg and "cpu(0)" in msg and "cuda_sim_cases.py" in msg
+    numpy.testing.assert_array_equal((a + numpy.ones(2)).asnumpy(), [2, 2])  # host data follows
+
+
+def test_grad_req_add_accumulates_on_device():
+    x = np.array(f32(8), device=GPU)
+    x.attach_grad(grad_req="add")
+    for _ in range(2):
+        with autograd.record():
+            y = (x * x).sum()
+        y.backward()
+    numpy.testing.assert_allclose(x.grad.asnumpy(), 4 * x.asnumpy(), rtol=1e-6)
+
+
+def test_kernel_sources_are_inspectable():
+    from tracegrad.tracer.lazy import build_trace
+
+    x = np.array(f32(8), device=GPU)
+    y = np.exp(x) * 2 + 1
+    trace, _ = build_trace([y])
+    srcs = cg.sources(trace)
+    assert len(srcs) == 1 and "while i < 8" in srcs[0] and "math.exp" in srcs[0]
+
+
+@pytest.mark.skipif(SIM, reason="the simulator's device arrays have no __cuda_array_interface__")
+def test_cuda_array_interface_zero_copy():
+    x = np.array(f32(16), device=GPU)
+    cai = x.__cuda_array_interface__
+    assert cai["shape"] == (16,) and cai["typestr"] == "<f4"
+    try:
+        import torch
+    except ImportError:
+        pytest.skip("torch is not installed")
+    t = torch.as_tensor(x, device="cuda")
+    assert t.data_ptr() == cai["data"][0]
+    numpy.testing.assert_array_equal(t.cpu().numpy(), x.asnumpy())

@@ -1,0 +1,98 @@
+"""The CUDA renderer under Numba's CUDA simulator, compared with the CPU results.
+
+The simulator must be switched on before numba.cuda is first imported, so the cases
+(tests/cuda_sim_cases.py) run in one subprocess with NUMBA_ENABLE_CUDASIM=1; each case is
+reported here as its own test. Tests marked `gpu` run the same cases on a real GPU and are
+skipped (and deselected by default) where there is none.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES = os.path.join(ROOT, "tests", "cuda_sim_cases.py")
+
+
+def _case_names() -> list[str]:
+    with open(CASES) as fh:
+        return re.findall(r"^def (test_\w+)\(", fh.read(), re.M)
+
+
+def _has_numba_cuda() -> bool:
+    try:
+        return importlib.util.find_spec("numba.cuda") is not None
+    except ImportError:
+        return False
+
+
+def _run_cases(env_extra: dict[str, str], timeout: int) -> tuple[int, str]:
+    env = dict(os.environ)
+    env.update(env_extra)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-v", "-rfE", "-p", "no:cacheprovider", "-m", "", CASES],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def sim_run() -> tuple[int, str]:
+    if not _has_numba_cuda():
+        pytest.skip("numba.cuda is not installed (pip install tracegrad[cuda])")
+    return _run_cases({"NUMBA_ENABLE_CUDASIM": "1"}, timeout=540)
+
+
+def _outcome(output: str, name: str) -> str:
+    m = re.search(rf"::{name} (PASSED|FAILED|ERROR|SKIPPED)", output)
+    return m.group(1) if m else "MISSING"
+
+
+@pytest.mark.parametrize("name", _case_names())
+def test_cuda_simulator_case(sim_run: tuple[int, str], name: str) -> None:
+    rc, output = sim_run
+    outcome = _outcome(output, name)
+    if outcome == "SKIPPED":
+        pytest.skip(f"{name} skipped under the simulator")
+    assert outcome == "PASSED", f"{name}: {outcome}\n{output[-6000:]}"
+
+
+def test_gpu_without_cuda_is_a_clear_error() -> None:
+    """Without a GPU (this process never enables the simulator) asking for one says what to do."""
+    code = (
+        "from tracegrad import npx\n"
+        "from tracegrad.device import DeviceError\n"
+        "assert npx.num_gpus() == 0\n"
+        "try:\n    npx.gpu(0)\nexcept DeviceError as e:\n    print('MSG', e)\n"
+    )
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if "MSG" not in proc.stdout and proc.returncode == 0:
+        pytest.skip("this machine has a CUDA GPU")
+    assert proc.returncode == 0, proc.stderr
+    assert "pip install tracegrad[cuda]" in proc.stdout and "NUMBA_ENABLE_CUDASIM" in proc.stdout
+
+
+@pytest.mark.gpu
+def test_cases_on_a_real_gpu() -> None:
+    if not _has_numba_cuda():
+        pytest.skip("numba.cuda is not installed")
+    probe = subprocess.run(
+        [sys.executable, "-c", "from numba import cuda; print(cuda.is_available())"],
+        capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"},
+    )  # fmt: skip
+    if "True" not in probe.stdout:
+        pytest.skip("no CUDA GPU on this machine")
+    env = {"TRACEGRAD_TEST_REAL_GPU": "1", "NUMBA_ENABLE_CUDASIM": "0"}
+    rc, output = _run_cases(env, timeout=600)
+    assert rc == 0, output[-8000:]
