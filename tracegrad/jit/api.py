@@ -92,6 +92,7 @@ class JitFunction:
         self.counters = Counters()
         self.events: list[Event] = []
         self._entries: dict[tuple, Entry] = {}
+        self._last: Optional[Entry] = None
         self._value_args: frozenset = frozenset()
         self._names = arg_names(fn)
         self._unjittable: Optional[str] = None
@@ -105,8 +106,28 @@ class JitFunction:
         return functools.partial(self.__call__, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.counters.calls += 1
+        e = self._last  # fast path: the entry that ran last (None when disabled/un-jittable)
+        if e is not None and e.fast(args, kwargs) and STATE.capture is None and not STATE.recording:
+            return self._replay(e, e.key, args, kwargs)
+        return self._slow(args, kwargs)
+
+    def _replay(self, entry: Entry, key: tuple, args: tuple, kwargs: dict) -> Any:
         c = self.counters
-        c.calls += 1
+        try:
+            out = entry.replay(args, kwargs)
+        except SideExit as exc:
+            c.side_exits += 1
+            where, expect = exc.variant.describe_guard(exc.index)
+            ev = Event("guard", f"guard {exc.index} of variant {exc.variant.number}", expect, exc.seen,
+                       where, c.calls)
+            return self._retrace(args, kwargs, key, ev, entry, exc)
+        c.replays += 1
+        self._last = entry
+        return out
+
+    def _slow(self, args: tuple, kwargs: dict) -> Any:
+        c = self.counters
         if self.disabled or STATE.capture is not None:
             return self.fn(*args, **kwargs)  # disabled, or inlined into an outer capture
         if self._unjittable is not None or STATE.recording:
@@ -119,26 +140,22 @@ class JitFunction:
         if entry is not None:
             bad = entry.check(args, kwargs)
             if bad < 0:
-                try:
-                    out = entry.replay(args, kwargs)
-                except SideExit as exc:
-                    c.side_exits += 1
-                    where, expect = exc.variant.describe_guard(exc.index)
-                    ev = Event("guard", f"guard {exc.index} of variant {exc.variant.number}", expect, exc.seen,
-                               where, c.calls)
-                    return self._retrace(args, kwargs, key, ev, entry, exc)
-                c.replays += 1
-                return out
+                return self._replay(entry, key, args, kwargs)
             chk = entry.deps.checks[bad]
             ev = Event("signature", chk.what, describe(chk.value), describe(entry.deps.seen(bad, args, kwargs)),
                        chk.where, c.calls)
-            del self._entries[key]
+            self._drop(key)
             return self._retrace(args, kwargs, key, ev, None, None)
         if not self._entries and not self.events:
             ev = Event("first call", "no compiled variant yet", None, None, "", c.calls)
         else:
             ev = self._key_event(key)
         return self._retrace(args, kwargs, key, ev, None, None)
+
+    def _drop(self, key: tuple) -> None:
+        e = self._entries.pop(key, None)
+        if e is not None and e is self._last:
+            self._last = None
 
     def _key_event(self, key: tuple) -> Event:
         best = None
@@ -181,8 +198,8 @@ class JitFunction:
         if entry is not None and exit_ is not None and new_key == key and self._entries.get(key) is entry:
             entry.add(exit_.variant, exit_.index, exit_.seen, variant)
         else:
-            check = deps.compile()
-            self._entries[new_key] = Entry(new_key, check, deps, variant)
+            fast = deps.compile_fast(args, kwargs, self._value_args)
+            self._entries[new_key] = self._last = Entry(new_key, deps.compile(), deps, variant, fast)
         return out
 
     def _capture(self, args: tuple, kwargs: dict) -> tuple[Any, Optional[Variant], Any]:
@@ -222,6 +239,7 @@ class JitFunction:
         if used - self._value_args:
             self._value_args = self._value_args | used
             self._entries.clear()  # keys now carry those values
+            self._last = None
             for p, (how, where) in cap.scalar_used.items():
                 log.info("%s: float argument %r is used by Python (%s at %s): keyed by value",
                          self.__qualname__, p[0], how, where)
@@ -234,6 +252,7 @@ class JitFunction:
 
     def _give_up(self, reason: str) -> None:
         self._unjittable = reason
+        self._last = None
         self.counters.fallbacks += 1
         self.events.append(Event("un-jittable", reason, None, None, "", self.counters.calls))
         warnings.warn(f"{self.__qualname__} runs as plain Python from now on: {reason}", JitWarning, stacklevel=4)

@@ -246,6 +246,59 @@ class Dependencies:
         fn.env = env
         return fn
 
+    def compile_fast(self, args: tuple, kwargs: dict, value_args: frozenset) -> Callable[[tuple, dict], bool]:
+        """One function: True when a call has this entry's key AND passes every check.
+
+        It tests the arguments directly (type, shape, dtype identity, grad_req) instead of
+        building the key; any doubt (e.g. an equal dtype that is another object) answers
+        False and the caller takes the slow path, which is exact.
+        """
+        from ..tracer import array as _array
+
+        env = dict(self.env, MISSING=MISSING, ARR=_array.ARRAY_CLS, make_key=make_key, VA=value_args,
+                   KEY=make_key(args, kwargs, value_args))
+        head = [f"if len(args) != {len(args)}: return False",
+                f"if kwargs.keys() != {set(kwargs)!r}: return False" if kwargs else "if kwargs: return False"]
+        if args:
+            head.append(f"{''.join(f'a{i}, ' for i in range(len(args)))}= args")
+        conds = []
+        slow = False
+
+        def const(obj: Any) -> str:
+            n = f"A{len(env)}"
+            env[n] = obj
+            return n
+
+        items = [(i, f"a{i}", a) for i, a in enumerate(args)] + [(k, f"kwargs[{k!r}]", a) for k, a in kwargs.items()]
+        for i, src, a in items:
+            t = type(a)
+            if t is _array.ARRAY_CLS:
+                conds.append(f"type({src}) is ARR and {src}._shape == {a._shape!r} and {src}._dtype is "
+                             f"{const(a._dtype)} and {src}._grad_req == {a._grad_req!r}")
+            elif t is float:
+                conds.append(f"type({src}) is float" + (f" and {src} == {a!r}" if i in value_args else ""))
+            elif t in (int, bool, str, type(None)):
+                conds.append(f"type({src}) is {const(t)} and {src} == {const(a)}")
+            elif t in (tuple, list, dict) or t is numpy.ndarray or isinstance(a, Array):
+                slow = True
+            else:
+                conds.append(f"{src} is {const(a)}")
+        if slow:
+            conds = ["make_key(args, kwargs, VA) == KEY"]
+        for i, c in enumerate(self.checks):
+            v = f"V{i}"
+            env[v] = c.value
+            if c.by_eq:
+                conds.append(f"type({c.src}) is type({v}) and {c.src} == {v}")
+            else:
+                conds.append(f"{c.src} is {v}")
+        src = ("def fast(args, kwargs):\n" + "".join(f"    {h}\n" for h in head)
+               + "    return (" + "\n            and ".join(conds or ["True"]) + ")")
+        exec(compile(src, "<tracegrad.jit fast check>", "exec"), env)
+        fn = env["fast"]
+        fn.source = src
+        return fn
+
     def seen(self, i: int, args: tuple, kwargs: dict) -> Any:
         """The value check `i` sees now (for explain)."""
         env = dict(self.env, MISSING=MISSING, args=args, kwargs=kwargs)

@@ -203,9 +203,10 @@ class Entry:
     so that variant's path is the one this call takes, as far as the guards know.
     """
 
-    def __init__(self, key: tuple, check: Callable, deps: Any, root: Variant) -> None:
+    def __init__(self, key: tuple, check: Callable, deps: Any, root: Variant, fast: Callable) -> None:
         self.key = key
         self.check = check
+        self.fast = fast
         self.deps = deps
         self.root = root
         self.first = root
