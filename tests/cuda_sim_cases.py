@@ -101,7 +101,10 @@ def test_w2_like_gelu_mse():
         h = 0.5 * z * (1 + np.tanh(0.7978845608 * (z + 0.044715 * z**3)))
         return ((h - t) ** 2).mean()
 
+    before = cg.COUNTERS["launches"]
     compare(step, x, t, w, b)
+    # forward + in-kernel partial sums, the combine (with the mean's division), backward
+    assert cg.COUNTERS["launches"] - before == 3
 
 
 def test_w3_like_mlp_with_cross_entropy():

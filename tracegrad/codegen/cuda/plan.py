@@ -25,11 +25,13 @@ import numpy
 
 from ...ir.core import Eqn, Lit, Trace, Var
 from ...ir.ops import TABLE, Kind, Op
+from ...ir.passes import optimize
 from .views import View, c_strides, size_of
 
 log = logging.getLogger("tracegrad.codegen.cuda")
 
 _REDUCE_OPS = (Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD)
+RECOMPUTE_LIMIT = 48  # eqns copied into a group instead of spilling a value to memory
 _ATOMIC_DTYPES = ("float32", "float64", "int32", "int64")
 
 
@@ -53,6 +55,7 @@ class LoopStep:
     stores: list[tuple[Union[Var, View], View]] = field(default_factory=list)
     defined: set = field(default_factory=set)
     slots_written: set = field(default_factory=set)
+    reductions: list = field(default_factory=list)  # (var, op, partial slot): fused full reductions
 
 
 @dataclass
@@ -62,6 +65,8 @@ class ReduceStep:
     axes: tuple[int, ...]
     dst: int
     parts: int  # blocks per output (1: one block computes each output)
+    epilogue: Optional[LoopStep] = None  # elementwise eqns over the result, run by thread 0
+    result: Optional[Var] = None  # the reduced value, a register in the epilogue
 
 
 @dataclass
@@ -112,9 +117,10 @@ class Plan:
 class Planner:
     """Walks a trace once and lays out its steps (see the module docstring)."""
 
-    def __init__(self, trace: Trace, tpb: int, target_blocks: int) -> None:
-        self.trace = trace
+    def __init__(self, trace: Trace, tpb: int, target_blocks: int, max_blocks: int) -> None:
+        self.trace = optimize(trace)  # folding, CSE, dead code (inputs and outputs kept)
         self.tpb = tpb
+        self.max_blocks = max_blocks
         self.target_blocks = target_blocks
         self.slots: list[Slot] = []
         self.steps: list[Step] = []
@@ -215,25 +221,58 @@ class Planner:
 
     def elementwise(self, e: Eqn) -> None:
         shape = tuple(e.out.shape)
-        reads = [self.loc[a] for a in e.ins if isinstance(a, Var) and isinstance(self.loc[a], View)]
-        g = self.open
-        if g is not None and g.shape == shape:
-            # operands computed in an earlier, closed group are read from their buffers
-            for a in e.ins:
-                if isinstance(a, Var) and isinstance(self.loc[a], LoopStep) and self.loc[a] is not g:
-                    reads.append(self.view(a))
+        here = self.open.defined if self.open is not None else ()
+        reads = [self.loc[a] for a in e.ins if isinstance(a, Var) and isinstance(self.loc[a], View) and a not in here]
         g = self._group_for(shape, reads)
         for a in e.ins:
             if isinstance(a, Var):
-                where = self.loc[a]
-                if where is g:
+                if a in g.defined:
                     continue
+                where = self.loc[a]
+                if isinstance(where, LoopStep) and self._recompute(a, where, g):
+                    continue  # cheaper to recompute from the group's inputs than to spill
                 g.loads.setdefault(a, self.view(a))
         g.eqns.append(e)
         for o in e.outs:
             self.loc[o] = g
             g.defined.add(o)
         return None
+
+    def _recompute(self, a: Var, src: LoopStep, g: LoopStep) -> bool:
+        """Copy the eqns that compute `a` in the closed group `src` into `g` (same shape).
+
+        Memory traffic, not arithmetic, bounds these kernels: recomputing a chain from the
+        buffers it started from beats writing and re-reading an intermediate.
+        """
+        if src.shape != g.shape:
+            return False
+        defs = {o: e for e in src.eqns for o in e.outs}
+        need: set = set()
+        leaves: dict[Var, View] = {}
+        stack = [a]
+        while stack:
+            v = stack.pop()
+            if v in need or v in leaves or v in g.defined:
+                continue
+            if v in defs:
+                need.add(v)
+                stack.extend(x for x in defs[v].ins if isinstance(x, Var))
+            elif v in src.loads:
+                leaves[v] = src.loads[v]
+            else:
+                return False
+            if len(need) > RECOMPUTE_LIMIT:
+                return False
+        if any((not lv.is_lit) and lv.slot in g.slots_written for lv in leaves.values()):
+            return False
+        for v, lv in leaves.items():
+            if v not in g.defined:
+                g.loads.setdefault(v, lv)
+        for e in src.eqns:
+            if any(o in need for o in e.outs):
+                g.eqns.append(e)
+                g.defined.update(e.outs)
+        return True
 
     def layout(self, e: Eqn) -> None:
         p = e.p
@@ -285,6 +324,8 @@ class Planner:
         return None
 
     def reduction(self, e: Eqn) -> None:
+        if self._fused_full_reduction(e):
+            return None
         src = self.buffer_view(e.ins[0])
         axes = tuple(e.p["axes"])
         n_out = e.out.size
@@ -294,11 +335,53 @@ class Planner:
         if parts > 1:
             partial = self.new_slot((n_out, parts), e.out.dtype)
             self._push(ReduceStep(e.op, src, axes, partial, parts))
-            self._push(ReduceStep(e.op, View.whole(partial, (n_out, parts)), (1,), dst, 1))
+            self._push_final(ReduceStep(e.op, View.whole(partial, (n_out, parts)), (1,), dst, 1), e.out)
         else:
-            self._push(ReduceStep(e.op, src, axes, dst, 1))
+            self._push_final(ReduceStep(e.op, src, axes, dst, 1), e.out)
         self.loc[e.out] = View.whole(dst, e.out.shape)
         return None
+
+    def _push_final(self, step: ReduceStep, out: Var) -> None:
+        """Push a reduction that writes `out`; elementwise eqns of `out`'s shape that follow
+        run in its kernel (an epilogue: e.g. a mean's division) until the next step."""
+        self._push(step)
+        ep = LoopStep(tuple(out.shape))
+        ep.defined.add(out)
+        ep.slots_written.add(step.dst)
+        step.epilogue, step.result = ep, out
+        self.open = ep
+
+    def _fused_full_reduction(self, e: Eqn) -> bool:
+        """A reduction of a whole loop-shaped value: accumulated in the loop kernel itself.
+
+        Each block of the loop kernel leaves one partial (its threads' strided sums, then a
+        tree); a one-block kernel combines the partials. The loop's grid is fixed by its
+        size, so the combine order is too.
+        """
+        x = e.ins[0]
+        if not isinstance(x, Var) or e.out.size != 1 or len(e.p["axes"]) != len(x.shape) or x.size == 0:
+            return False
+        if numpy.dtype(e.out.dtype).kind not in "fiu" or numpy.dtype(e.out.dtype) != numpy.dtype(x.dtype):
+            return False
+        shape = tuple(x.shape)
+        where = self.loc[x]
+        if isinstance(where, View):
+            if where.is_lit:
+                return False
+            g = self._group_for(shape, [where])
+            g.loads.setdefault(x, where)
+        else:
+            g = self._group_for(shape, [])
+            if x not in g.defined and not self._recompute(x, where, g):
+                g.loads.setdefault(x, self.view(x))
+        blocks = min((x.size + self.tpb - 1) // self.tpb, self.max_blocks)
+        partial = self.new_slot((blocks,), e.out.dtype)
+        g.reductions.append((x, e.op, partial))
+        g.slots_written.add(partial)
+        dst = self.new_slot(e.out.shape, e.out.dtype)
+        self._push_final(ReduceStep(e.op, View.whole(partial, (1, blocks)), (1,), dst, 1), e.out)
+        self.loc[e.out] = View.whole(dst, e.out.shape)
+        return True
 
     def index(self, e: Eqn) -> None:
         key = e.p["key"]

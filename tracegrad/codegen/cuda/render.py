@@ -123,10 +123,44 @@ class _Body:
         return f"b{v.slot}[{self.index(v)}]"
 
 
-def loop_source(step: LoopStep, name: str) -> tuple[str, list[int]]:
-    """A grid-stride loop kernel: loads, the fused eqns, stores."""
+def loop_source(step: LoopStep, name: str, tpb: int) -> tuple[str, list[int]]:
+    """A grid-stride loop kernel: loads, the fused eqns, stores, fused full reductions."""
     body = _Body(step.shape)
     names: dict[Var, str] = {}
+    lines = _group_lines(step, body, names)
+    pre_loop, post_loop = [], []
+    for j, (var, op, partial) in enumerate(step.reductions):
+        t = tname(var.dtype)
+        comb = _COMBINE[op]
+        body.slots.add(partial)
+        pre_loop.append(f"a{j} = {_identity(op, numpy.dtype(var.dtype))}")
+        lines.append(f"a{j} = {t}({comb.format(a=f'a{j}', b=names[var])})")
+        post_loop += [
+            f"s{j} = cuda.shared.array({tpb}, nb_{t})",
+            f"s{j}[cuda.threadIdx.x] = a{j}",
+            "cuda.syncthreads()",
+            f"h = {tpb // 2}",
+            "while h > 0:",
+            "    if cuda.threadIdx.x < h:",
+            f"        s{j}[cuda.threadIdx.x] = {t}({comb.format(a=f's{j}[cuda.threadIdx.x]', b=f's{j}[cuda.threadIdx.x + h]')})",
+            "    cuda.syncthreads()",
+            "    h //= 2",
+            "if cuda.threadIdx.x == 0:",
+            f"    b{partial}[cuda.blockIdx.x] = s{j}[0]",
+        ]  # fmt: skip
+    n = size_of(step.shape)
+    slots = sorted(s for s in body.slots if s >= 0)
+    head = [f"def {name}({', '.join(f'b{s}' for s in slots)}):",
+            "    i = cuda.grid(1)",
+            "    step = cuda.gridsize(1)"] + ["    " + ln for ln in pre_loop] + [
+            f"    while i < {n}:"]  # fmt: skip
+    pre = _coords(step.shape, "i", "c") if body.uses_coords else []
+    inner = pre + lines + ["i += step"]
+    return "\n".join(head + ["        " + ln for ln in inner] + ["    " + ln for ln in post_loop]) + "\n", slots
+
+
+def _group_lines(step: LoopStep, body: "_Body", names: dict) -> list[str]:
+    """Loads, eqns and stores of a loop group at element `i` (names: Var -> local name)."""
     lines: list[str] = []
     for k, (var, view) in enumerate(step.loads.items()):
         if view.is_lit:
@@ -147,15 +181,7 @@ def loop_source(step: LoopStep, name: str) -> tuple[str, list[int]]:
     for src, dst in step.stores:
         val = names[src] if isinstance(src, Var) else body.read(src)
         lines.append(f"b{dst.slot}[{body.index(dst)}] = {val}")
-    n = size_of(step.shape)
-    slots = sorted(s for s in body.slots if s >= 0)
-    head = [f"def {name}({', '.join(f'b{s}' for s in slots)}):",
-            "    i = cuda.grid(1)",
-            "    step = cuda.gridsize(1)",
-            f"    while i < {n}:"]  # fmt: skip
-    pre = _coords(step.shape, "i", "c") if body.uses_coords else []
-    inner = pre + lines + ["i += step"]
-    return "\n".join(head + ["        " + ln for ln in inner]) + "\n", slots
+    return lines
 
 
 _COMBINE = {
@@ -193,8 +219,18 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
     rc = _coords(rshape, "r", "q")
     base = _pos(View(src.slot, kshape, tuple(src.strides[d] for d in kept), src.offset), [f"k{j}" for j in range(len(kept))])
     rpos = _pos(View(src.slot, rshape, tuple(src.strides[d] for d in axes), 0), [f"q{j}" for j in range(len(axes))])
+    epi: list[str] = []
+    slots = sorted({src.slot, step.dst})
+    ep = step.epilogue
+    if ep is not None and (ep.eqns or ep.stores):
+        body = _Body(ep.shape)
+        names = {step.result: "rv"}
+        glines = _group_lines(ep, body, names)
+        pre = _coords(ep.shape, "i", "c") if body.uses_coords else []
+        epi = ["i = blk", "rv = sh[0]"] + pre + glines
+        slots = sorted(set(slots) | {s for s in body.slots if s >= 0})
     lines = [
-        f"def {name}(b{src.slot}, b{step.dst}):",
+        f"def {name}({', '.join(f'b{s}' for s in slots)}):",
         "    tid = cuda.threadIdx.x",
         f"    sh = cuda.shared.array({tpb}, nb_{t})",
         "    blk = cuda.blockIdx.x",
@@ -219,10 +255,11 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
         "            s //= 2",
         "        if tid == 0:",
         f"            b{step.dst}[blk] = sh[0]",
+        *["            " + ln for ln in epi],
         "        cuda.syncthreads()",
         "        blk += cuda.gridDim.x",
     ]
-    return "\n".join(lines) + "\n", [src.slot, step.dst]
+    return "\n".join(lines) + "\n", slots
 
 
 def matmul_source(step: MatmulStep, name: str, dt: numpy.dtype, tile: int) -> tuple[str, list[int], tuple]:

@@ -91,7 +91,7 @@ class Runner:
     def __init__(self, trace: Trace) -> None:
         t0 = time.perf_counter()
         cfg = config()
-        self.plan: Plan = Planner(trace, cfg.tpb, cfg.target_blocks).build()
+        self.plan: Plan = Planner(trace, cfg.tpb, cfg.target_blocks, cfg.max_blocks).build()
         self.sources: list[str] = []
         self.launches: list[tuple[Any, tuple[int, ...]]] = []  # (configured kernel | HostStep, slots)
         self.tmp: dict[int, Any] = {}
@@ -109,7 +109,7 @@ class Runner:
             n = size_of(step.shape)
             if n == 0:
                 return
-            src, slots = render.loop_source(step, name)
+            src, slots = render.loop_source(step, name, cfg.tpb)
             grid, block = min((n + cfg.tpb - 1) // cfg.tpb, cfg.max_blocks), cfg.tpb
         elif isinstance(step, ReduceStep):
             n_out = slots_of[step.dst].size // step.parts
