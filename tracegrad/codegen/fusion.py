@@ -39,6 +39,7 @@ LOOP_REDUCTIONS = (Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD)
 LOOP_DTYPES = frozenset(
     numpy.dtype(d) for d in ("float32", "float64", "int8", "uint8", "int32", "int64", "bool")
 )
+CHUNK = 1 << 14  # elements per work unit of a flat loop (fixed: results do not depend on threads)
 RECOMPUTE_LIMIT = 12  # inline cost above which a value read by several kernels is realized
 _EXPENSIVE = {"math.", "tanh(", "sigmoid(", "**"}
 
@@ -62,6 +63,9 @@ class Idx:
         self._coords = None if coords is None else list(coords)
         self._lin = lin
         self.root = root  # the kernel's root index (to flag flat loops that need coords)
+
+    def size(self) -> int:
+        return int(numpy.prod(self.shape, dtype=numpy.int64))
 
     def lin(self) -> str:
         if self._lin is None:
@@ -111,6 +115,12 @@ def map_index(e: Eqn, idx: Idx, root: Optional[Root]) -> Idx:
         return Idx(xs, lin=idx.lin(), root=root)
     c = idx.coords()
     if e.op is Op.BROADCAST_TO:
+        if x.size == 1:
+            return Idx(xs, lin="0", root=root)
+        if idx._lin == "i" and xs == tuple(idx.shape[len(idx.shape) - len(xs):]):
+            # only leading dims added, in a flat loop (its index `i` is unsigned)
+            lin = idx.lin()
+            return Idx(xs, lin=lin if x.size == idx.size() else f"({lin}) % np.uint64({x.size})", root=root)
         lead = len(c) - len(xs)
         return Idx(xs, coords=["0" if n == 1 else c[lead + j] for j, n in enumerate(xs)], root=root)
     if e.op is Op.TRANSPOSE:
@@ -185,6 +195,7 @@ class Kernel:
     parallel: bool = False
     nested: bool = False
     root_lin: str = "i"
+    units: int = 1
     body: list = field(default_factory=list)
     reads: list[Var] = field(default_factory=list)  # realized buffers it loads
     writes: list[Var] = field(default_factory=list)  # buffers it stores (values, then reductions)
@@ -229,7 +240,7 @@ class Plan:
 
 
 # ---- planning ------------------------------------------------------------------------
-def plan(trace: Trace, par_min: int = 1 << 15) -> Plan:
+def plan(trace: Trace, par_min: int = 1 << 17) -> Plan:
     """The fusion plan of `trace`; raises CompileError for what the loops cannot express."""
     t = optimize(trace)
     for v in list(t.inputs) + [o for e in t.eqns for o in e.outs]:
@@ -485,10 +496,15 @@ def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps) 
         kept = [d for d in range(nd) if d not in axes]
         kshape = tuple(k.domain[d] for d in kept)
         r.kept_lin = Idx(kshape, coords=[f"i{d}" for d in kept]).lin() if kept else "0"
-    if k.parallel and nested:
-        # a parallel outer loop must own disjoint outputs (or per-iteration partials)
-        ok = all(0 not in r.axes or r.form == "full" for r in k.reductions)
-        k.parallel = ok and k.domain[0] > 1
+    # work units: chunks of CHUNK elements (flat) or outer iterations (nest). A full
+    # reduction keeps one partial per unit, combined in unit order after the loop, so any
+    # split of the units over threads gives the same bits.
+    if nested:
+        k.units = k.domain[0]
+    else:
+        k.units = -(-k.size // CHUNK) if k.size else 0
+    if any(r.form == "array" for r in k.reductions) or k.units < 2:
+        k.parallel = False
 
 
 # ---- printing --------------------------------------------------------------------------
@@ -510,7 +526,7 @@ def format_plan(p: Plan) -> str:
     for s in p.steps:
         if isinstance(s, Kernel):
             form = ("parallel " if s.parallel else "serial ") + ("nest" if s.nested else "flat")
-            lines.append(f"  kernel {s.name} over {list(s.domain)} ({form}, {len(s.body)} stmts)")
+            lines.append(f"  kernel {s.name} over {list(s.domain)} ({form}, {s.units} units, {len(s.body)} stmts)")
             lines.append("    reads  " + " ".join(f"{nm(v)}:{v.aval()}" for v in s.reads))
             lines.append("    writes " + " ".join(f"{nm(v)}:{v.aval()}" for v in s.values))
             for r in s.reductions:

@@ -17,6 +17,7 @@ import numpy
 from ..errors import CompileError, GuardFailure
 from ..ir.core import Lit, Var
 from ..ir.ops import TABLE
+from . import pool
 from .fusion import GuardStep, HostStep, Kernel, Load, Plan
 
 _KERNEL, _HOST, _GUARD = 0, 1, 2
@@ -44,7 +45,14 @@ class Program:
         for i, s in enumerate(plan.steps):
             if isinstance(s, Kernel):
                 fn = getattr(module, s.name)
-                steps.append((_KERNEL, fn, [slot(v) for v in list(s.reads) + list(s.writes)]))
+                full = [r for r in s.reductions if r.form == "full"]
+                parts = [(s.units, numpy.dtype("float64") if r.combine in ("add", "mul") and r.eqn.out.dtype.kind == "f"
+                          else numpy.dtype("int64") if r.combine in ("add", "mul") else numpy.dtype(r.eqn.out.dtype))
+                         for r in full]
+                fin = getattr(module, s.name + "_fin") if full else None
+                fin_slots = [slot(r.eqn.out) for r in full]
+                steps.append((_KERNEL, fn, [slot(v) for v in list(s.reads) + list(s.writes)], parts, fin,
+                              fin_slots, s.units, s.parallel))
                 for v in s.writes:
                     written_at[v] = i
             elif isinstance(s, HostStep):
@@ -129,7 +137,16 @@ class Program:
         for st in self.steps:
             kind = st[0]
             if kind == _KERNEL:
-                st[1](*[env[s] for s in st[2]])
+                a = [env[s] for s in st[2]]
+                if st[3]:
+                    ps = [numpy.empty(n, dt) for n, dt in st[3]]
+                    a += ps
+                if st[7]:
+                    pool.run(st[1], a, st[6])
+                else:
+                    st[1](*a, 0, st[6])
+                if st[4] is not None:
+                    st[4](*ps, *[env[s] for s in st[5]])
             elif kind == _HOST:
                 vals = [c if s is None else (env[s] if shape is None else env[s].reshape(shape)) for s, c, shape in st[2]]
                 out = st[1](*vals, **st[4])

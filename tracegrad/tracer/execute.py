@@ -7,8 +7,9 @@ programs are cached in memory by key (and their modules on disk, see codegen.cac
 trace the compiler cannot handle runs in the interpreter; the reason is logged once per key
 (a warning on the `tracegrad.fallback` channel).
 
-`TRACEGRAD_COMPILE=auto|always|never` overrides the tiering (`always` compiles every trace:
-the tests use it to exercise the compiled path). `TRACEGRAD_HOT` and `TRACEGRAD_WORK_MIN`
+`TRACEGRAD_COMPILE=auto|always|never|strict` overrides the tiering (`always` compiles every
+trace: the tests use it to exercise the compiled path; `strict` is `always` and raises
+instead of falling back, to find what the compiler does not handle). `TRACEGRAD_HOT` and `TRACEGRAD_WORK_MIN`
 tune the thresholds.
 """
 
@@ -100,7 +101,7 @@ def _program(trace: Trace):
         return prog
     n = (_seen.get(key) or 0) + 1
     _seen.put(key, n)
-    if MODE != "always" and n < HOT and _work(trace) < WORK_MIN:
+    if MODE not in ("always", "strict") and n < HOT and _work(trace) < WORK_MIN:
         return None
     _stats()["mem_misses"] += 1
     from ..codegen import compile_trace
@@ -108,6 +109,8 @@ def _program(trace: Trace):
     try:
         prog = compile_trace(trace)
     except Exception as exc:  # anything the compiler cannot handle runs interpreted
+        if MODE == "strict":
+            raise
         _fallback(key, exc)
         return None
     _programs.put(key, prog)
