@@ -314,3 +314,100 @@ def test_variants_print_trace_and_source():
     step(a)
     text = step.show_variants()
     assert "guard[expect=False" in text and "def replay" in text
+
+
+class _Net:
+    def __init__(self):
+        self.layers = [np.array([1.0, 2.0])]
+        self.scale = 2.0
+
+
+NET = _Net()
+
+
+def test_global_object_attributes_lists_and_grad_req_retrace():
+    def body(x):
+        return (NET.layers[0] * x).sum() * NET.scale
+
+    step = tracegrad.jit(body, backend="interpret")
+    assert float(step(np.ones(2)).asnumpy()) == 6.0
+    NET.layers[0] = np.array([3.0, 3.0])  # an element of a list attribute is replaced
+    assert float(step(np.ones(2)).asnumpy()) == 12.0
+    assert "NET.layers[0]" in str(step.events[-1])
+    NET.scale = 1.0
+    assert float(step(np.ones(2)).asnumpy()) == 6.0
+    assert "attribute NET.scale" in str(step.events[-1])
+
+    w = np.array([1.0, 2.0])
+
+    def grad_step(x):
+        with autograd.record():
+            y = (w * x).sum()
+        y.backward()
+        return y
+
+    w.attach_grad()
+    gstep = tracegrad.jit(grad_step, backend="interpret")
+    gstep(np.ones(2))
+    w.attach_grad("add")  # grad_req write -> add: the replayed step must accumulate
+    gstep(np.array([1.0, 2.0]))
+    gstep(np.array([1.0, 2.0]))
+    assert w.grad.asnumpy().tolist() == [2.0, 4.0]
+    assert "grad_req" in str(gstep.events[-1])
+
+
+COUNTER = [0]
+
+
+def test_side_effects_and_host_constructs_fall_back_correctly():
+    def bump(x):
+        COUNTER.append(1)  # mutates a global list: a replay would skip it
+        return x * 2
+
+    step = tracegrad.jit(bump, backend="interpret")
+    with pytest.warns(JitWarning, match="COUNTER"):
+        step(np.ones(2))
+    step(np.ones(2))
+    assert len(COUNTER) == 3
+
+    def detached(x):
+        y = (x * 2).detach()
+        z = x.copy()
+        x[:] = 0.0  # the copy keeps the old value
+        return y + z
+
+    dstep = tracegrad.jit(detached, backend="interpret")
+    for k in range(3):
+        a = np.array([1.0, k])
+        out = dstep(a)
+        assert out.asnumpy().tolist() == [3.0, 3.0 * k] and a.asnumpy().tolist() == [0.0, 0.0]
+    assert dstep.counters.compiles == 1
+
+
+def test_int_args_are_keyed_by_value_and_nested_jit_inlines():
+    inner = tracegrad.jit(lambda x: x * 2, backend="interpret")
+
+    def body(x, n):
+        for _ in range(n):
+            x = inner(x)
+        return x
+
+    step = tracegrad.jit(body, backend="interpret")
+    assert step(np.ones(1), 2).asnumpy().tolist() == [4.0]
+    assert step(np.ones(1), 3).asnumpy().tolist() == [8.0]
+    assert step(np.ones(1), 3).asnumpy().tolist() == [8.0]
+    assert step.counters.compiles == 2 and inner.counters.compiles == 0
+    assert "argument 'n'" in str(step.events[-1])
+
+
+def test_exception_in_body_leaves_no_capture_behind():
+    def bad(x):
+        raise KeyError("boom")
+
+    step = tracegrad.jit(bad, backend="interpret")
+    with pytest.raises(KeyError):
+        step(np.ones(2))
+    from tracegrad.tracer.state import STATE
+
+    assert STATE.capture is None
+    assert (np.ones(2) * 2).asnumpy().tolist() == [2.0, 2.0]

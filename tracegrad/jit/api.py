@@ -29,8 +29,8 @@ from ..tracer.array import Array
 from ..tracer.state import STATE
 from .capture import Capture
 from .scalars import TaggedFloat, plain_value, tag_scalar
-from .signature import (Dependencies, arg_names, arg_path_expr, describe, describe_key_change, key_distance,
-                        make_key, walk_args)
+from .signature import (Check, Dependencies, arg_names, arg_path_expr, describe, describe_key_change, key_distance,
+                        make_key, shallow, walk_args)
 from .variants import Entry, SideExit, Variant
 
 log = logging.getLogger("tracegrad.jit")
@@ -218,8 +218,9 @@ class JitFunction:
             if not isinstance(x, (Array, float, int, bool, str, type(None))) and type(x).__module__ != "numpy":
                 src = arg_path_expr(p)
                 deps.checks.append(_identity_check(src, x, p))
-                deps.object_attrs(src, x, self._names[p[0]] if isinstance(p[0], int) and p[0] < len(self._names) else str(p[0]))
+                deps.visit_value(x, src, self._names[p[0]] if isinstance(p[0], int) and p[0] < len(self._names) else str(p[0]))
         before = _snapshot(deps)
+        contents = [shallow(o) for _, o in deps.containers]
         saved = STATE.capture
         STATE.capture = cap
         try:
@@ -230,7 +231,19 @@ class JitFunction:
         changed = [ch for ch, v in zip(deps.checks, before) if not _same(ch, v, deps, args, kwargs)]
         if changed:
             cap.fail(f"the step itself changes {changed[0].what} (a side effect a replay would skip)")
+        for (what, o), snap in zip(deps.containers, contents):
+            if shallow(o) != snap:
+                cap.fail(f"the step mutates {what} (a {type(o).__name__}; a replay would skip that)")
+                break
         captured = cap.finish(result) if cap.unjittable is None else None
+        for i, b in enumerate(cap.bound.values()):
+            if b[0] == "obj":  # attach_grad/drop_grad on an outside array changes the step
+                arr = b[1]
+                deps.checks.append(Check(f"grad_req of an outside array {arr.shape} {arr._dtype}", "",
+                                         f"{deps._name('O', arr)}._grad_req", arr._grad_req, True))
+        for v in list(targs) + list(tkw.values()):
+            if type(v) is TaggedFloat:
+                v._tg.capture = None  # an escaped tagged float must not keep the capture alive
         result = _untag(result)
         if cap.unjittable is not None:
             self._give_up(cap.unjittable)

@@ -144,6 +144,14 @@ def _by_eq(v: Any) -> bool:
     return type(v) in _IMMUTABLE
 
 
+def _user_object(v: Any) -> bool:
+    """An instance of a class defined in user code (not a module, function, class or array)."""
+    if isinstance(v, (type, types.ModuleType, types.FunctionType, Array, numpy.ndarray)) or _by_eq(v):
+        return False
+    mod = type(v).__module__ or ""
+    return hasattr(v, "__dict__") and not mod.startswith(("builtins", "tracegrad", "numpy", "functools"))
+
+
 def _user_code(fn: Any) -> bool:
     code = getattr(fn, "__code__", None)
     if code is None:
@@ -173,6 +181,7 @@ class Dependencies:
 
     def __init__(self) -> None:
         self.checks: list[Check] = []
+        self.containers: list[tuple[str, Any]] = []  # mutable values a step must not mutate
         self.env: dict[str, Any] = {}
         self._seen: set[int] = set()
 
@@ -201,8 +210,7 @@ class Dependencies:
                 continue  # a builtin
             vsrc = f"{g}.get({name!r}, MISSING)"
             self.checks.append(Check(f"global '{name}'", where, vsrc, val, _by_eq(val)))
-            if isinstance(val, types.FunctionType):
-                self.visit(val, vsrc)
+            self.visit_value(val, vsrc, name)
         cells = fn.__closure__ or ()
         for name, cell in zip(code.co_freevars, cells):
             try:
@@ -211,19 +219,43 @@ class Dependencies:
                 continue
             c = self._name("C", cell)
             self.checks.append(Check(f"closure variable '{name}'", here, f"{c}.cell_contents", val, _by_eq(val)))
-            if isinstance(val, types.FunctionType):
-                self.visit(val, f"{c}.cell_contents")
+            self.visit_value(val, f"{c}.cell_contents", name)
 
-    def object_attrs(self, path_src: str, obj: Any, what: str) -> None:
-        """Guard the attributes of an object argument (`self.w` rebinding retraces)."""
+    def visit_value(self, val: Any, src: str, what: str, depth: int = 0) -> None:
+        """Guard what a global, closure value or argument holds (functions, objects, lists)."""
+        if isinstance(val, (list, dict, set, bytearray)):
+            self.containers.append((what, val))
+        if isinstance(val, types.FunctionType):
+            self.visit(val, src)
+        elif isinstance(val, (list, tuple)) and 0 < len(val) <= 64 and depth < 3:
+            if not any(isinstance(v, (Array, list, tuple)) or _user_object(v) for v in val):
+                return
+            self.checks.append(Check(f"length of {what}", "", f"len({src})", len(val), True))
+            for i, v in enumerate(val):
+                vsrc = f"{src}[{i}]"
+                self.checks.append(Check(f"{what}[{i}]", "", vsrc, v, _by_eq(v)))
+                self.visit_value(v, vsrc, f"{what}[{i}]", depth + 1)
+        elif _user_object(val) and depth < 3 and id(val) not in self._seen:
+            self._seen.add(id(val))
+            self.object_attrs(src, val, what, depth)
+
+    def object_attrs(self, path_src: str, obj: Any, what: str, depth: int = 0) -> None:
+        """Guard an object's attributes (`self.w` rebinding retraces) and its class's methods."""
         d = getattr(obj, "__dict__", None)
         if not isinstance(d, dict):
             return
         for name, val in d.items():
-            if isinstance(val, (Array, numpy.ndarray, types.FunctionType)) or _by_eq(val):
-                self.checks.append(Check(
-                    f"attribute {what}.{name}", "", f"{path_src}.__dict__.get({name!r}, MISSING)", val, _by_eq(val)
-                ))
+            if isinstance(val, (Array, numpy.ndarray, types.FunctionType, list, tuple)) or _by_eq(val) \
+                    or _user_object(val):
+                vsrc = f"{path_src}.__dict__.get({name!r}, MISSING)"
+                self.checks.append(Check(f"attribute {what}.{name}", "", vsrc, val, _by_eq(val)))
+                self.visit_value(val, vsrc, f"{what}.{name}", depth + 1)
+        cls = type(obj)
+        for name, f in vars(cls).items():
+            if isinstance(f, types.FunctionType) and _user_code(f):
+                fsrc = f"type({path_src}).__dict__.get({name!r}, MISSING)"
+                self.checks.append(Check(f"method {cls.__qualname__}.{name}", "", fsrc, f, False))
+                self.visit(f, fsrc)
 
     def compile(self) -> Callable[[tuple, dict], int]:
         """One function running every check in order: -1 when all pass, else the index."""
@@ -323,3 +355,14 @@ def describe(value: Any) -> str:
         return f"numpy array {value.shape} {value.dtype} at {id(value):#x}"
     r = repr(value)
     return r if len(r) < 80 else r[:77] + "..."
+
+
+def shallow(obj: Any) -> Any:
+    """A snapshot of a mutable container's contents (by identity) to detect mutation."""
+    if isinstance(obj, dict):
+        return [(k, id(v)) for k, v in obj.items()]
+    if isinstance(obj, set):
+        return sorted(id(v) for v in obj)
+    if isinstance(obj, bytearray):
+        return bytes(obj)
+    return [id(v) for v in obj]

@@ -23,6 +23,7 @@ import numpy
 from ..errors import CompileError, GuardFailure
 from ..ir.ops import TABLE, Kind, Op
 from ..tracer import array as _array
+from .. import device as _device
 from ..tracer import execute as _execute
 from .capture import Captured
 from .signature import arg_path_expr
@@ -90,6 +91,27 @@ class Variant:
 
     def _program(self, backend: str) -> tuple[Callable, str]:
         """The compiled program (codegen), or the reference interpreter when asked or needed."""
+        if _device.DEVICE_TYPES and backend != "interpret":  # device hook (issue 5)
+            return self._device_program(backend), "cuda-or-cpu"
+        return self._cpu_program(backend)
+
+    def _device_program(self, backend: str) -> Callable:
+        """Device hook (issue 5, CUDA engineer): a call whose buffers are GPU device arrays
+        replays through the CUDA renderer; others through the CPU program (built on first use)."""
+        from ..codegen.cuda import execute_cuda
+
+        trace, cpu = self.trace, []
+
+        def run(ins: list, dests: list) -> list:
+            if any(_device.is_device_array(a) for a in ins) or any(_device.is_device_array(d) for d in dests):
+                return execute_cuda(trace, ins, dests)
+            if not cpu:
+                cpu.append(self._cpu_program(backend)[0])
+            return cpu[0](ins, dests)
+
+        return run
+
+    def _cpu_program(self, backend: str) -> tuple[Callable, str]:
         trace = self.trace
         if backend == "interpret" or _execute.MODE == "never" or not trace.eqns:
             return (lambda ins, dests: _execute.interpret(trace, ins, dests)), "interpret"
