@@ -18,13 +18,13 @@ variant. See `explain()` for why a function retraced.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import time
 import warnings
 from typing import Any, Callable, Optional
 
 from ..errors import TracegradError
+from ..log import channel
 from ..tracer.array import Array
 from ..tracer.state import STATE
 from .capture import Capture
@@ -33,7 +33,9 @@ from .signature import (Check, Dependencies, arg_names, arg_path_expr, describe,
                         make_key, shallow, walk_args)
 from .variants import Entry, SideExit, Variant
 
-log = logging.getLogger("tracegrad.jit")
+RETRACE = channel("retrace")
+GUARDS = channel("guards")
+FALLBACK = channel("fallback")
 
 DEFAULT_MAX_VARIANTS = 8
 
@@ -133,7 +135,7 @@ class JitFunction:
         if self._unjittable is not None or STATE.recording:
             c.fallbacks += 1
             if STATE.recording and self._unjittable is None:
-                log.info("%s called inside autograd.record(): runs as plain Python", self.__qualname__)
+                FALLBACK.info("%s called inside autograd.record(): runs as plain Python", self.__qualname__)
             return self.fn(*args, **kwargs)
         key = make_key(args, kwargs, self._value_args)
         entry = self._entries.get(key)
@@ -190,7 +192,7 @@ class JitFunction:
                 )
             return self.fn(*args, **kwargs)
         self.events.append(ev)
-        log.info("retrace %s: %s", self.__qualname__, ev)
+        (GUARDS if ev.kind == "guard" else RETRACE).info("%s: compile: %s", self.__qualname__, ev)
         out, variant, deps = self._capture(args, kwargs)
         if variant is None:
             return out
@@ -254,7 +256,7 @@ class JitFunction:
             self._entries.clear()  # keys now carry those values
             self._last = None
             for p, (how, where) in cap.scalar_used.items():
-                log.info("%s: float argument %r is used by Python (%s at %s): keyed by value",
+                RETRACE.info("%s: float argument %r is used by Python (%s at %s): keyed by value",
                          self.__qualname__, p[0], how, where)
         variant = Variant(captured, self.backend)
         dt = time.perf_counter() - t0
@@ -268,6 +270,7 @@ class JitFunction:
         self._last = None
         self.counters.fallbacks += 1
         self.events.append(Event("un-jittable", reason, None, None, "", self.counters.calls))
+        FALLBACK.info("%s runs as plain Python: %s", self.__qualname__, reason)
         warnings.warn(f"{self.__qualname__} runs as plain Python from now on: {reason}", JitWarning, stacklevel=4)
 
     # ---- observability ----------------------------------------------------------------
@@ -287,7 +290,7 @@ class JitFunction:
         lines.extend(f"    {e}" for e in self.events)
         lines.append(f"  {self._n_variants()} variants (cap {self.max_variants}):")
         for v in self.variants:
-            g = ", ".join(f"{w}={e!r}" for w, e in v.guards)
+            g = _compact_guards(v.guards)
             lines.append(f"    variant {v.number}: {len(v.trace.eqns)} eqns, {len(v.guards)} guards [{g}], "
                          f"{v.replays} replays, compiled in {v.compile_seconds * 1e3:.1f} ms")
         return "\n".join(lines)
@@ -303,6 +306,20 @@ class JitFunction:
     def reset(self) -> None:
         """Forget every compiled variant, event and counter."""
         self.__init__(self.fn, self.strict, self.max_variants, self.backend)
+
+
+def _compact_guards(guards: list) -> str:
+    """`f.py:6=True x9, f.py:6=False, f.py:8=True`: runs of equal guards folded."""
+    out: list[str] = []
+    prev, n = None, 0
+    for g in guards + [None]:
+        if g == prev:
+            n += 1
+            continue
+        if prev is not None:
+            out.append(f"{prev[0]}={prev[1]!r}" + (f" x{n}" if n > 1 else ""))
+        prev, n = g, 1
+    return ", ".join(out)
 
 
 def _identity_check(src: str, obj: Any, path: tuple) -> Any:

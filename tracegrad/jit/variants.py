@@ -15,20 +15,20 @@ parameters, .grad buffers and outputs untouched.
 from __future__ import annotations
 
 import itertools
-import logging
 from typing import Any, Callable, Optional
 
 import numpy
 
 from ..errors import CompileError, GuardFailure
 from ..ir.ops import TABLE, Kind, Op
+from ..log import channel
 from ..tracer import array as _array
 from .. import device as _device
 from ..tracer import execute as _execute
 from .capture import Captured
 from .signature import arg_path_expr
 
-log = logging.getLogger("tracegrad.jit")
+log = channel("compile")
 _ALIASING = (Kind.LAYOUT,)
 _numbers = itertools.count(1)
 
