@@ -29,4 +29,12 @@ def show(x: "ndarray") -> str:
     return str(autograd.get_symbol(x))
 
 
-__all__ = ["np", "npx", "autograd", "ndarray", "jit", "show", "__version__"]
+def explain_compile(x: "ndarray | ir.Trace") -> str:
+    """The trace that computes `x` (a lazy array or an `ir.Trace`), its fusion plan and the
+    generated Numba source, as text (see tracegrad.codegen; counters: codegen.stats())."""
+    from . import codegen
+
+    return codegen.explain(x if isinstance(x, ir.Trace) else autograd.get_symbol(x))
+
+
+__all__ = ["np", "npx", "autograd", "ndarray", "jit", "show", "explain_compile", "__version__"]

@@ -84,7 +84,11 @@ def explain(trace: Trace) -> str:
         p, src = render_source(trace)
     except CompileError as exc:
         return f"{trace}\n\nnot compiled: {exc} (runs in the interpreter)"
-    return f"{trace}\n\n{p}\n\n{src}"
+    from .cpu import FASTMATH, PRELUDE, RENDERER_VERSION
+
+    prelude = PRELUDE.format(version=RENDERER_VERSION, fastmath=FASTMATH)
+    body = src.replace(prelude, "# (prelude: imports and math helpers, tracegrad.codegen.cpu.PRELUDE)\n")
+    return f"{trace}\n\n{p}\n\n{body}"
 
 
 __all__ = ["CompileError", "compile_trace", "explain", "plan", "reset_stats", "stats"]

@@ -56,17 +56,17 @@ from numba import njit
 _FM = {fastmath}
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _maximum(a, b):
     return a if (a > b or a != a) else b
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _minimum(a, b):
     return a if (a < b or a != a) else b
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
 def _exp_f64poly(y):
     # exp(y) for |y| <= 120: Taylor of exp(y / 256), then 8 squarings (float64 throughout)
     y = y * 0.00390625
@@ -83,7 +83,7 @@ def _exp_f64poly(y):
     return p * p
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
 def _exp_float32(x):
     y = np.float64(x)
     y = 100.0 if y > 100.0 else y
@@ -91,37 +91,52 @@ def _exp_float32(x):
     return np.float32(_exp_f64poly(y))
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM)
+_A1, _A3, _A5, _A7 = 4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08
+_A9, _A11, _A13 = -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16
+_B0, _B2, _B4, _B6 = 4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06
+_E169 = 4.5753387694458114e-08  # exp(-16.9)
+_CL = 7.90531110763549805
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
 def _tanh_f64(y):
+    # float64 evaluation, selects only (vectorizes): Taylor below 0.5, a rational minimax
+    # (Eigen's) up to 7.905, 1 - 2 exp(-2a) (Taylor around 8.45) up to 9.0109, then 1.
     a = abs(y)
-    a = 10.0 if a > 10.0 else a
     s = a * a
-    small = a * (1.0 + s * (-1.0 / 3.0 + s * (2.0 / 15.0 + s * (-17.0 / 315.0 + s * (
-        62.0 / 2835.0 + s * (-1382.0 / 155925.0 + s * (21844.0 / 6081075.0 + s * (
-            -929569.0 / 638512875.0 + s * (6404582.0 / 10854718875.0 + s * (
-                -443861162.0 / 1856156927625.0 + s * (18888466084.0 / 194896477400625.0)))))))))))
-    e = _exp_f64poly(a * 2.0)
-    big = 1.0 - 2.0 / (e + 1.0)
-    r = small if a < 0.5 else big
-    return r if y >= 0.0 else -r
+    small = a * (1.0 + s * (-1.0 / 3.0 + s * (2.0 / 15.0 + s * (-17.0 / 315.0 + s * (62.0 / 2835.0 + s * (
+        -1382.0 / 155925.0 + s * (21844.0 / 6081075.0 + s * (-929569.0 / 638512875.0 + s * (
+            6404582.0 / 10854718875.0)))))))))
+    c = _CL if a > _CL else a
+    s2 = c * c
+    p = c * (_A1 + s2 * (_A3 + s2 * (_A5 + s2 * (_A7 + s2 * (_A9 + s2 * (_A11 + s2 * _A13))))))
+    q = _B0 + s2 * (_B2 + s2 * (_B4 + s2 * _B6))
+    r = p / q
+    d = -2.0 * (a - 8.45)
+    tail = 1.0 - 2.0 * _E169 * (1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0 + d * (1.0 / 120.0))))))
+    r = small if a < 0.5 else r
+    r = tail if a >= _CL else r
+    r = 1.0 if a >= 9.0109 else r
+    r = -r if y < 0.0 else r
+    return r if a == a else y
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
 def _tanh_float32(x):
     return np.float32(_tanh_f64(np.float64(x)))
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
 def _sigmoid_float32(x):
     return np.float32(0.5 + 0.5 * _tanh_f64(0.5 * np.float64(x)))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sigmoid_float64(x):
     return 0.5 + 0.5 * math.tanh(0.5 * x)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sign(x):
     return 1 if x > 0 else (-1 if x < 0 else (0 if x == 0 else x))
 '''
