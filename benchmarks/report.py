@@ -61,14 +61,19 @@ def _fmt(v: Optional[float], spec: str = ".2f") -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
-def table(records: list[dict[str, Any]], floors: dict[str, Any]) -> str:
+def table(records: list[dict[str, Any]], floors: dict[str, Any],
+          meta: Optional[dict[str, Any]] = None) -> str:
     """The text table: one block per workload, then W6, then notes for skipped/failed rows."""
     lines = []
     bw = floors.get("triad_bytes_per_s")
+    load = meta.get("loadavg_before") if meta else None
+    if load:
+        lines.append(f"load average before the run: {load[0]:.2f} on {meta.get('cpus')} cpus"
+                     + ("  (CONTENDED: times are noisy)" if load[0] > 0.5 * (meta.get("cpus") or 1) else ""))
     lines.append(f"bandwidth (triad, {floors.get('threads', '?')} threads): "
                  f"{_fmt(bw / 1e9 if bw else None, '.1f')} GB/s;  W3 matmuls alone: "
                  f"{_fmt(floors['w3_matmul_s'] * 1e3 if floors.get('w3_matmul_s') else None)} ms")
-    head = (f"{'wl':3} {'implementation':15} {'status':6} {'median':>10} {'first call':>10} "
+    head = (f"{'wl':3} {'implementation':15} {'status':6} {'median':>10} {'min':>9} {'first call':>10} "
             f"{'import':>7} {'peak MB':>12} {'tmp MB':>7} {'x numpy':>7} {'x best':>7} "
             f"{'x bound':>7} {'rel err':>8}")
     notes: list[str] = []
@@ -92,12 +97,13 @@ def table(records: list[dict[str, Any]], floors: dict[str, Any]) -> str:
             if ok and r.get("mem_x_min"):
                 mem_s += f" ({r['mem_x_min']:.2f}x)"
             tmp = r.get("mem_step_extra_bytes")
-            tmp_s = _fmt(tmp / 2**20 if tmp is not None else None, ".0f")
+            tmp_s = _fmt(max(tmp, 0) / 2**20 if tmp is not None else None, ".0f")
             med = r.get("median_s") * mult if ok and r.get("median_s") else None
+            best = r.get("min_s") * mult if ok and r.get("min_s") else None
             first = r.get("first_call_s")
             first_s = "-" if first is None else f"{first:.3f}s"
             lines.append(
-                f"{wid:3} {r['impl']:15} {st:6} {_fmt(med):>10} {first_s:>10} "
+                f"{wid:3} {r['impl']:15} {st:6} {_fmt(med):>10} {_fmt(best):>9} {first_s:>10} "
                 f"{_fmt(r.get('import_s')):>7} {mem_s:>12} {tmp_s:>7} "
                 f"{_fmt(r.get('x_numpy')):>7} {_fmt(r.get('x_best_peer')):>7} "
                 f"{_fmt(r.get('x_bound')):>7} {_fmt(r.get('err'), '.1e'):>8}")

@@ -5,8 +5,8 @@
     python -m benchmarks.run --only W1,W2 --impls numpy,torch,tracegrad
     python -m benchmarks.run --json out.json --png out.png
 
-Prints the table; writes JSON and a PNG plot when asked (defaults: bench_results.json and
-bench_results.png in the current folder for full runs, nothing for --quick). Peers that are
+Prints the table; writes JSON and a PNG plot (defaults for full runs:
+benchmarks/results/bench_results.{json,png}, git-ignored; --quick writes only what is asked). Peers that are
 not installed are SKIP rows with the reason; MXNet runs under the venv made by
 benchmarks/mxnet_venv.sh (MXNET_VENV moves it).
 """
@@ -32,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MXNET_VENV = os.environ.get(
     "MXNET_VENV", os.path.join(os.path.expanduser("~"), ".cache", "tracegrad-bench", "mxnet-venv"))
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")  # git-ignored
 
 
 def _python_for(impl: Impl) -> tuple[Optional[str], str]:
@@ -79,11 +80,11 @@ def run_worker(impl: Impl, wid: str, sizes: str, budget: float, timeout: float,
     return res
 
 
-def measure_floors(sizes: str, quick: bool, timeout: float) -> dict[str, Any]:
-    """The bandwidth/matmul floors in their own two-thread subprocess."""
+def measure_floors(sizes: str, quick: bool, timeout: float, threads: int = common.THREADS) -> dict[str, Any]:
+    """The bandwidth/matmul floors in their own subprocess (same thread count as the rows)."""
     cmd = [sys.executable, "-m", "benchmarks.bandwidth", "--sizes", sizes,
            "--reps", "5" if quick else "20", "--n", str(1 << 22 if sizes == "tiny" else 1 << 24)]
-    env = common.thread_env()
+    env = common.thread_env(threads)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -93,17 +94,23 @@ def measure_floors(sizes: str, quick: bool, timeout: float) -> dict[str, Any]:
     return common.parse_result(proc.stdout) or {"status": "CRASH", "reason": proc.stderr[-400:]}
 
 
-def run_w6(impl: Impl, sizes: str, timeout: float, tmp: str) -> dict[str, Any]:
-    """W6: W3's first call in a fresh process with an empty cache, then with the warm cache."""
-    cache = tempfile.mkdtemp(prefix=f"w6-{impl.mode}-", dir=tmp)
-    cold = run_worker(impl, "W3", sizes, 0.0, timeout, cache, first_only=True)
+def run_w6(impl: Impl, sizes: str, timeout: float, tmp: str, threads: int = common.THREADS,
+           cold: Optional[dict[str, Any]] = None, cache: Optional[str] = None) -> dict[str, Any]:
+    """W6: W3's first call in a fresh process with an empty cache, then with the warm cache.
+
+    `cold`/`cache`: the W3 row of this run and the cache folder it filled (it started empty,
+    so its first call is the cold figure); without them a cold first-call run is made here.
+    """
+    if cold is None or cache is None or cold.get("status") != "OK":
+        cache = tempfile.mkdtemp(prefix=f"w6-{impl.mode}-", dir=tmp)
+        cold = run_worker(impl, "W3", sizes, 0.0, timeout, cache, first_only=True, threads=threads)
     rec: dict[str, Any] = {"impl": impl.name, "workload": "W6", "sizes": sizes,
                            "status": cold.get("status"), "reason": cold.get("reason"),
                            "cold_first_call_s": cold.get("first_call_s"),
                            "import_s": cold.get("import_s"), "err": cold.get("err")}
     if cold.get("status") != "OK":
         return rec
-    warm = run_worker(impl, "W3", sizes, 0.0, timeout, cache, first_only=True)
+    warm = run_worker(impl, "W3", sizes, 0.0, timeout, cache, first_only=True, threads=threads)
     rec["warm_first_call_s"] = warm.get("first_call_s")
     rec["warm_import_s"] = warm.get("import_s")
     if warm.get("status") != "OK":
@@ -112,22 +119,28 @@ def run_w6(impl: Impl, sizes: str, timeout: float, tmp: str) -> dict[str, Any]:
 
 
 def run_all(workloads: list[str], impls: list[Impl], sizes: str, budget: float,
-            timeout: float, quick: bool, progress: bool = True) -> dict[str, Any]:
+            timeout: float, quick: bool, progress: bool = True,
+            threads: int = common.THREADS) -> dict[str, Any]:
     """Every requested (workload, implementation) pair plus the floors; the JSON document."""
     t_start = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="tracegrad-bench-")
     records: list[dict[str, Any]] = []
+    caches: dict[tuple[str, str], str] = {}  # (workload, impl) -> the cache folder it filled
     try:
-        floors = measure_floors(sizes, quick, timeout)
+        floors = measure_floors(sizes, quick, timeout, threads)
         for wid in workloads:
             for impl in impls:
                 if wid == "W6":
                     if not impl.cache:
                         continue
-                    rec = run_w6(impl, sizes, timeout, tmp)
+                    w3 = next((r for r in records if r["workload"] == "W3"
+                               and r["impl"] == impl.name), None)
+                    rec = run_w6(impl, sizes, timeout, tmp, threads, w3,
+                                 caches.get(("W3", impl.name)))
                 else:
                     cache = tempfile.mkdtemp(prefix=f"{wid}-{impl.mode}-", dir=tmp)
-                    rec = run_worker(impl, wid, sizes, budget, timeout, cache)
+                    caches[(wid, impl.name)] = cache
+                    rec = run_worker(impl, wid, sizes, budget, timeout, cache, threads=threads)
                 records.append(rec)
                 if progress:
                     t = rec.get("median_s") or rec.get("cold_first_call_s")
@@ -142,13 +155,22 @@ def run_all(workloads: list[str], impls: list[Impl], sizes: str, budget: float,
         "meta": {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "threads": common.THREADS, "sizes": sizes,
+            "python": platform.python_version(), "threads": threads, "sizes": sizes,
+            "loadavg_before": _loadavg(),
             "workloads": workloads, "impls": [i.name for i in impls],
             "wall_s": time.perf_counter() - t_start,
         },
         "floors": floors,
         "results": records,
     }
+
+
+def _loadavg() -> Optional[list[float]]:
+    """1/5/15-minute load averages: a contended machine makes every time noisy."""
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -164,6 +186,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--png", default=None, help="write the plot here")
     p.add_argument("--budget", type=float, default=None, help="seconds of timed steps per row")
     p.add_argument("--timeout", type=float, default=None, help="seconds per worker process")
+    p.add_argument("--threads", type=int, default=common.THREADS,
+                   help="threads for every runtime (default 2, the workloads' rule)")
     a = p.parse_args(argv)
     a.sizes = a.sizes or ("quick" if a.quick else "full")
     wl = [w.strip().upper() for w in a.only.split(",")] if a.only else list(ALL_WORKLOADS)
@@ -182,24 +206,29 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         p.error(f"unknown implementation(s) {bad}; choose from {','.join(BY_NAME)}")
     a.impl_list = [BY_NAME[n] for n in names]
     if a.budget is None:
-        a.budget = 0.3 if a.quick or a.sizes != "full" else 2.0
+        a.budget = 0.2 if a.quick or a.sizes != "full" else 2.0
     if a.timeout is None:
         a.timeout = 60.0 if a.quick else 600.0
     if not a.quick and a.json is None:
-        a.json = "bench_results.json"
+        a.json = os.path.join(RESULTS, "bench_results.json")
     if not a.quick and a.png is None:
-        a.png = "bench_results.png"
+        a.png = os.path.join(RESULTS, "bench_results.png")
     return a
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     a = parse_args(argv)
     print(f"tracegrad benchmark: sizes={a.sizes}, workloads={','.join(a.workloads)}, "
-          f"{common.THREADS} threads each, one process per row", file=sys.stderr)
-    doc = run_all(a.workloads, a.impl_list, a.sizes, a.budget, a.timeout, a.quick)
+          f"{a.threads} threads each, one process per row", file=sys.stderr)
+    doc = run_all(a.workloads, a.impl_list, a.sizes, a.budget, a.timeout, a.quick,
+                  threads=a.threads)
+    doc["meta"]["loadavg_after"] = _loadavg()
     from .report import table, write_json, write_png
 
-    print(table(doc["results"], doc["floors"]))
+    print(table(doc["results"], doc["floors"], doc["meta"]))
+    for path in (a.json, a.png):
+        if path and os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
     if a.json:
         write_json(a.json, doc)
         print(f"wrote {a.json}")

@@ -21,7 +21,7 @@ SEED = 0
 # Sizes per preset. W3 is (batch, d_in, hidden, classes); W5 is the pool of fresh inputs.
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"W1": 1 << 24, "W2": 1 << 22, "W3": (256, 784, 512, 10), "W4": 64, "W5": 256},
-    "quick": {"W1": 1 << 20, "W2": 1 << 18, "W3": (256, 784, 512, 10), "W4": 64, "W5": 64},
+    "quick": {"W1": 1 << 20, "W2": 1 << 18, "W3": (64, 784, 128, 10), "W4": 64, "W5": 64},
     "tiny": {"W1": 1 << 10, "W2": 1 << 10, "W3": (8, 16, 8, 10), "W4": 64, "W5": 16},
 }
 

@@ -173,8 +173,9 @@ def _compiled(wid: str, d: dict[str, np.ndarray]) -> Step:
     step_obj = _w5(d, torch.compile(_f))
     counters = torch._dynamo.utils.counters
     step_obj.notes = lambda: (
-        f"dynamo graph breaks counted: {sum(counters['graph_break'].values())} "
-        "(data-dependent while/if)")
+        f"dynamo: {counters['stats'].get('unique_graphs', '?')} graphs, "
+        f"{sum(counters['unimplemented'].values()) + sum(counters['graph_break'].values())} "
+        "graph breaks (data-dependent while/if), backward through the compiled graphs")
     return step_obj
 
 
