@@ -7,6 +7,8 @@ is not reached by any gradient check here.
 
 from __future__ import annotations
 
+import os
+
 import numpy
 import pytest
 from hypothesis import given, settings
@@ -20,7 +22,8 @@ from tracegrad.test_utils import assert_almost_equal, check_numeric_gradient
 
 from op_cases import GRAD, Case
 
-FAST = settings(max_examples=15, deadline=None, derandomize=True)
+# TG_EXAMPLES=200 runs a deeper search (the default run stays small and deterministic)
+FAST = settings(max_examples=int(os.environ.get("TG_EXAMPLES", 15)), deadline=None, derandomize=True)
 
 
 @pytest.mark.parametrize("case", GRAD, ids=lambda c: c.name)
@@ -117,6 +120,30 @@ def test_matmul_gradient_batch_broadcasting(shapes, seed: int) -> None:
     out = tnp.matmul(*[tnp.array(x, dtype="float64") for x in xs])
     assert_almost_equal(out.asnumpy(), numpy.matmul(*xs), rtol=1e-12, atol=1e-12)
     check_numeric_gradient(tnp.matmul, xs)
+
+
+@st.composite
+def _indexed(draw, advanced: bool):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    if advanced:
+        key = draw(hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)))
+    else:
+        key = draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
+    return shape, key
+
+
+@pytest.mark.parametrize("advanced", [False, True], ids=["basic", "integer_arrays"])
+@FAST
+@given(spec=st.data(), seed=st.integers(0, 2**16))
+def test_indexing_forward_and_gradient(advanced: bool, spec, seed: int) -> None:
+    shape, key = spec.draw(_indexed(advanced))
+    x = numpy.random.RandomState(seed).uniform(-1, 1, shape)
+    want = x[key]
+    got = tnp.array(x, dtype="float64")[key]
+    assert got.shape == want.shape
+    assert_almost_equal(got.asnumpy(), want, rtol=0, atol=0)
+    if want.size:
+        check_numeric_gradient(lambda a: a[key], [x])
 
 
 # ---- exact values where finite differences cannot look ----------------------------------
