@@ -1,7 +1,8 @@
 """The CUDA benchmark for issue 5: W1 2^24 and W2 2^22 (and W3) on one NVIDIA GPU.
 
     python -m benchmarks.gpu [--only W1,W2,W3] [--impls tracegrad,torch,torch.compile,numba-cuda]
-                             [--n1 16777216] [--n2 4194304] [--reps 50] [--json gpu.json]
+                             [--n1 16777216] [--n2 4194304] [--w3 256,784,512,10]
+                             [--reps 50] [--json gpu.json]
 
 Rows: tracegrad on CUDA (arrays created with device=npx.gpu(0); SKIP when tracegrad has no
 GPU support or sees no GPU), torch eager and torch.compile on CUDA (the whole step with
@@ -37,6 +38,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated among {','.join(IMPLS)}")
     p.add_argument("--n1", type=int, default=1 << 24, help="W1 size (default 2^24)")
     p.add_argument("--n2", type=int, default=1 << 22, help="W2 size (default 2^22)")
+    p.add_argument("--w3", default="256,784,512,10", help="W3 batch,d_in,hidden,classes")
     p.add_argument("--reps", type=int, default=50, help="timed steps per row")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", type=int, default=0, help="CUDA device index")
@@ -52,14 +54,18 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         p.error(f"unknown implementation(s) {bad}; choose from {','.join(IMPLS)}")
     if a.reps < 1 or a.n1 < 1 or a.n2 < 1:
         p.error("--reps, --n1 and --n2 must be positive")
+    try:
+        a.w3_size = tuple(int(v) for v in a.w3.split(","))
+    except ValueError:
+        a.w3_size = ()
+    if len(a.w3_size) != 4 or min(a.w3_size) < 1:
+        p.error("--w3 takes four positive integers: batch,d_in,hidden,classes")
     return a
 
 
 def size_of(wid: str, a: argparse.Namespace) -> Any:
     """The size of workload `wid` under these arguments."""
-    from .workloads import SIZES
-
-    return {"W1": a.n1, "W2": a.n2}.get(wid, SIZES["full"]["W3"])
+    return {"W1": a.n1, "W2": a.n2, "W3": a.w3_size}[wid]
 
 
 # ---- timing ------------------------------------------------------------------------------
@@ -237,70 +243,30 @@ def _numba_cuda(wid: str, d: dict[str, Any], dev: int) -> tuple:
         raise Unavailable(f"numba-cuda not installed ({e}); pip install -e '.[cuda]'") from e
     if not cuda.is_available():
         raise Unavailable("numba sees no CUDA device")
-    import math
-
     import numpy
 
-    cuda.select_device(dev)
-    f32 = numpy.float32
-    dd = {k: cuda.to_device(v) for k, v in d.items()}
-    out: dict[str, Any] = {}
-    if wid == "W1":
-        @cuda.jit
-        def square_grad(x, gx):
-            for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
-                gx[i] = f32(4.0) * x[i]
+    from . import _gpu_kernels as K
 
+    cuda.select_device(dev)
+    dd = {k: cuda.to_device(v) for k, v in d.items()}
+    n = d["x"].size
+    blocks = max(1, min(4096, (n + K.BLOCK - 1) // K.BLOCK))
+    if wid == "W1":
         gx = cuda.device_array_like(dd["x"])
-        n = d["x"].size
-        blocks = min(4096, (n + 255) // 256)
 
         def step() -> None:
-            square_grad[blocks, 256](dd["x"], gx)
+            K.square_grad[blocks, K.BLOCK](dd["x"], gx)
 
         def fetch() -> dict[str, Any]:
             return {"x_grad": gx.copy_to_host()}
     else:
-        C, A = f32(0.7978845608), f32(0.044715)
-
-        @cuda.jit
-        def gelu_mse(x, t, w, b, gw, gb, acc):
-            n = x.size
-            inv = f32(2.0) / f32(n)
-            s = cuda.shared.array(256, numpy.float64)
-            local = 0.0
-            for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-                z = x[i] * w[i] + b[i]
-                z2 = z * z
-                th = math.tanh(C * (z + A * z * z2))
-                h = f32(0.5) * z * (f32(1.0) + th)
-                r = h - t[i]
-                dh = f32(0.5) * (f32(1.0) + th) + f32(0.5) * C * z * (f32(1.0) - th * th) * (
-                    f32(1.0) + f32(3.0) * A * z2)
-                g = inv * r * dh
-                gw[i] = g * x[i]
-                gb[i] = g
-                local += r * r
-            tid = cuda.threadIdx.x
-            s[tid] = local
-            cuda.syncthreads()
-            step_ = 128
-            while step_ > 0:
-                if tid < step_:
-                    s[tid] += s[tid + step_]
-                cuda.syncthreads()
-                step_ //= 2
-            if tid == 0:
-                cuda.atomic.add(acc, 0, s[0])
-
-        n = d["x"].size
         gw, gb = cuda.device_array_like(dd["w"]), cuda.device_array_like(dd["b"])
         acc = cuda.to_device(numpy.zeros(1, numpy.float64))
-        blocks = min(2048, (n + 255) // 256)
+        blocks = min(blocks, 2048)
 
         def step() -> None:
             acc[:1] = 0.0  # one tiny memset, part of the step
-            gelu_mse[blocks, 256](dd["x"], dd["t"], dd["w"], dd["b"], gw, gb, acc)
+            K.gelu_mse[blocks, K.BLOCK](dd["x"], dd["t"], dd["w"], dd["b"], gw, gb, acc)
 
         def fetch() -> dict[str, Any]:
             return {"loss": numpy.asarray(acc.copy_to_host()[0] / n), "w_grad": gw.copy_to_host(),

@@ -16,11 +16,13 @@ import time
 import numpy
 import pytest
 
-from benchmarks import common, report, run, worker
-from benchmarks.impls import BY_NAME, Impl
-from benchmarks.workloads import SIZES, WORKLOADS, cflow_ref, check, make_data, reference
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # benchmarks/ is a top-level folder of the source tree, not installed
+    sys.path.insert(0, ROOT)
+
+from benchmarks import common, report, run, worker  # noqa: E402
+from benchmarks.impls import BY_NAME, Impl  # noqa: E402
+from benchmarks.workloads import SIZES, WORKLOADS, cflow_ref, check, make_data, reference  # noqa: E402
 
 
 @pytest.mark.parametrize("wid", ["W1", "W2", "W3", "W4"])
@@ -136,7 +138,9 @@ def test_gpu_script_is_import_safe_and_parses_arguments():
     a = gpu.parse_args(["--only", "w1,W2", "--impls", "torch,numba-cuda", "--n1", "1024", "--reps", "3"])
     assert a.workloads == ["W1", "W2"] and a.impl_list == ["torch", "numba-cuda"]
     assert gpu.size_of("W1", a) == 1024 and gpu.size_of("W2", a) == 1 << 22
-    for bad in (["--only", "W9"], ["--impls", "cupy"], ["--reps", "0"]):
+    assert gpu.size_of("W3", a) == (256, 784, 512, 10)
+    assert gpu.size_of("W3", gpu.parse_args(["--w3", "8,16,8,10"])) == (8, 16, 8, 10)
+    for bad in (["--only", "W9"], ["--impls", "cupy"], ["--reps", "0"], ["--w3", "8,16"]):
         with pytest.raises(SystemExit):
             gpu.parse_args(bad)
 
@@ -168,3 +172,19 @@ def test_quick_benchmark_command_under_a_minute(tmp_path):
         assert r["status"] in ("OK", "SKIP"), r
     assert "W2 gelu_mse" in out.stdout
     assert wall < 60, f"--quick took {wall:.0f} s"
+
+
+@pytest.mark.slow
+def test_gpu_script_under_the_cuda_simulator():
+    """gpu.py's numba-cuda and tracegrad rows end to end on tiny sizes (NUMBA_ENABLE_CUDASIM)."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--n1", "256", "--n2", "256",
+                          "--w3", "2,4,4,10", "--reps", "1", "--warmup", "0",
+                          "--impls", "numba-cuda,tracegrad,torch"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [ln.split() for ln in out.stdout.splitlines()]
+    status = {(ln[0], ln[1]): ln[2] for ln in lines if len(ln) > 2 and ln[0] in ("W1", "W2", "W3")}
+    assert status[("W1", "numba-cuda")] == "OK" and status[("W2", "numba-cuda")] == "OK"
+    assert status[("W3", "numba-cuda")] == "SKIP" and status[("W1", "torch")] == "SKIP"
+    assert status[("W1", "tracegrad")] in ("OK", "SKIP"), out.stdout
