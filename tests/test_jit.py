@@ -411,3 +411,14 @@ def test_exception_in_body_leaves_no_capture_behind():
 
     assert STATE.capture is None
     assert (np.ones(2) * 2).asnumpy().tolist() == [2.0, 2.0]
+
+
+def test_lazy_argument_from_a_record_scope_is_computed_first():
+    step = tracegrad.jit(lambda x: x + 1, backend="interpret")
+    step(np.ones(2))
+    x = np.ones(2)
+    x.attach_grad()
+    with autograd.record():
+        y = x * 3
+    assert step(y).asnumpy().tolist() == [4.0, 4.0]
+    assert step.counters.compiles == 1

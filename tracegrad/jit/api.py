@@ -137,6 +137,7 @@ class JitFunction:
             if STATE.recording and self._unjittable is None:
                 FALLBACK.info("%s called inside autograd.record(): runs as plain Python", self.__qualname__)
             return self.fn(*args, **kwargs)
+        _concrete(args, kwargs)
         key = make_key(args, kwargs, self._value_args)
         entry = self._entries.get(key)
         if entry is not None:
@@ -306,6 +307,15 @@ class JitFunction:
     def reset(self) -> None:
         """Forget every compiled variant, event and counter."""
         self.__init__(self.fn, self.strict, self.max_variants, self.backend)
+
+
+def _concrete(args: tuple, kwargs: dict) -> None:
+    """Compute lazy array arguments (made in a record scope) before binding their buffers."""
+    lazy = [x for _, x in walk_args(args, kwargs) if isinstance(x, Array) and x._data is None]
+    if lazy:
+        from ..tracer.lazy import materialize
+
+        materialize(lazy)
 
 
 def _compact_guards(guards: list) -> str:

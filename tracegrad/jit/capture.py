@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 import numpy
 
+from .. import device as _device
 from ..errors import ShapeError
 from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Kind, Op
@@ -358,7 +359,11 @@ class Capture:
         n_dests = len(outputs)
         spec = self._spec(result, outputs)
         trace, inputs = _prune(self.inputs, self.eqns, outputs)
-        return Captured(trace, inputs, dests, n_dests, spec, list(self.guards), list(self.attach))
+        out = Captured(trace, inputs, dests, n_dests, spec, list(self.guards), list(self.attach))
+        out.on_device = any(
+            _device.is_device_array(getattr(x, "_data", None)) for x in self.keep if isinstance(x, Array)
+        )
+        return out
 
     def _spec(self, obj: Any, outputs: list) -> tuple:
         t = type(obj)

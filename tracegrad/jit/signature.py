@@ -64,7 +64,7 @@ def walk_args(args: tuple, kwargs: dict) -> list[tuple[tuple, Any]]:
 
 def _leaf_key(x: Any, by_value: bool) -> Any:
     if isinstance(x, Array):
-        return (x._shape, x._dtype, x._grad_req)
+        return (x._shape, x._dtype, x._grad_req, x._dev)
     t = type(x)
     if t is float:
         return x if by_value else float
@@ -94,8 +94,8 @@ def describe_key_change(old: tuple, new: tuple, names: list[str]) -> Optional[tu
     for i, (a, b) in enumerate(zip(old, new)):
         if a != b:
             name = names[i] if i < len(names) else f"argument {i}"
-            if isinstance(a, tuple) and len(a) == 3 and isinstance(a[0], tuple):
-                for what, x, y in zip(("shape", "dtype", "grad_req"), a, b if isinstance(b, tuple) else (b,) * 3):
+            if isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], tuple):
+                for what, x, y in zip(("shape", "dtype", "grad_req", "device"), a, b if isinstance(b, tuple) else (b,) * 4):
                     if x != y:
                         return (f"{what} of argument '{name}'", x, y)
             return (f"argument '{name}'", _show(a), _show(b))
@@ -110,7 +110,7 @@ def key_distance(old: tuple, new: tuple) -> int:
     for a, b in zip(old, new):
         if a == b:
             continue
-        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) == 3:
+        if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) == 4:
             n += sum(x != y for x, y in zip(a, b))
         else:
             n += 1
@@ -306,7 +306,8 @@ class Dependencies:
             t = type(a)
             if t is _array.ARRAY_CLS:
                 conds.append(f"type({src}) is ARR and {src}._shape == {a._shape!r} and {src}._dtype is "
-                             f"{const(a._dtype)} and {src}._grad_req == {a._grad_req!r}")
+                             f"{const(a._dtype)} and {src}._grad_req == {a._grad_req!r} and {src}._dev is "
+                             f"{const(a._dev)} and {src}._data is not None")
             elif t is float:
                 conds.append(f"type({src}) is float" + (f" and {src} == {a!r}" if i in value_args else ""))
             elif t in (int, bool, str, type(None)):

@@ -113,6 +113,8 @@ class Variant:
 
     def _cpu_program(self, backend: str) -> tuple[Callable, str]:
         trace = self.trace
+        if getattr(self.captured, "on_device", False):  # GPU arrays: execute() dispatches them (issue 5)
+            return (lambda ins, dests: _execute.execute(trace, ins, dests)), "execute (device)"
         if backend == "interpret" or _execute.MODE == "never" or not trace.eqns:
             return (lambda ins, dests: _execute.interpret(trace, ins, dests)), "interpret"
         try:
@@ -189,7 +191,8 @@ class Variant:
                 v = c.trace.outputs[j]
                 op = producer.get(v)
                 alias = v in inputs or op is None or op is Op.STOP_GRADIENT or TABLE[op].kind in _ALIASING
-                return f"WRAP({'_copy' if alias else '_own'}(res[{j}]))"
+                # non-layout results are fresh buffers in the interpreter and in codegen Programs
+                return f"WRAP(_copy(res[{j}]))" if alias else f"WRAP(res[{j}])"
             if kind == "sarg":
                 return arg_path_expr(spec[1])
             if kind == "py":
