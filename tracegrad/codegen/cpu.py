@@ -128,7 +128,10 @@ def _tanh_float32(x):
 
 @njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
 def _sigmoid_float32(x):
-    return np.float32(0.5 + 0.5 * _tanh_f64(0.5 * np.float64(x)))
+    y = -np.float64(x)
+    y = 120.0 if y > 120.0 else y
+    y = -120.0 if y < -120.0 else y
+    return np.float32(1.0 / (1.0 + _exp_f64poly(y)))
 
 
 @njit(cache=True, error_model="numpy", inline="always")
