@@ -265,3 +265,65 @@ def test_compiled_step_on_gpu_matches_cpu():
         numpy.testing.assert_allclose(lg.asnumpy(), lc.asnumpy(), rtol=1e-5)
     numpy.testing.assert_allclose(Wg.asnumpy(), Wc.asnumpy(), rtol=1e-5, atol=1e-6)
     assert Wg.device == GPU and gpu_step.counters.replays == 2
+
+
+# ---- the op table's cases (tests/op_cases.py) on the GPU, float64, vs the CPU -----------
+# These cases build explicit CPU index arrays (tnp.array([...])) next to a GPU operand:
+# mixing devices is an error there, as in MXNet.
+_MIXES_DEVICES = {"getitem_float_labels", "pick", "pick_axis0_keepdims", "pick_clip", "pick_wrap", "one_hot"}
+
+
+def _op_case_on_gpu(case) -> None:
+    xs = case.inputs(seed=1)
+    res = []
+    for dev in (npx.cpu(), GPU):
+        args = [np.array(x, dtype=x.dtype, device=dev) for x in xs]
+        if case.grad:
+            for a in args:
+                a.attach_grad()
+        with autograd.record():
+            y = case.tg(*args)
+            y = y[0] if isinstance(y, (list, tuple)) else y
+            head = (y * y).sum() if case.grad and y.dtype.kind == "f" else None
+        grads = []
+        if head is not None:
+            head.backward()
+            grads = [a.grad.asnumpy() for a in args]
+        res.append((y.asnumpy(), grads, y.device))
+    (a, ga, _), (b, gb, dev) = res
+    assert dev == GPU, case.name
+    numpy.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-9, err_msg=case.name)
+    for p, q in zip(ga, gb):
+        numpy.testing.assert_allclose(q, p, rtol=1e-9, atol=1e-9, err_msg=case.name)
+
+
+def _run_op_cases(cases) -> None:
+    failures = []
+    for case in cases:
+        try:
+            _op_case_on_gpu(case)
+        except DeviceError:
+            if case.name not in _MIXES_DEVICES:
+                failures.append(f"{case.name}: unexpected DeviceError")
+        except Exception as exc:  # collect all, report together
+            failures.append(f"{case.name}: {type(exc).__name__}: {str(exc)[:400]}")
+    assert not failures, "\n".join(failures)
+
+
+def _op_cases():
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from op_cases import ALL
+
+    return ALL
+
+
+def test_op_cases_sample_on_gpu():
+    """Every 16th op case (forward and gradient), a quick sample for the default run."""
+    _run_op_cases(_op_cases()[::16])
+
+
+def test_op_cases_all_on_gpu_slow():
+    """All op cases on the simulated GPU (about 2.5 minutes: marked slow by the driver)."""
+    _run_op_cases(_op_cases())

@@ -20,9 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = os.path.join(ROOT, "tests", "cuda_sim_cases.py")
 
 
-def _case_names() -> list[str]:
+def _case_names(slow: bool = False) -> list[str]:
+    """The case names (those ending in `_slow` only run in the slow driver test)."""
     with open(CASES) as fh:
-        return re.findall(r"^def (test_\w+)\(", fh.read(), re.M)
+        names = re.findall(r"^def (test_\w+)\(", fh.read(), re.M)
+    return [n for n in names if n.endswith("_slow") == slow]
 
 
 def _has_numba_cuda() -> bool:
@@ -32,12 +34,12 @@ def _has_numba_cuda() -> bool:
         return False
 
 
-def _run_cases(env_extra: dict[str, str], timeout: int) -> tuple[int, str]:
+def _run_cases(env_extra: dict[str, str], timeout: int, select: str = "not _slow") -> tuple[int, str]:
     env = dict(os.environ)
     env.update(env_extra)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-rfE", "-p", "no:cacheprovider", "-m", "", CASES],
+        [sys.executable, "-m", "pytest", "-v", "-rfE", "-p", "no:cacheprovider", "-m", "", "-k", select, CASES],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     return proc.returncode, proc.stdout + proc.stderr
@@ -82,6 +84,14 @@ def test_gpu_without_cuda_is_a_clear_error() -> None:
     assert "pip install tracegrad[cuda]" in proc.stdout and "NUMBA_ENABLE_CUDASIM" in proc.stdout
 
 
+@pytest.mark.slow
+def test_all_op_cases_under_the_simulator() -> None:
+    if not _has_numba_cuda():
+        pytest.skip("numba.cuda is not installed")
+    rc, output = _run_cases({"NUMBA_ENABLE_CUDASIM": "1"}, timeout=900, select="_slow")
+    assert rc == 0, output[-8000:]
+
+
 @pytest.mark.gpu
 def test_cases_on_a_real_gpu() -> None:
     if not _has_numba_cuda():
@@ -94,5 +104,5 @@ def test_cases_on_a_real_gpu() -> None:
     if "True" not in probe.stdout:
         pytest.skip("no CUDA GPU on this machine")
     env = {"TRACEGRAD_TEST_REAL_GPU": "1", "NUMBA_ENABLE_CUDASIM": "0"}
-    rc, output = _run_cases(env, timeout=600)
+    rc, output = _run_cases(env, timeout=600, select="")
     assert rc == 0, output[-8000:]
