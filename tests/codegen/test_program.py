@@ -107,3 +107,21 @@ def test_memory_stays_flat_over_many_calls():
     tracemalloc.stop()
     grown = sum(s.size_diff for s in b.compare_to(a, "filename"))
     assert grown < 64 * 1024, grown
+
+
+def test_strided_inputs_and_matmul_into_destinations():
+    def fn(b, x, w, g):
+        return [b.matmul(x, w), b.add(g, b.mul(b.transpose(x, perm=(1, 0)), 2.0))]
+
+    t = make(fn, ((4, 3), F32), ((3, 5), F32), ((3, 4), F32))
+    prog = compile_trace(t)
+    rs = numpy.random.RandomState(5)
+    big = rs.randn(8, 3).astype(numpy.float32)
+    x = big[::2]  # not contiguous
+    w = rs.randn(3, 5).astype(numpy.float32)
+    g = numpy.ones((3, 4), numpy.float32)
+    d0 = numpy.zeros((4, 5), numpy.float32)
+    out = prog([x, w, g], [d0, g])
+    numpy.testing.assert_allclose(d0, x @ w, rtol=1e-5)
+    numpy.testing.assert_allclose(g, 1 + 2 * x.T, rtol=1e-6)
+    assert out[0] is d0 and out[1] is g

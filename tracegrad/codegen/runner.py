@@ -16,7 +16,7 @@ import numpy
 
 from ..errors import CompileError, GuardFailure
 from ..ir.core import Lit, Var
-from ..ir.ops import TABLE
+from ..ir.ops import TABLE, Kind
 from . import pool
 from .fusion import GuardStep, HostStep, Kernel, Load, Plan
 
@@ -64,7 +64,10 @@ class Program:
                     else:
                         ops.append((slot(a), None, None if a in plan.views else tuple(a.shape)))
                 outs = [(slot(o), numpy.dtype(o.dtype), o in plan.views) for o in e.outs]
-                steps.append((_HOST, TABLE[e.op].impl, ops, outs, e.p))
+                mm = TABLE[e.op].kind is Kind.MATMUL
+                steps.append((_HOST, TABLE[e.op].impl, ops, outs, e.p, tuple(e.out.shape) if mm else None))
+                if mm:  # numpy.matmul(..., out=dest): BLAS writes the destination directly
+                    written_at[e.out] = i
             else:
                 x = s.var
                 if isinstance(x, Lit):
@@ -79,7 +82,7 @@ class Program:
         for v in slots:
             if v in inputs or v in plan.views:
                 continue
-            if any(v in s.writes for s in plan.kernels()):
+            if any(v in s.writes for s in plan.kernels()) or v in written_at:
                 allocs.append((slots[v], v.size, numpy.dtype(v.dtype)))
         self.allocs = allocs
         # outputs: (slot, shape, dtype, input position or -1, direct-writable)
@@ -106,8 +109,8 @@ class Program:
                     if i == at and any(isinstance(b, Load) and b.var is x and b.index != s.root_lin for b in s.body):
                         bad.append(pos)
                         break
-                elif isinstance(s, HostStep) and x in s.eqn.ins:
-                    bad.append(pos)
+                elif isinstance(s, HostStep) and x in s.eqn.ins and (i > at or s.view):
+                    bad.append(pos)  # (numpy.matmul itself handles an `out` overlapping its operands)
                     break
         return bad
 
@@ -116,7 +119,8 @@ class Program:
         for s, a, dt in zip(self.in_slots, args, self.in_dtypes):
             if a.dtype != dt:
                 raise CompileError(f"argument dtype {a.dtype} differs from the traced {dt}")
-            env[s] = a.reshape(-1)
+            f = a.reshape(-1)
+            env[s] = f if f.flags.c_contiguous else numpy.ascontiguousarray(f)
         direct = None
         if dests is not None:
             for j, (s, shape, dt, pos, ok) in enumerate(self.outs):
@@ -149,6 +153,11 @@ class Program:
                     st[4](*ps, *[env[s] for s in st[5]])
             elif kind == _HOST:
                 vals = [c if s is None else (env[s] if shape is None else env[s].reshape(shape)) for s, c, shape in st[2]]
+                if st[5] is not None:
+                    s = st[3][0][0]
+                    if env[s] is not None:
+                        numpy.matmul(*vals, out=env[s].reshape(st[5]))
+                        continue
                 out = st[1](*vals, **st[4])
                 if len(st[3]) == 1:
                     out = (out,)
