@@ -366,27 +366,32 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"device-to-device copy bandwidth: {bw / 1e9:.0f} GB/s" if bw else
           "device-to-device copy bandwidth: unavailable (no torch/numba-cuda GPU)")
     print(f"{'wl':3} {'implementation':14} {'status':6} {'median us':>10} {'first s':>8} "
-          f"{'x bound':>8} {'x torch.compile':>15} {'rel err':>8}")
+          f"{'x bound':>8} {'x torch':>8} {'x torch.compile':>15} {'rel err':>8}")
     for wid in a.workloads:
         spec = WORKLOADS[wid]
         bound = spec.min_bytes(size_of(wid, a)) / bw if bw and spec.min_bytes else None
         tc = next((r.get("median_s") for r in rows if r["workload"] == wid
                    and r["impl"] == "torch.compile" and r["status"] == "OK"), None)
+        te = next((r.get("median_s") for r in rows if r["workload"] == wid
+                   and r["impl"] == "torch" and r["status"] == "OK"), None)
         for r in (r for r in rows if r["workload"] == wid):
             ok = r["status"] == "OK"
             med = r.get("median_s") if ok else None
             r["bound_s"] = bound
             r["x_bound"] = med / bound if med and bound else None
             r["x_torch_compile"] = med / tc if med and tc else None
+            r["x_torch"] = med / te if med and te else None
             f = (lambda v, s=".2f": "-" if v is None else format(v, s))
             print(f"{wid:3} {r['impl']:14} {r['status']:6} {f(med * 1e6 if med else None, '.1f'):>10} "
-                  f"{f(r.get('first_call_s'), '.2f'):>8} {f(r['x_bound']):>8} "
+                  f"{f(r.get('first_call_s'), '.2f'):>8} {f(r['x_bound']):>8} {f(r['x_torch']):>8} "
                   f"{f(r['x_torch_compile']):>15} {f(r.get('err'), '.1e'):>8}")
         if bound:
             print(f"    {wid} bound (minimal traffic / copy bandwidth): {bound * 1e6:.1f} us")
     for r in rows:
         if r.get("reason"):
             print(f"  {r['workload']} {r['impl']}: {r['status']}: {r['reason']}")
+    print("targets (issue 5): W1 tracegrad <= 1.5x bound; W2 tracegrad x torch.compile <= 0.33; "
+          "W3 tracegrad x torch <= 1.0")
     print(f"total {time.perf_counter() - t_start:.0f} s")
     if a.json:
         with open(a.json, "w") as fh:

@@ -25,6 +25,8 @@ def bound_s(wid: str, size: Any, floors: dict[str, Any]) -> Optional[float]:
     step's matmuls alone (W3); None where there is none."""
     spec = WORKLOADS[wid]
     bw = floors.get("triad_bytes_per_s")
+    if size is None:
+        return None
     if spec.min_bytes is not None and bw:
         return spec.min_bytes(size) / bw
     if wid == "W3":
@@ -83,7 +85,7 @@ def table(records: list[dict[str, Any]], floors: dict[str, Any],
             continue
         mult, unit = _scale(wid)
         spec = WORKLOADS[wid]
-        size = rows[0].get("size")
+        size = next((r["size"] for r in rows if r.get("size") is not None), None)
         b = bound_s(wid, size, floors)
         lines.append("")
         lines.append(f"{wid} {spec.name} (size {size}; times in {unit}; bound "
@@ -170,7 +172,9 @@ def write_png(path: str, records: list[dict[str, Any]], floors: dict[str, Any]) 
         for i, r in enumerate(rows):
             if r.get("status") != "OK":
                 ax.text(0.01, i, r.get("status", "?"), va="center", transform=ax.get_yaxis_transform())
-        b = bound_s(wid, rows[0].get("size"), floors)
+            elif vals[i] > 0:
+                ax.text(vals[i], i, f" {vals[i]:.3g}", va="center", fontsize=7)
+        b = bound_s(wid, next((r["size"] for r in rows if r.get("size") is not None), None), floors)
         if b:
             ax.axvline(b * mult, color="k", ls="--", lw=1, label="bound")
             ax.legend(loc="lower right", fontsize=7)
