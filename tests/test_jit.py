@@ -6,7 +6,7 @@ import numpy
 import pytest
 
 import tracegrad
-from tracegrad import autograd, np
+from tracegrad import autograd, np, npx
 from tracegrad.errors import GuardFailure
 from tracegrad.jit import JitWarning, RetraceError
 
@@ -240,16 +240,28 @@ def test_disable_jit_env(monkeypatch):
     assert step.counters.calls == 1 and step.counters.compiles == 0 and step.disabled
 
 
-def test_random_inside_falls_back_with_one_warning():
+def test_random_samples_are_redrawn_on_every_replay():
     def body(x):
-        return x + np.random.uniform(size=2)
+        noise = np.random.uniform(-1, 1, size=2)
+        return x + noise * 2, npx.dropout(x, p=0.5, mode="always")
 
     step = tracegrad.jit(body, backend="interpret")
-    with pytest.warns(JitWarning, match="np.random.uniform"):
-        a = step(np.zeros(2))
-    b = step(np.zeros(2))
-    assert not numpy.array_equal(a.asnumpy(), b.asnumpy())  # fresh samples: never stale
-    assert step.counters.compiles == 0 and step.counters.fallbacks == 2
+    for seed in range(4):
+        np.random.seed(seed)
+        a, d = step(np.ones(2))
+        np.random.seed(seed)
+        a_ref, d_ref = body(np.ones(2))
+        assert numpy.array_equal(a.asnumpy(), a_ref.asnumpy()) and numpy.array_equal(d.asnumpy(), d_ref.asnumpy())
+    assert step.counters.compiles == 1 and step.counters.replays == 3
+
+    def shuffled(x):
+        np.random.shuffle(x)  # in place on an argument: not replayable
+        return x * 1
+
+    sstep = tracegrad.jit(shuffled, backend="interpret")
+    with pytest.warns(JitWarning, match="np.random.shuffle"):
+        sstep(np.arange(4))
+    assert sstep.counters.fallbacks == 1
 
 
 def test_python_read_of_a_value_falls_back():

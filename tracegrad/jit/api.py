@@ -217,6 +217,10 @@ class JitFunction:
         deps = Dependencies()
         deps.visit(self.fn, "F")
         deps.env["F"] = self.fn
+        deps.env["STATE"] = STATE
+        deps.checks.append(Check("autograd training mode", "", "STATE.training", STATE.training, True))
+        deps.checks.append(Check("default float dtype (npx.set_np)", "", "STATE.default_float",
+                                 STATE.default_float, True))
         for i, (p, x) in enumerate(leaves):
             if not isinstance(x, (Array, float, int, bool, str, type(None))) and type(x).__module__ != "numpy":
                 src = arg_path_expr(p)

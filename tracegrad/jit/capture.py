@@ -26,8 +26,9 @@ with a reason naming the user's line; the caller then runs the function as plain
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy
 
@@ -67,6 +68,8 @@ class Capture:
         self.scalar_used: dict[Any, tuple[str, str]] = {}
         self.attach: list[tuple[tuple, str]] = []  # attach_grad on outside arrays, replayed
         self.unjittable: Optional[str] = None
+        self.pending_random: Optional[tuple] = None
+        self.randoms: list[tuple[Callable, str]] = []  # (recipe, what) per draw, in draw order
         self.consts: set[Var] = set()  # variables computed from constants only (folded by outcome)
         self.t0 = time.perf_counter()
         for a in arg_objects:
@@ -139,8 +142,14 @@ class Capture:
     # ---- hooks called by the tracer ---------------------------------------------------
     def on_new(self, a: Array) -> None:
         """An array created inside the step (np.zeros, np.array, a wrapped numpy arg...)."""
-        self.born.add(id(a))
         self.keep.append(a)
+        if self.pending_random is not None:  # the sample of the draw just announced
+            recipe, what = self.pending_random
+            self.pending_random = None
+            self.bound[id(a)] = ("random", len(self.randoms))
+            self.randoms.append((recipe, what))
+            return
+        self.born.add(id(a))
 
     def on_apply(self, prod: Any, outs: list) -> None:
         row = TABLE[prod.op]
@@ -227,8 +236,39 @@ class Capture:
         )
 
     def on_random(self, name: str) -> None:
-        self.fail(f"np.random.{name} at {user_line()}: random samples inside a compiled step "
-                  "would be replayed stale")
+        """A random draw: the sample becomes a runtime input, drawn again on every replay.
+
+        The recipe re-calls the sampling function with the arguments it got (read from its
+        frame); draws at replay happen before the program, in the capture's order, all of
+        them (used or not), so the generator's stream advances exactly as in Python.
+        """
+        where = user_line()
+        if name == "dropout":
+            f = sys._getframe(1)
+            loc = f.f_locals
+            recipe = _dropout_recipe(f.f_globals["dropout"], tuple(loc["shape"]), loc["p"], loc["x"]._dtype)
+        else:
+            f = sys._getframe(2)  # the np.random function (its helper _note_capture is frame 1)
+            code = f.f_code
+            fn = f.f_globals.get(code.co_name)
+            n = code.co_argcount + code.co_kwonlyargcount
+            names = code.co_varnames[:n]
+            star = code.co_flags & 0x04
+            if star:
+                names = code.co_varnames[: n + 1]
+            loc = f.f_locals
+            vals = {k: loc[k] for k in names if k in loc}
+            if fn is None or name == "shuffle" or any(_has_array(v) for v in vals.values()):
+                self.fail(f"np.random.{name} at {where} with array arguments (or in place) inside a compiled "
+                          "step: its samples depend on traced values")
+                return
+            vals = {k: plain_value(v) for k, v in vals.items()}
+            if star:
+                extra = vals.pop(code.co_varnames[n])
+                recipe = _call_recipe(fn, tuple(extra), vals)
+            else:
+                recipe = _call_recipe(fn, (), vals)
+        self.pending_random = (recipe, f"{name} at {where}")
 
     def on_attach_grad(self, x: Array) -> None:
         """attach_grad inside the step: replayed for outside arrays (a fresh zero buffer)."""
@@ -360,6 +400,7 @@ class Capture:
         spec = self._spec(result, outputs)
         trace, inputs = _prune(self.inputs, self.eqns, outputs)
         out = Captured(trace, inputs, dests, n_dests, spec, list(self.guards), list(self.attach))
+        out.randoms = list(self.randoms)
         out.on_device = any(
             _device.is_device_array(getattr(x, "_data", None)) for x in self.keep if isinstance(x, Array)
         )
@@ -420,3 +461,32 @@ def _prune(inputs: list, eqns: list, outputs: list) -> tuple[Trace, list]:
     trace = Trace(tuple(v for v, _ in used), tuple(kept), tuple(outputs))
     return trace, [b for _, b in used]
 
+
+
+def _has_array(v: Any) -> bool:
+    if isinstance(v, Array):
+        return True
+    if isinstance(v, (list, tuple)):
+        return any(_has_array(x) for x in v)
+    return False
+
+
+def _call_recipe(fn: Callable, args: tuple, kwargs: dict) -> Callable[[], numpy.ndarray]:
+    """Draw again: the sampling function with the same arguments, as a numpy array."""
+    def draw() -> numpy.ndarray:
+        return fn(*args, **kwargs)._data
+
+    draw.__qualname__ = f"redraw_{getattr(fn, '__name__', 'sample')}"
+    return draw
+
+
+def _dropout_recipe(dropout: Callable, shape: tuple, p: float, dtype: numpy.dtype) -> Callable[[], numpy.ndarray]:
+    """Draw a dropout mask again (npx.dropout on ones of the mask's shape returns the mask)."""
+    ones = numpy.ones(shape, dtype)
+
+    def draw() -> numpy.ndarray:
+        from ..tracer import array as _arr
+
+        return dropout(_arr.ARRAY_CLS._wrap(ones), p=p, mode="always")._data
+
+    return draw

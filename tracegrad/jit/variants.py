@@ -72,6 +72,8 @@ class _Source:
             return self.obj(b)
         if kind == "scalar":
             return f"_array({arg_path_expr(b[1])}, {self.const(b[2], 'D')})"
+        if kind == "random":
+            return f"r{b[1]}"
         raise AssertionError(f"binding {kind} has no value")
 
 
@@ -152,6 +154,8 @@ class Variant:
         lines = ["def replay(args, kwargs):"]
         for b, req in c.attach:
             lines.append(f"    {s.obj(b)}.attach_grad({req!r})")
+        for i, (recipe, what) in enumerate(getattr(c, "randoms", ())):
+            lines.append(f"    r{i} = {s.const(recipe, 'RND')}()  # {what}")
         lines.append(f"    ins = [{', '.join(s.value(b) for b in c.inputs)}]")
         dests = []
         for i, b in enumerate(c.dests):
