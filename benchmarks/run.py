@@ -186,6 +186,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--png", default=None, help="write the plot here")
     p.add_argument("--budget", type=float, default=None, help="seconds of timed steps per row")
     p.add_argument("--timeout", type=float, default=None, help="seconds per worker process")
+    p.add_argument("--list", action="store_true", help="list the implementations and exit")
     p.add_argument("--threads", type=int, default=common.THREADS,
                    help="threads for every runtime (default 2, the workloads' rule)")
     a = p.parse_args(argv)
@@ -216,8 +217,20 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     return a
 
 
+def list_impls() -> str:
+    """One line per implementation: its name and whether this machine can run it."""
+    lines = []
+    for impl in IMPLS:
+        py, why = _python_for(impl)
+        lines.append(f"{impl.name:15} {'available' if py else 'SKIP: ' + why}")
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     a = parse_args(argv)
+    if a.list:
+        print(list_impls())
+        return 0
     print(f"tracegrad benchmark: sizes={a.sizes}, workloads={','.join(a.workloads)}, "
           f"{a.threads} threads each, one process per row", file=sys.stderr)
     doc = run_all(a.workloads, a.impl_list, a.sizes, a.budget, a.timeout, a.quick,

@@ -157,6 +157,8 @@ def test_run_argument_parsing():
     with pytest.raises(SystemExit):
         run.parse_args(["--impls", "tensorflow"])
     assert set(WORKLOADS) >= set(run.ALL_WORKLOADS)
+    listing = run.list_impls()
+    assert "numpy" in listing and "tracegrad" in listing and len(listing.splitlines()) == len(BY_NAME)
 
 
 @pytest.mark.bench
