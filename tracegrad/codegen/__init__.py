@@ -47,13 +47,13 @@ def reset_stats() -> None:
     STATS["compile_seconds"] = 0.0
 
 
-def render_source(trace: Trace, par_min: int | None = None) -> tuple[Plan, str]:
-    """The plan and the module source (without the hash header) for `trace`."""
+def render_source(trace: Trace, par_min: int | None = None) -> tuple[Plan, str, list]:
+    """The plan, the module source (without the hash header) and its calls for `trace`."""
     from . import cpu
 
     p = plan(trace, **({} if par_min is None else {"par_min": par_min}))
-    src, _ = cpu.render(p)
-    return p, src
+    src, calls = cpu.render(p)
+    return p, src, calls
 
 
 def compile_trace(trace: Trace, par_min: int | None = None):
@@ -62,9 +62,9 @@ def compile_trace(trace: Trace, par_min: int | None = None):
     from .runner import Program
 
     t0 = time.perf_counter()
-    p, src = render_source(trace, par_min)
-    mod = load_module(src, STATS)
-    prog = Program(p, mod, src)
+    p, src, calls = render_source(trace, par_min)
+    mod = load_module(src, STATS) if p.kernels() else None  # host steps only: no module
+    prog = Program(p, mod, src, calls)
     dt = time.perf_counter() - t0
     STATS["compiles"] += 1
     STATS["compile_seconds"] += dt
@@ -81,7 +81,7 @@ def compile_trace(trace: Trace, par_min: int | None = None):
 def explain(trace: Trace) -> str:
     """The trace, its fusion plan and the generated Numba source, as one text."""
     try:
-        p, src = render_source(trace)
+        p, src, _ = render_source(trace)
     except CompileError as exc:
         return f"{trace}\n\nnot compiled: {exc} (runs in the interpreter)"
     from .cpu import FASTMATH, PRELUDE, RENDERER_VERSION

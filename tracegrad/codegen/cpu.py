@@ -217,13 +217,17 @@ def _helpers(text: str, dtype: numpy.dtype) -> str:
 
 
 class _KernelWriter:
-    def __init__(self, mod: _Module, k: Kernel) -> None:
+    def __init__(self, mod: _Module, k: Kernel, args: dict | None = None) -> None:
         self.mod, self.k = mod, k
         self.args: dict[Var, str] = {}
-        for j, v in enumerate(k.reads):
-            self.args[v] = f"r{j}"
-        for j, v in enumerate(k.writes):
-            self.args[v] = f"w{j}"
+        if args is not None:
+            self.args = args
+        else:
+            for j, v in enumerate(k.reads):
+                self.args[v] = f"r{j}"
+            for j, v in enumerate(k.writes):
+                self.args[v] = f"w{j}"
+        self.ulo, self.uhi = "ulo", "uhi"
 
     def arg(self, v: Any) -> str:
         if isinstance(v, Lit):
@@ -342,12 +346,31 @@ class _KernelWriter:
                 out.append("    " + self.final(j, "0", f"s{j}"))
         return "\n".join(out)
 
+    def fin_lines(self) -> list[str]:
+        out = []
+        for j in self.partials():
+            r = self.k.reductions[j]
+            out.append(f"s{j} = {self.init(j)}")
+            out.append(f"for u in range({self.k.units}):")
+            out.append(f"    s{j} = {self.combine(r, f's{j}', f'p{j}[u]')}")
+            out.append(self.final(j, "0", f"s{j}"))
+        return out
+
+    def inline_lines(self, prefix: str) -> list[str]:
+        """The kernel as straight-line code inside a segment: all units, partials local,
+        combined at once; local names prefixed (they are typed per kernel)."""
+        self.ulo, self.uhi = "0", str(self.k.units)
+        lines = [f"p{j} = np.empty({self.k.units}, np.{self.acc_dtype(j).name})" for j in self.partials()]
+        lines += self.flat() if not self.k.nested else self.nest()
+        lines += self.fin_lines()
+        return [re.sub(r"\b(acc|p|s|t)(\d+)\b", prefix + r"\1\2", ln) for ln in lines]
+
     def flat(self) -> list[str]:
         k = self.k
         n = k.size
         inner = self.body_lines() or ["pass"]
         parts = self.partials()
-        out = ["for u in range(ulo, uhi):", f"    lo = u * {CHUNK}", f"    hi = min(lo + {CHUNK}, {n})"]
+        out = [f"for u in range({self.ulo}, {self.uhi}):", f"    lo = u * {CHUNK}", f"    hi = min(lo + {CHUNK}, {n})"]
         out += [f"    acc{j} = {self.init(j)}" for j in parts]
         # an unsigned index lets LLVM drop the negative-index wraparound and vectorize
         out += ["    for j in range(hi - lo):", "        i = np.uint64(lo + j)"]
@@ -379,7 +402,7 @@ class _KernelWriter:
         for d in range(nd):
             ind = "    " * d
             out += [ind + ln for ln in opens.get(d, [])]
-            rng = "range(ulo, uhi)" if d == 0 else f"range({k.domain[d]})"
+            rng = f"range({self.ulo}, {self.uhi})" if d == 0 else f"range({k.domain[d]})"
             out.append(f"{ind}for i{d} in {rng}:")
         ind = "    " * nd
         out += [ind + ln for ln in opens.get(nd, [])]
@@ -390,22 +413,70 @@ class _KernelWriter:
         return out + after
 
 
-def render(p: Plan) -> tuple[str, list[str]]:
-    """Module source for the plan's kernels (without the hash header) and the kernel names."""
+class Call:
+    """One generated function and how the runner calls it.
+
+    `kernels` are the plan kernels it runs (one, or a segment of consecutive serial ones);
+    `args` the buffers it takes in order; a parallel kernel also takes per-unit partial
+    arrays (`parts`: (units, dtype)) and a unit range, then `fin(partials..., fin_args...)`.
+    """
+
+    def __init__(self, name, kernels, args, parallel=False, units=1, parts=(), fin=None, fin_args=()):
+        self.name, self.kernels, self.args = name, kernels, args
+        self.parallel, self.units, self.parts = parallel, units, list(parts)
+        self.fin, self.fin_args = fin, list(fin_args)
+
+
+def _segments(p: Plan) -> list[list[Kernel]]:
+    """Runs of consecutive serial kernels (one function each); parallel kernels alone."""
+    out: list[list[Kernel]] = []
+    run: list[Kernel] = []
+    for st in p.steps:
+        if isinstance(st, Kernel) and not st.parallel:
+            run.append(st)
+            continue
+        if run:
+            out.append(run)
+            run = []
+        if isinstance(st, Kernel):
+            out.append([st])
+    if run:
+        out.append(run)
+    return out
+
+
+def render(p: Plan) -> tuple[str, list[Call]]:
+    """Module source for the plan's kernels (without the hash header) and its calls."""
     mod = _Module()
-    kernels = []
-    for k in p.kernels():
-        kernels.append(_KernelWriter(mod, k).render())
-    mod.const(0, "float64")
+    srcs, calls = [], []
+    for group in _segments(p):
+        if len(group) == 1 and group[0].parallel:
+            k = group[0]
+            w = _KernelWriter(mod, k)
+            srcs.append(w.render())
+            parts = [(k.units, w.acc_dtype(j)) for j in w.partials()]
+            fin_args = [k.reductions[j].eqn.out for j in w.partials()]
+            calls.append(Call(k.name, [k], list(k.reads) + list(k.writes), True, k.units, parts,
+                              k.name + "_fin" if parts else None, fin_args))
+            continue
+        args: dict = {}
+        for k in group:
+            for v in list(k.reads) + list(k.writes):
+                args.setdefault(v, f"b{len(args)}")
+        name = "s_" + "_".join(k.name for k in group)
+        body = []
+        for k in group:
+            body.append(f"# {k.name} over {list(k.domain)}")
+            body += _KernelWriter(mod, k, args).inline_lines(k.name + "_")
+        types = ", ".join(f"{_NB[numpy.dtype(v.dtype).name]}[::1]" for v in args)
+        srcs.append("\n".join(
+            [f'@njit("void({types})", cache=True, fastmath=_FM, error_model="numpy", nogil=True)',
+             f"def {name}({', '.join(args.values())}):"] + ["    " + ln for ln in body]))
+        calls.append(Call(name, group, list(args)))
     lines = [PRELUDE.format(version=RENDERER_VERSION, fastmath=FASTMATH)]
-    consts = dict(mod.consts)
-    for text, name in consts.items():
-        lines.append(f"{name} = {text}")
-    lines.append("_ZERO = 0")
-    lines.append("_ONE = 1")
-    lines.append("")
-    for src in kernels:
-        lines.append("")
-        lines.append(src)
-        lines.append("")
-    return "\n".join(lines), [k.name for k in p.kernels()]
+    for text, cname in dict(mod.consts).items():
+        lines.append(f"{cname} = {text}")
+    lines += ["_ZERO = 0", "_ONE = 1", ""]
+    for src in srcs:
+        lines += ["", src, ""]
+    return "\n".join(lines), calls

@@ -26,7 +26,7 @@ _KERNEL, _HOST, _GUARD = 0, 1, 2
 class Program:
     """A runnable compiled trace: `program(args, dests) -> outputs`."""
 
-    def __init__(self, plan: Plan, module: Any, source: str) -> None:
+    def __init__(self, plan: Plan, module: Any, source: str, calls: list) -> None:
         self.plan = plan
         self.source = source
         t = plan.trace
@@ -42,19 +42,18 @@ class Program:
         inputs = set(t.inputs)
         steps: list[tuple] = []
         written_at: dict[Var, int] = {}
+        call_of = {id(k): c for c in calls for k in c.kernels}
         for i, s in enumerate(plan.steps):
             if isinstance(s, Kernel):
-                fn = getattr(module, s.name)
-                full = [r for r in s.reductions if r.form == "full"]
-                parts = [(s.units, numpy.dtype("float64") if r.combine in ("add", "mul") and r.eqn.out.dtype.kind == "f"
-                          else numpy.dtype("int64") if r.combine in ("add", "mul") else numpy.dtype(r.eqn.out.dtype))
-                         for r in full]
-                fin = getattr(module, s.name + "_fin") if full else None
-                fin_slots = [slot(r.eqn.out) for r in full]
-                steps.append((_KERNEL, fn, [slot(v) for v in list(s.reads) + list(s.writes)], parts, fin,
-                              fin_slots, s.units, s.parallel))
                 for v in s.writes:
                     written_at[v] = i
+                c = call_of[id(s)]
+                if c.kernels[0] is not s:
+                    continue  # a later kernel of a segment: runs in the segment's call
+                fn = getattr(module, c.name)
+                fin = getattr(module, c.fin) if c.fin else None
+                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin,
+                              [slot(v) for v in c.fin_args], c.units, c.parallel))
             elif isinstance(s, HostStep):
                 e = s.eqn
                 ops = []
@@ -142,13 +141,13 @@ class Program:
             kind = st[0]
             if kind == _KERNEL:
                 a = [env[s] for s in st[2]]
+                if not st[7]:
+                    st[1](*a)
+                    continue
                 if st[3]:
                     ps = [numpy.empty(n, dt) for n, dt in st[3]]
                     a += ps
-                if st[7]:
-                    pool.run(st[1], a, st[6])
-                else:
-                    st[1](*a, 0, st[6])
+                pool.run(st[1], a, st[6])
                 if st[4] is not None:
                     st[4](*ps, *[env[s] for s in st[5]])
             elif kind == _HOST:

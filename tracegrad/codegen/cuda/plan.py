@@ -56,6 +56,8 @@ class LoopStep:
     defined: set = field(default_factory=set)
     slots_written: set = field(default_factory=set)
     reductions: list = field(default_factory=list)  # (var, op, partial slot): fused full reductions
+    gathers: dict = field(default_factory=dict)  # out Var -> GatherLoad (GATHER eqns in `eqns`)
+    is_epilogue: bool = False  # runs inside a reduction/matmul kernel (no fused reductions)
 
 
 @dataclass
@@ -75,15 +77,19 @@ class MatmulStep:
     b: View
     dst: int
     out_shape: tuple[int, ...]
+    epilogue: Optional[LoopStep] = None  # elementwise eqns over the product (e.g. + bias, tanh)
+    result: Optional[Var] = None
 
 
 @dataclass
-class GatherStep:
+class GatherLoad:
+    """A gather inside a loop group: `x` read at positions computed from the loop's
+    coordinates and the index values (views read at the broadcast coordinates, or registers
+    of the group when the index arrays have the loop's own shape)."""
+
     x: View
-    idx: list[View]
+    idx: list  # View | Var per index array
     layout: tuple  # see _index_layout
-    dst: int
-    out_shape: tuple[int, ...]
 
 
 @dataclass
@@ -104,7 +110,7 @@ class HostStep:
     reason: str = ""
 
 
-Step = Union[LoopStep, ReduceStep, MatmulStep, GatherStep, ScatterStep, HostStep]
+Step = Union[LoopStep, ReduceStep, MatmulStep, ScatterStep, HostStep]
 
 
 @dataclass
@@ -209,7 +215,7 @@ class Planner:
         if e.op is Op.MATMUL:
             a, b = self.buffer_view(e.ins[0]), self.buffer_view(e.ins[1])
             dst = self.new_slot(e.out.shape, e.out.dtype)
-            self._push(MatmulStep(a, b, dst, tuple(e.out.shape)))
+            self._push_final(MatmulStep(a, b, dst, tuple(e.out.shape)), e.out)
             self.loc[e.out] = View.whole(dst, e.out.shape)
             return None
         if e.op in (Op.GATHER, Op.SCATTER_ADD):
@@ -255,6 +261,8 @@ class Planner:
             if v in need or v in leaves or v in g.defined:
                 continue
             if v in defs:
+                if defs[v].op is Op.GATHER:
+                    return False
                 need.add(v)
                 stack.extend(x for x in defs[v].ins if isinstance(x, Var))
             elif v in src.loads:
@@ -341,11 +349,12 @@ class Planner:
         self.loc[e.out] = View.whole(dst, e.out.shape)
         return None
 
-    def _push_final(self, step: ReduceStep, out: Var) -> None:
-        """Push a reduction that writes `out`; elementwise eqns of `out`'s shape that follow
-        run in its kernel (an epilogue: e.g. a mean's division) until the next step."""
+    def _push_final(self, step: Union[ReduceStep, MatmulStep], out: Var) -> None:
+        """Push a reduction or matmul that writes `out`; elementwise eqns of `out`'s shape
+        that follow run in its kernel, per output element (an epilogue: a mean's division,
+        a bias add and activation) until the next step."""
         self._push(step)
-        ep = LoopStep(tuple(out.shape))
+        ep = LoopStep(tuple(out.shape), is_epilogue=True)
         ep.defined.add(out)
         ep.slots_written.add(step.dst)
         step.epilogue, step.result = ep, out
@@ -365,6 +374,8 @@ class Planner:
             return False
         shape = tuple(x.shape)
         where = self.loc[x]
+        if self.open is not None and self.open.is_epilogue:
+            self._close()  # an epilogue has no grid-stride loop to accumulate in
         if isinstance(where, View):
             if where.is_lit:
                 return False
@@ -393,21 +404,44 @@ class Planner:
             return self.host(e, f"{e.op.value}: index template {key!r} is not rendered for CUDA")
         if e.op is Op.SCATTER_ADD and str(e.out.dtype) not in _ATOMIC_DTYPES:
             return self.host(e, f"scatter_add: no atomic add for {e.out.dtype}")
-        src = self.buffer_view(e.ins[0]) if e.op is Op.GATHER else self.view(e.ins[0])
         bshape = layout[1]
+        if e.op is Op.GATHER:
+            return self.gather(e, layout)
+        src = self.view(e.ins[0])
         idx = [self.buffer_view(v).broadcast_to(bshape) for v in idx_vars]
         dst = self.new_slot(e.out.shape, e.out.dtype)
         whole = View.whole(dst, e.out.shape)
-        if e.op is Op.GATHER:
-            self._push(GatherStep(src, idx, layout, dst, tuple(e.out.shape)))
-        else:
-            self._close()
-            fill = self._group_for(tuple(e.out.shape), [])
-            fill.stores.append((View.of_lit(Lit(0, e.out.dtype), tuple(e.out.shape)), whole))
-            fill.slots_written.add(dst)
-            self._push(ScatterStep(src, idx, layout, dst, tuple(e.out.shape)))
+        self._close()
+        fill = self._group_for(tuple(e.out.shape), [])
+        fill.stores.append((View.of_lit(Lit(0, e.out.dtype), tuple(e.out.shape)), whole))
+        fill.slots_written.add(dst)
+        self._push(ScatterStep(src, idx, layout, dst, tuple(e.out.shape)))
         self._close()
         self.loc[e.out] = whole
+        return None
+
+    def gather(self, e: Eqn, layout: tuple) -> None:
+        """GATHER as a load of a loop group over its result's shape (no kernel of its own)."""
+        shape, bshape = tuple(e.out.shape), layout[1]
+        x = self.buffer_view(e.ins[0])
+        g0 = self.open
+        identity = bshape == shape and g0 is not None and g0.shape == shape
+        idx: list = []
+        reads = [x]
+        for v in e.ins[1:]:
+            if identity and v in g0.defined and tuple(v.shape) == bshape:
+                idx.append(v)
+            else:
+                iv = self.buffer_view(v).broadcast_to(bshape)
+                idx.append(iv)
+                reads.append(iv)
+        g = self._group_for(shape, reads)
+        if g is not g0:  # registers of another group are not visible here
+            idx = [self.buffer_view(v).broadcast_to(bshape) if isinstance(v, Var) else v for v in idx]
+        g.gathers[e.out] = GatherLoad(x, idx, layout)
+        g.eqns.append(e)
+        g.defined.add(e.out)
+        self.loc[e.out] = g
         return None
 
     def host(self, e: Eqn, reason: str) -> None:
@@ -475,5 +509,5 @@ def _index_layout(key: tuple, x_shape: tuple[int, ...], idx_shapes: list[tuple[i
     return (tuple(out_shape), bshape, tuple(items), b0)
 
 
-__all__ = ["Plan", "Planner", "Slot", "LoopStep", "ReduceStep", "MatmulStep", "GatherStep",
+__all__ = ["Plan", "Planner", "Slot", "LoopStep", "ReduceStep", "MatmulStep", "GatherLoad",
            "ScatterStep", "HostStep", "c_strides"]  # fmt: skip

@@ -16,7 +16,7 @@ import numpy
 from ...ir import dtypes
 from ...ir.core import Eqn, Lit, Var
 from ...ir.ops import TABLE, Op
-from .plan import GatherStep, LoopStep, MatmulStep, ReduceStep, ScatterStep
+from .plan import LoopStep, MatmulStep, ReduceStep, ScatterStep
 from .views import View, c_strides, size_of
 
 
@@ -169,10 +169,14 @@ def _group_lines(step: LoopStep, body: "_Body", names: dict) -> list[str]:
             names[var] = f"r{k}"
             lines.append(f"r{k} = {body.read(view)}")
     for e in step.eqns:
-        xs = [_lit(a) if isinstance(a, Lit) else names[a] for a in e.ins]
-        expr = op_src(e, xs)
         o = e.out
         nm = f"v{len(names)}"
+        if e.op is Op.GATHER:
+            lines.extend(_gather_lines(step.gathers[o], body, names, nm))
+            names[o] = nm
+            continue
+        xs = [_lit(a) if isinstance(a, Lit) else names[a] for a in e.ins]
+        expr = op_src(e, xs)
         names[o] = nm
         if o.dtype == dtypes.bool_:
             lines.append(f"{nm} = {expr}")
@@ -219,16 +223,10 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
     rc = _coords(rshape, "r", "q")
     base = _pos(View(src.slot, kshape, tuple(src.strides[d] for d in kept), src.offset), [f"k{j}" for j in range(len(kept))])
     rpos = _pos(View(src.slot, rshape, tuple(src.strides[d] for d in axes), 0), [f"q{j}" for j in range(len(axes))])
-    epi: list[str] = []
     slots = sorted({src.slot, step.dst})
-    ep = step.epilogue
-    if ep is not None and (ep.eqns or ep.stores):
-        body = _Body(ep.shape)
-        names = {step.result: "rv"}
-        glines = _group_lines(ep, body, names)
-        pre = _coords(ep.shape, "i", "c") if body.uses_coords else []
-        epi = ["i = blk", "rv = sh[0]"] + pre + glines
-        slots = sorted(set(slots) | {s for s in body.slots if s >= 0})
+    epi = _epilogue(step, slots, "rv")
+    if epi:
+        epi = ["i = blk", "rv = sh[0]"] + epi
     lines = [
         f"def {name}({', '.join(f'b{s}' for s in slots)}):",
         "    tid = cuda.threadIdx.x",
@@ -262,6 +260,20 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
     return "\n".join(lines) + "\n", slots
 
 
+def _epilogue(step: Union[ReduceStep, MatmulStep], slots: list[int], result: str) -> list[str]:
+    """The lines of a step's elementwise epilogue at output element `i` (its result in the
+    local `result`); adds the buffers it touches to `slots` (kept sorted)."""
+    ep = step.epilogue
+    if ep is None or not (ep.eqns or ep.stores):
+        return []
+    body = _Body(ep.shape)
+    names = {step.result: result}
+    glines = _group_lines(ep, body, names)
+    pre = _coords(ep.shape, "i", "c") if body.uses_coords else []
+    slots[:] = sorted(set(slots) | {s for s in body.slots if s >= 0})
+    return pre + glines
+
+
 def matmul_source(step: MatmulStep, name: str, dt: numpy.dtype, tile: int) -> tuple[str, list[int], tuple]:
     """A shared-memory tiled matmul; batch dims (broadcast) on the grid's z axis."""
     a, b, out = step.a, step.b, step.out_shape
@@ -278,8 +290,10 @@ def matmul_source(step: MatmulStep, name: str, dt: numpy.dtype, tile: int) -> tu
 
     sam, sak = a.strides[-2], a.strides[-1]
     sbk, sbn = b.strides[-2], b.strides[-1]
+    slots = sorted({a.slot, b.slot, step.dst})
+    epi = _epilogue(step, slots, "acc")
     lines = [
-        f"def {name}({', '.join(f'b{s}' for s in sorted({a.slot, b.slot, step.dst}))}):",
+        f"def {name}({', '.join(f'b{s}' for s in slots)}):",
         f"    sa = cuda.shared.array(({tile}, {tile}), nb_{t})",
         f"    sb = cuda.shared.array(({tile}, {tile}), nb_{t})",
         "    tx = cuda.threadIdx.x",
@@ -307,13 +321,45 @@ def matmul_source(step: MatmulStep, name: str, dt: numpy.dtype, tile: int) -> tu
         f"            acc = {t}(acc + sa[ty, kk] * sb[kk, tx])",
         "        cuda.syncthreads()",
         f"    if row < {m} and col < {n}:",
-        f"        b{step.dst}[z * {m * n} + row * {n} + col] = acc",
+        f"        i = z * {m * n} + row * {n} + col",
+        f"        b{step.dst}[i] = acc",
+        *["        " + ln for ln in epi],
     ]
     grid = ((n + tile - 1) // tile, (m + tile - 1) // tile, max(nb, 1))
-    return "\n".join(lines) + "\n", sorted({a.slot, b.slot, step.dst}), grid
+    return "\n".join(lines) + "\n", slots, grid
 
 
-def _index_pos(step: Union[GatherStep, ScatterStep], x: View, out_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> tuple[list[str], set[int]]:
+def _gather_lines(gl, body: "_Body", names: dict, nm: str) -> list[str]:
+    """`nm = x[pos]` for a gather at the loop's element (coordinates `c<k>`)."""
+    x = gl.x
+    _, bshape, items, b0 = gl.layout
+    body.uses_coords = True
+    body.slots.add(x.slot)
+    bcoords = [f"c{b0 + m}" for m in range(len(bshape))]
+    lines, terms = [], [str(x.offset)] if x.offset else []
+    for item in items:
+        if item[0] == "s":
+            _, axis, od = item
+            if x.strides[axis] != 0 and x.shape[axis] != 1:
+                terms.append(f"c{od} * {x.strides[axis]}")
+        else:
+            _, axis, j = item
+            iv = gl.idx[j]
+            if isinstance(iv, View):
+                body.slots.add(iv.slot)
+                val = f"b{iv.slot}[{_pos(iv, bcoords)}]"
+            else:
+                val = names[iv]
+            ix = f"{nm}_{j}"
+            n = x.shape[axis]
+            lines.append(f"{ix} = int64({val})")
+            lines.append(f"{ix} = {ix} + {n} if {ix} < 0 else {ix}")
+            terms.append(f"{ix} * {x.strides[axis]}")
+    lines.append(f"{nm} = b{x.slot}[{' + '.join(terms) or '0'}]")
+    return lines
+
+
+def _index_pos(step: ScatterStep, x: View, x_shape: tuple[int, ...]) -> tuple[list[str], set[int]]:
     """Lines computing `pos` (the array position) from the loop coordinates `c<k>`."""
     _, bshape, items, b0 = step.layout
     bcoords = [f"c{b0 + m}" for m in range(len(bshape))]
@@ -329,28 +375,16 @@ def _index_pos(step: Union[GatherStep, ScatterStep], x: View, out_shape: tuple[i
             iv = step.idx[j]
             slots.add(iv.slot)
             lines.append(f"ix = int64(b{iv.slot}[{_pos(iv, bcoords)}])")
-            lines.append(f"if ix < 0:\n            ix += {x_shape[axis]}")
+            lines.append(f"ix = ix + {x_shape[axis]} if ix < 0 else ix")
             lines.append(f"pos += ix * {x.strides[axis]}")
     return lines, slots
-
-
-def gather_source(step: GatherStep, name: str) -> tuple[str, list[int]]:
-    x, out = step.x, step.out_shape
-    pos_lines, slots = _index_pos(step, x, out, tuple(x.shape))
-    slots |= {x.slot, step.dst}
-    n = size_of(out)
-    inner = _coords(out, "i", "c") + pos_lines + [f"b{step.dst}[i] = b{x.slot}[pos]", "i += step"]
-    ordered = sorted(slots)
-    head = [f"def {name}({', '.join(f'b{s}' for s in ordered)}):", "    i = cuda.grid(1)",
-            "    step = cuda.gridsize(1)", f"    while i < {n}:"]  # fmt: skip
-    return "\n".join(head + ["        " + ln for ln in inner]) + "\n", ordered
 
 
 def scatter_source(step: ScatterStep, name: str) -> tuple[str, list[int]]:
     g, x_shape = step.g, step.out_shape
     dst = View.whole(step.dst, x_shape)
     loop_shape = tuple(g.shape)
-    pos_lines, slots = _index_pos(step, dst, loop_shape, x_shape)
+    pos_lines, slots = _index_pos(step, dst, x_shape)
     body = _Body(loop_shape)
     gval = body.read(g)
     slots |= {step.dst} | ({g.slot} if not g.is_lit else set())

@@ -21,7 +21,7 @@ from ...errors import GuardFailure
 from ...ir.core import Lit, Trace
 from ...ir.ops import TABLE
 from . import render
-from .plan import GatherStep, HostStep, LoopStep, MatmulStep, Plan, Planner, ReduceStep, ScatterStep
+from .plan import HostStep, LoopStep, MatmulStep, Plan, Planner, ReduceStep, ScatterStep
 from .views import View, size_of
 
 log = logging.getLogger("tracegrad.codegen.cuda")
@@ -123,12 +123,6 @@ class Runner:
                 return
             src, slots, grid = render.matmul_source(step, name, slots_of[step.dst].dtype, cfg.tile)
             block = (cfg.tile, cfg.tile)
-        elif isinstance(step, GatherStep):
-            n = size_of(step.out_shape)
-            if n == 0:
-                return
-            src, slots = render.gather_source(step, name)
-            grid, block = min((n + cfg.tpb - 1) // cfg.tpb, cfg.max_blocks), cfg.tpb
         elif isinstance(step, ScatterStep):
             n = size_of(step.g.shape)
             if n == 0:
