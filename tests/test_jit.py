@@ -434,3 +434,37 @@ def test_lazy_argument_from_a_record_scope_is_computed_first():
         y = x * 3
     assert step(y).asnumpy().tolist() == [4.0, 4.0]
     assert step.counters.compiles == 1
+
+
+def test_clipping_and_metrics_inside_the_step_match_python():
+    def make():
+        w = np.array([[0.5, -1.0], [2.0, 0.3]])
+        w.attach_grad()
+
+        def step(x, y, lr):
+            with autograd.record():
+                logits = x @ w
+                loss = -npx.pick(npx.log_softmax(logits), y).mean()
+            loss.backward()
+            norm = np.sqrt((w.grad ** 2).sum())
+            if norm > 0.5:  # a guard: clip only when the gradient is large
+                w.grad[:] = w.grad * (0.5 / norm)
+            w[:] = w - lr * w.grad
+            acc = (logits.argmax(axis=1) == y).mean()
+            return loss, acc
+
+        return w, step
+
+    w1, plain = make()
+    w2, step = make()
+    jstep = tracegrad.jit(step, backend="interpret")
+    rng = numpy.random.RandomState(5)
+    for i in range(30):
+        x = rng.randn(4, 2).astype(numpy.float32) * (3 if i % 3 else 0.01)
+        y = rng.randint(0, 2, 4)
+        l1, a1 = plain(np.array(x), np.array(y, dtype="int64"), 0.1)
+        l2, a2 = jstep(np.array(x), np.array(y, dtype="int64"), 0.1)
+        numpy.testing.assert_allclose(l2.asnumpy(), l1.asnumpy(), rtol=1e-6)
+        assert a2.asnumpy() == a1.asnumpy()
+        numpy.testing.assert_allclose(w2.asnumpy(), w1.asnumpy(), rtol=1e-6)
+    assert 1 <= jstep.counters.compiles <= 2 and jstep.counters.fallbacks == 0

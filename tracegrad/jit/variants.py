@@ -15,7 +15,7 @@ parameters, .grad buffers and outputs untouched.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy
 
@@ -35,10 +35,6 @@ _numbers = itertools.count(1)
 
 def _copy(r: numpy.ndarray) -> numpy.ndarray:
     return numpy.array(r, copy=True)
-
-
-def _own(r: Any) -> numpy.ndarray:
-    return r if type(r) is numpy.ndarray and r.flags.owndata else numpy.array(r, copy=True)
 
 
 class _Source:
@@ -149,7 +145,7 @@ class Variant:
         c = self.captured
         s = _Source()
         prog = getattr(self.program, "program", None)
-        s.env.update(_array=numpy.array, _copy=_copy, _own=_own, WRAP=_array.ARRAY_CLS._wrap,
+        s.env.update(_array=numpy.array, _copy=_copy, WRAP=_array.ARRAY_CLS._wrap,
                      RUN=self.program, PROG=prog, CompileError=CompileError)
         lines = ["def replay(args, kwargs):"]
         for b, req in c.attach:
