@@ -339,3 +339,23 @@ NO_HIGHER_ORDER = {Op.PROD_OTHERS, Op.CUSTOM_VJP}
 
 def test_custom_function_gradient_numerically() -> None:
     check_numeric_gradient(lambda x: _Sq()(x) * 3.0, [numpy.array([0.5, -1.5, 2.0])])
+
+
+def test_the_checker_catches_a_wrong_gradient() -> None:
+    class WrongSquare(autograd.Function):
+        def forward(self, x):
+            self.save_for_backward(x)
+            return x * x
+
+        def backward(self, g):
+            (x,) = self.saved_tensors
+            return 2.1 * x * g  # off by 5%
+
+    with pytest.raises(AssertionError, match="differ"):
+        check_numeric_gradient(lambda x: WrongSquare()(x), [numpy.array([0.5, 1.5])])
+    with pytest.raises(AssertionError, match="shapes differ"):
+        assert_almost_equal(numpy.ones(2), numpy.ones(3))
+    got = check_numeric_gradient(lambda x, y: x * y, [numpy.array([2.0]), numpy.array([3.0])], head_grad=None)
+    assert [g.tolist() for g in got] == [[3.0], [2.0]]
+    got = check_numeric_gradient(lambda x, y: x * y, [numpy.array([2.0]), numpy.array([3.0])], grad_inputs=[1])
+    assert len(got) == 1
