@@ -145,6 +145,9 @@ def _sign(x):
 '''
 
 
+_ARITH = re.compile(r"\(?(-?\{\d\}( [-+*/] \{\d\})?)\)?")
+
+
 def _const(v: Any, dtype: numpy.dtype) -> str:
     dt = numpy.dtype(dtype)
     if dt == numpy.dtype(bool):
@@ -271,7 +274,12 @@ class _KernelWriter:
             text = row.render.format(*args, **params)
         except (KeyError, IndexError) as exc:
             raise CompileError(f"{e.op.value}: render rule {row.render!r} needs {exc}") from None
-        return _cast_expr(_helpers(text, in_dt), dt)
+        text = _helpers(text, in_dt)
+        if dt.kind == "f" and _ARITH.fullmatch(row.render) and all(
+            isinstance(a, Lit) or numpy.dtype(a.dtype) == dt for a in e.ins
+        ):
+            return text  # same-dtype float arithmetic keeps its type: no cast to resolve
+        return _cast_expr(text, dt)
 
     # reductions ---------------------------------------------------------------------
     def acc_name(self, j: int) -> str:
