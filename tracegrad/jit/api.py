@@ -108,25 +108,33 @@ class JitFunction:
         return functools.partial(self.__call__, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.counters.calls += 1
+        c = self.counters
+        c.calls += 1
         e = self._last  # fast path: the entry that ran last (None when disabled/un-jittable)
         if e is not None and e.fast(args, kwargs) and STATE.capture is None and not STATE.recording:
-            return self._replay(e, e.key, args, kwargs)
+            try:
+                out = e.replay(args, kwargs)
+            except SideExit as exc:
+                return self._side_exit(e, e.key, exc, args, kwargs)
+            c.replays += 1
+            return out
         return self._slow(args, kwargs)
 
     def _replay(self, entry: Entry, key: tuple, args: tuple, kwargs: dict) -> Any:
-        c = self.counters
         try:
             out = entry.replay(args, kwargs)
         except SideExit as exc:
-            c.side_exits += 1
-            where, expect = exc.variant.describe_guard(exc.index)
-            ev = Event("guard", f"guard {exc.index} of variant {exc.variant.number}", expect, exc.seen,
-                       where, c.calls)
-            return self._retrace(args, kwargs, key, ev, entry, exc)
-        c.replays += 1
+            return self._side_exit(entry, key, exc, args, kwargs)
+        self.counters.replays += 1
         self._last = entry
         return out
+
+    def _side_exit(self, entry: Entry, key: tuple, exc: SideExit, args: tuple, kwargs: dict) -> Any:
+        c = self.counters
+        c.side_exits += 1
+        where, expect = exc.variant.describe_guard(exc.index)
+        ev = Event("guard", f"guard {exc.index} of variant {exc.variant.number}", expect, exc.seen, where, c.calls)
+        return self._retrace(args, kwargs, key, ev, entry, exc)
 
     def _slow(self, args: tuple, kwargs: dict) -> Any:
         c = self.counters

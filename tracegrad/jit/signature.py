@@ -197,7 +197,8 @@ class Dependencies:
         self._seen.add(id(fn))
         code = fn.__code__
         here = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
-        self.checks.append(Check(f"code of {fn.__qualname__}", here, f"{src}.__code__", code, False))
+        if src == "F":  # a helper is guarded by identity: redefining it makes a new function object
+            self.checks.append(Check(f"code of {fn.__qualname__}", here, f"{src}.__code__", code, False))
         g = self._name("G", fn.__globals__)
         done: set[str] = set()
         for name, line in _global_reads(code):
@@ -322,7 +323,7 @@ class Dependencies:
             v = f"V{i}"
             env[v] = c.value
             if c.by_eq:
-                conds.append(f"type({c.src}) is type({v}) and {c.src} == {v}")
+                conds.append(f"type(x{i} := {c.src}) is type({v}) and x{i} == {v}")
             else:
                 conds.append(f"{c.src} is {v}")
         src = ("def fast(args, kwargs):\n" + "".join(f"    {h}\n" for h in head)
