@@ -46,6 +46,36 @@ def _prod_vjp(b, x, out, g, axes, keepdims):
     return (b.mul(gb, b.prod_others(x, axes=axes)),)
 
 
+def _prod_others_vjp(b, x, out, h, axes):
+    """r_j = sum_{i != j} h_i * prod_{k != i, j} x_k over each group, exact at zeros.
+
+    Written in table ops (so third order works away from zeros): with P the product of
+    the group's nonzero elements, S = sum h_i / x_i and H = sum h_i over its nonzeros and
+    zeros, a group with no zero gives P/x_j * (S - h_j/x_j); one zero gives P*S at the zero
+    and H*P/x_j elsewhere; two zeros give (H - h_j)*P at the zeros; more zeros give 0.
+    """
+    shape = tuple(x.shape)
+    zeros = b.zeros_like(x)
+    is0 = b.eq(x, 0.0)
+    nz = b.where(is0, b.broadcast(b.e.lit(1, x.dtype), shape), x)
+
+    def group_sum(v):
+        return b.keep_reduced(b.reduce_sum(v, axes=axes, keepdims=True), shape, axes, True)
+
+    p = b.keep_reduced(b.reduce_prod(nz, axes=axes, keepdims=True), shape, axes, True)
+    n0 = group_sum(b.cast(is0, x.dtype))
+    h_over = b.div(h, nz)
+    s = group_sum(b.where(is0, zeros, h_over))
+    hz = group_sum(b.where(is0, h, zeros))
+    p_over = b.div(p, nz)
+    r0 = b.mul(p_over, b.sub(s, h_over))
+    r1 = b.where(is0, b.mul(p, s), b.mul(hz, p_over))
+    r2 = b.where(is0, b.mul(b.sub(hz, h), p), zeros)
+    r = b.where(b.eq(n0, 2.0), r2, zeros)
+    r = b.where(b.eq(n0, 1.0), r1, r)
+    return (b.where(b.eq(n0, 0.0), r0, r),)
+
+
 def _prod_others(x, axes):
     """For each element, the product of the others in its reduction group (exact at zeros)."""
     ax = tuple(axes)
@@ -93,11 +123,8 @@ register(
         Kind.HOST,
         lambda x, axes: [(tuple(x.shape), dtypes.of(x))],
         _prod_others,
-        _no_higher_order(
-            "the second derivative of prod (create_graph=True through np.prod)",
-            "write the product by hand, e.g. exp(sum(log(x))) away from zeros",
-        ),
-        doc="gradient helper of prod: the product of the other elements (first order only)",
+        _prod_others_vjp,
+        doc="gradient helper of prod: the product of the other elements in each group",
     )
 )
 
