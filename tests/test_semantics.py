@@ -108,6 +108,12 @@ def test_drop_grad() -> None:
     assert x.grad is None
     with pytest.raises(GraphError, match="Cannot DropGrads again"):
         x.drop_grad()
+    a, w = _leaf([1.0, 2.0]), _leaf([1.0, 1.0])
+    a.drop_grad()
+    with autograd.record():
+        y = a * w
+    y.backward()  # later passes skip a
+    assert a.grad is None and _g(w) == [1.0, 2.0]
 
 
 # ---- graphs: retain, free, heads --------------------------------------------------------------
