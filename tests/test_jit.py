@@ -468,3 +468,34 @@ def test_clipping_and_metrics_inside_the_step_match_python():
         assert a2.asnumpy() == a1.asnumpy()
         numpy.testing.assert_allclose(w2.asnumpy(), w1.asnumpy(), rtol=1e-6)
     assert 1 <= jstep.counters.compiles <= 2 and jstep.counters.fallbacks == 0
+
+
+PARAMS = {"w": np.array([1.0, 1.0])}
+
+
+def test_dict_entries_and_user_module_attributes_retrace(tmp_path):
+    import sys
+    import types
+
+    mod = types.ModuleType("jit_user_mod")
+    mod.__file__ = str(tmp_path / "jit_user_mod.py")
+    mod.B = np.array([10.0, 20.0])
+    sys.modules["jit_user_mod"] = mod
+    globals()["jit_user_mod"] = mod
+    try:
+        def body(x):
+            return x * PARAMS["w"] + jit_user_mod.B  # noqa: F821
+
+        step = tracegrad.jit(body, backend="interpret")
+        assert step(np.ones(2)).asnumpy().tolist() == [11.0, 21.0]
+        PARAMS["w"] = np.array([2.0, 3.0])
+        assert step(np.ones(2)).asnumpy().tolist() == [12.0, 23.0]
+        assert "PARAMS['w']" in str(step.events[-1])
+        mod.B = np.array([0.0, 0.0])
+        assert step(np.ones(2)).asnumpy().tolist() == [2.0, 3.0]
+        assert "module attribute jit_user_mod.B" in str(step.events[-1])
+        assert step(np.ones(2)).asnumpy().tolist() == [2.0, 3.0]
+        assert step.counters.compiles == 3
+    finally:
+        del sys.modules["jit_user_mod"], globals()["jit_user_mod"]
+        PARAMS["w"] = np.array([1.0, 1.0])

@@ -152,6 +152,11 @@ def _user_object(v: Any) -> bool:
     return hasattr(v, "__dict__") and not mod.startswith(("builtins", "tracegrad", "numpy", "functools"))
 
 
+def _user_module(m: types.ModuleType) -> bool:
+    f = getattr(m, "__file__", None) or ""
+    return bool(f) and not (f.startswith(_PKG) or f.startswith(_STDLIB) or "site-packages" in f)
+
+
 def _user_code(fn: Any) -> bool:
     code = getattr(fn, "__code__", None)
     if code is None:
@@ -160,16 +165,21 @@ def _user_code(fn: Any) -> bool:
     return not (f.startswith(_PKG) or f.startswith(_STDLIB) or "site-packages" in f)
 
 
-def _global_reads(code: types.CodeType) -> list[tuple[str, int]]:
-    """(name, line) of every global read in `code` and the code objects nested in it."""
-    out: list[tuple[str, int]] = []
+def _global_reads(code: types.CodeType) -> list[tuple[str, int, Optional[str]]]:
+    """(name, line, attribute read right after it or None) of every global read in `code`."""
+    out: list[tuple[str, int, Optional[str]]] = []
     line = code.co_firstlineno
+    prev: Optional[tuple[str, int]] = None
     for ins in dis.get_instructions(code):
         pos = ins.positions
         if pos is not None and pos.lineno:
             line = pos.lineno
+        if prev is not None and ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+            out.append((prev[0], prev[1], ins.argval))
+        prev = None
         if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
-            out.append((ins.argval, line))
+            out.append((ins.argval, line, None))
+            prev = (ins.argval, line)
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             out.extend(_global_reads(c))
@@ -200,15 +210,22 @@ class Dependencies:
         if src == "F":  # a helper is guarded by identity: redefining it makes a new function object
             self.checks.append(Check(f"code of {fn.__qualname__}", here, f"{src}.__code__", code, False))
         g = self._name("G", fn.__globals__)
-        done: set[str] = set()
-        for name, line in _global_reads(code):
-            if name in done:
+        done: set = set()
+        for name, line, attr in _global_reads(code):
+            if (name, attr) in done:
                 continue
-            done.add(name)
+            done.add((name, attr))
             where = f"{os.path.basename(code.co_filename)}:{line}"
             val = fn.__globals__.get(name, MISSING)
             if val is MISSING:
                 continue  # a builtin
+            if attr is not None:  # `mod.W` of a user module: W may be rebound between calls
+                if isinstance(val, types.ModuleType) and _user_module(val):
+                    aval = val.__dict__.get(attr, MISSING)
+                    asrc = f"{g}.get({name!r}, MISSING).__dict__.get({attr!r}, MISSING)"
+                    self.checks.append(Check(f"module attribute {name}.{attr}", where, asrc, aval, _by_eq(aval)))
+                    self.visit_value(aval, asrc, f"{name}.{attr}")
+                continue
             vsrc = f"{g}.get({name!r}, MISSING)"
             self.checks.append(Check(f"global '{name}'", where, vsrc, val, _by_eq(val)))
             self.visit_value(val, vsrc, name)
@@ -236,6 +253,15 @@ class Dependencies:
                 vsrc = f"{src}[{i}]"
                 self.checks.append(Check(f"{what}[{i}]", "", vsrc, v, _by_eq(v)))
                 self.visit_value(v, vsrc, f"{what}[{i}]", depth + 1)
+        elif isinstance(val, dict) and 0 < len(val) <= 64 and depth < 3 \
+                and all(type(k) in (str, int) for k in val):
+            if not any(isinstance(v, (Array, list, tuple, dict)) or _user_object(v) for v in val.values()):
+                return
+            self.checks.append(Check(f"length of {what}", "", f"len({src})", len(val), True))
+            for k, v in val.items():
+                vsrc = f"{src}.get({k!r}, MISSING)"
+                self.checks.append(Check(f"{what}[{k!r}]", "", vsrc, v, _by_eq(v)))
+                self.visit_value(v, vsrc, f"{what}[{k!r}]", depth + 1)
         elif _user_object(val) and depth < 3 and id(val) not in self._seen:
             self._seen.add(id(val))
             self.object_attrs(src, val, what, depth)
