@@ -118,7 +118,8 @@ class Capture:
         elif id(x) in self.produced:
             b = ("internal",)
         elif id(x) in self.born:
-            b = ("const", numpy.array(x._data, copy=True))
+            d = x._data  # device constants are held as they are (no host round trip)
+            b = ("const", d if _device.is_device_array(d) else numpy.array(d, copy=True))
         else:
             b = ("obj", x)
         if x._grad is not None and id(x._grad) not in self.grad_owner:
