@@ -499,3 +499,26 @@ def test_dict_entries_and_user_module_attributes_retrace(tmp_path):
     finally:
         del sys.modules["jit_user_mod"], globals()["jit_user_mod"]
         PARAMS["w"] = np.array([1.0, 1.0])
+
+
+MODE = 1.0
+
+
+def test_a_global_that_keeps_changing_is_capped():
+    global MODE
+
+    def body(x):
+        return x * MODE
+
+    step = tracegrad.jit(body, max_variants=3, backend="interpret")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i in range(10):
+                MODE = float(i)
+                assert step(np.ones(1)).asnumpy().tolist() == [float(i)]
+        msgs = [str(w.message) for w in caught if issubclass(w.category, JitWarning)]
+        assert len(msgs) == 1 and "global 'MODE'" in msgs[0]
+        assert step.counters.compiles == 4 and step.counters.fallbacks == 6
+    finally:
+        MODE = 1.0

@@ -95,6 +95,7 @@ class JitFunction:
         self.events: list[Event] = []
         self._entries: dict[tuple, Entry] = {}
         self._last: Optional[Entry] = None
+        self._changes: dict[str, int] = {}  # signature item -> retraces it caused
         self._value_args: frozenset = frozenset()
         self._names = arg_names(fn)
         self._unjittable: Optional[str] = None
@@ -155,6 +156,9 @@ class JitFunction:
             chk = entry.deps.checks[bad]
             ev = Event("signature", chk.what, describe(chk.value), describe(entry.deps.seen(bad, args, kwargs)),
                        chk.where, c.calls)
+            n = self._changes[chk.what] = self._changes.get(chk.what, 0) + 1
+            if n > self.max_variants:  # a value that keeps changing: stop recompiling for it
+                return self._over_cap(ev, args, kwargs)
             self._drop(key)
             return self._retrace(args, kwargs, key, ev, None, None)
         if not self._entries and not self.events:
@@ -187,19 +191,7 @@ class JitFunction:
         if self.strict and c.compiles > 0:
             raise RetraceError(f"{self.__qualname__} would retrace (strict=True): {ev}")
         if self._n_variants() >= self.max_variants:
-            c.fallbacks += 1
-            ev.kind = "fallback (cap)"
-            self.events.append(ev)
-            if not self._cap_warned:
-                self._cap_warned = True
-                warnings.warn(
-                    f"{self.__qualname__}: {self.max_variants} compiled variants reached; new paths run "
-                    f"as plain Python. The outcome that keeps changing: {ev.item} at {ev.where or '?'} "
-                    f"(expected {ev.expected}, seen {ev.seen})",
-                    JitWarning,
-                    stacklevel=3,
-                )
-            return self.fn(*args, **kwargs)
+            return self._over_cap(ev, args, kwargs)
         self.events.append(ev)
         (GUARDS if ev.kind == "guard" else RETRACE).info("%s: compile: %s", self.__qualname__, ev)
         out, variant, deps = self._capture(args, kwargs)
@@ -212,6 +204,23 @@ class JitFunction:
             fast = deps.compile_fast(args, kwargs, self._value_args)
             self._entries[new_key] = self._last = Entry(new_key, deps.compile(), deps, variant, fast)
         return out
+
+    def _over_cap(self, ev: Event, args: tuple, kwargs: dict) -> Any:
+        """Past the cap: plain Python for this call, one warning naming what keeps changing."""
+        self.counters.fallbacks += 1
+        ev.kind = "fallback (cap)"
+        self.events.append(ev)
+        if not self._cap_warned:
+            self._cap_warned = True
+            warnings.warn(
+                f"{self.__qualname__}: cap of {self.max_variants} compiled variants reached; new paths run "
+                f"as plain Python. What keeps changing: {ev.item} at {ev.where or '?'} "
+                f"(expected {ev.expected}, seen {ev.seen})",
+                JitWarning,
+                stacklevel=4,
+            )
+        FALLBACK.info("%s: over the cap: %s", self.__qualname__, ev)
+        return self.fn(*args, **kwargs)
 
     def _capture(self, args: tuple, kwargs: dict) -> tuple[Any, Optional[Variant], Any]:
         t0 = time.perf_counter()
