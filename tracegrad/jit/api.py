@@ -49,12 +49,14 @@ class JitWarning(UserWarning):
 
 
 class Counters:
-    """What a compiled step did: calls, replays, side exits, compiles, compile seconds, fallbacks."""
+    """What a compiled step did: calls, replays, side exits, compiles, compile seconds, fallbacks,
+    and switches (replays that ran more than one variant's program before one passed)."""
 
-    __slots__ = ("calls", "replays", "side_exits", "compiles", "compile_seconds", "fallbacks")
+    __slots__ = ("calls", "replays", "side_exits", "compiles", "compile_seconds", "fallbacks", "switches")
 
     def __init__(self) -> None:
         self.calls = self.replays = self.side_exits = self.compiles = self.fallbacks = 0
+        self.switches = 0  # a guard failed and another compiled variant took over (no Python)
         self.compile_seconds = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -202,7 +204,7 @@ class JitFunction:
             entry.add(exit_.variant, exit_.index, exit_.seen, variant)
         else:
             fast = deps.compile_fast(args, kwargs, self._value_args)
-            self._entries[new_key] = self._last = Entry(new_key, deps.compile(), deps, variant, fast)
+            self._entries[new_key] = self._last = Entry(new_key, deps.compile(), deps, variant, fast, self.counters)
         return out
 
     def _over_cap(self, ev: Event, args: tuple, kwargs: dict) -> Any:

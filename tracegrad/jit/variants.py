@@ -228,7 +228,9 @@ class Entry:
     so that variant's path is the one this call takes, as far as the guards know.
     """
 
-    def __init__(self, key: tuple, check: Callable, deps: Any, root: Variant, fast: Callable) -> None:
+    def __init__(self, key: tuple, check: Callable, deps: Any, root: Variant, fast: Callable,
+                 counters: Any) -> None:
+        self.counters = counters
         self.key = key
         self.check = check
         self.fast = fast
@@ -245,6 +247,14 @@ class Entry:
         for k in range(1, len(outcomes) + 1):
             self.by_prefix.setdefault(outcomes[:k], v)
 
+    def _promote(self, v: Variant) -> None:
+        """Make `v` the first choice of every prefix it shares with a less used variant."""
+        o = v.outcomes
+        for k in range(1, len(o) + 1):
+            cur = self.by_prefix.get(o[:k])
+            if cur is not v and (cur is None or cur.replays < v.replays):
+                self.by_prefix[o[:k]] = v
+
     def replay(self, args: tuple, kwargs: dict) -> Any:
         """Run the variant whose guards pass; raises SideExit when none does."""
         node = self.first
@@ -256,11 +266,14 @@ class Entry:
                 nxt = self.by_prefix.get(node.outcomes[:k] + (exc.seen,))
                 if nxt is None or nxt is node:
                     raise SideExit(node, k, exc.seen) from None
+                self.counters.switches += 1
                 node = nxt
                 continue
             node.replays += 1
             if node.replays > self.first.replays:
                 self.first = node
+            if node.replays & 63 == 0:  # now and then: the busiest variant answers each prefix
+                self._promote(node)
             return out
 
     def add(self, parent: Variant, index: int, seen: Any, variant: Variant) -> None:
