@@ -27,7 +27,7 @@ from ..log import channel
 from ..runtime.interpret import eval_trace
 
 MODE = os.environ.get("TRACEGRAD_COMPILE", "auto").strip().lower() or "auto"
-HOT = int(os.environ.get("TRACEGRAD_HOT", "2"))
+HOT = int(os.environ.get("TRACEGRAD_HOT", "3"))
 WORK_MIN = int(os.environ.get("TRACEGRAD_WORK_MIN", "100000"))
 
 _FALLBACK = object()
@@ -56,7 +56,7 @@ def execute(
             except GuardFailure:
                 raise
             except CompileError as exc:  # raised before any write (argument checks)
-                _fallback(trace.key(), exc)
+                _fallback(_Key(trace.key()), exc)
             else:
                 _stats()["compiled_runs"] += 1
                 return out
@@ -92,7 +92,7 @@ def _program(trace: Trace):
         from ..codegen.cache import LRU
 
         _programs, _seen = LRU(1024), LRU(8192)
-    key = trace.key()
+    key = _Key(trace.key())
     prog = _programs.get(key)
     if prog is not None:
         if prog is _FALLBACK:
@@ -115,6 +115,21 @@ def _program(trace: Trace):
         return None
     _programs.put(key, prog)
     return prog
+
+
+class _Key:
+    """A trace key that hashes once (a nested tuple rehashes on every dict operation)."""
+
+    __slots__ = ("k", "h")
+
+    def __init__(self, k: tuple) -> None:
+        self.k, self.h = k, hash(k)
+
+    def __hash__(self) -> int:
+        return self.h
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self.h == other.h and self.k == other.k
 
 
 def _fallback(key, exc: BaseException) -> None:
