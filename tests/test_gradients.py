@@ -31,6 +31,25 @@ def test_gradient_matches_central_differences(case: Case) -> None:
     check_numeric_gradient(case.tg, case.inputs(seed=3), eps=case.eps, rtol=case.rtol, atol=1e-8)
 
 
+def _autograd(case: Case, xs: list, dtype: str) -> list:
+    args = [tnp.array(x, dtype=dtype) for x in xs]
+    for a in args:
+        a.attach_grad()
+    with autograd.record():
+        out = case.tg(*args)
+    out.backward()
+    for a in args:
+        assert a.grad.dtype == numpy.dtype(dtype), (case.name, a.grad.dtype)
+    return [a.grad.asnumpy().astype(numpy.float64) for a in args]
+
+
+@pytest.mark.parametrize("case", GRAD, ids=lambda c: c.name)
+def test_float32_gradient_close_to_float64(case: Case) -> None:
+    xs = case.inputs(seed=5)
+    for g32, g64 in zip(_autograd(case, xs, "float32"), _autograd(case, xs, "float64")):
+        assert_almost_equal(g32, g64, rtol=2e-3, atol=2e-4, names=("float32", "float64"))
+
+
 # ---- broadcasting and axes, from hypothesis ------------------------------------------------
 BINARY = {
     "add": (tnp.add, -1.0, 1.0),
