@@ -180,3 +180,9 @@ def test_in_place_result_of_another_shape_is_a_shape_error() -> None:
         x += np.ones((2, 3))
     assert HERE in str(info.value)
     assert x.asnumpy().tolist() == [0.0, 0.0, 0.0]
+
+
+def test_unsupported_arguments_raise_instead_of_being_ignored() -> None:
+    for f in (npx.softmax, npx.log_softmax):
+        with pytest.raises(tracegrad.UnsupportedError, match="use_length"):
+            f(np.ones((2, 3)), length=np.array([1, 2]), use_length=True)

@@ -166,6 +166,7 @@ def test_mean_of_float64_stays_float64_and_ints_become_float32() -> None:
     assert tnp.mean(tnp.array([1, 2], dtype="float64")).dtype == numpy.float64
     assert tnp.mean(tnp.array([1, 2], dtype="int32")).dtype == numpy.float32
     assert tnp.array([1, 2], dtype="int32").sum().dtype.kind == "i"
+    assert tnp.mean(tnp.array([1.0, 2.0]), dtype="float64").dtype == numpy.float64
 
 
 def test_methods_match_functions() -> None:

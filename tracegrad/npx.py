@@ -8,6 +8,7 @@ import numpy
 
 from . import device as _device
 from . import np as _np
+from .errors import UnsupportedError
 from .ir import dtypes
 from .ir.ops import Op
 from .np._core import as_array, cast, default_float, to_dtype
@@ -89,9 +90,18 @@ def _scaled(data: Any, temperature: Optional[float]) -> Array:
     return x if temperature in (None, 1.0) else _np.divide(x, float(temperature))
 
 
+def _no_length(name: str, length: Any, use_length: bool) -> None:
+    if use_length or length is not None:
+        raise UnsupportedError(
+            f"npx.{name}: length/use_length masking is not supported; mask the input first "
+            "(e.g. np.where(mask, x, -1e6), as d2l's masked_softmax does)"
+        )
+
+
 def softmax(data: Any, length: Any = None, axis: int = -1, temperature: Optional[float] = None,
             use_length: bool = False, dtype: Any = None) -> Array:
     """exp(x) / sum(exp(x)) along `axis`, computed stably."""
+    _no_length("softmax", length, use_length)
     x = _scaled(data, temperature)
     shifted = _np.subtract(x, _np.stop_gradient(_np.max(x, axis=axis, keepdims=True)))
     e = _np.exp(shifted)
@@ -102,6 +112,7 @@ def softmax(data: Any, length: Any = None, axis: int = -1, temperature: Optional
 def log_softmax(data: Any, axis: int = -1, length: Any = None, temperature: Optional[float] = None,
                 use_length: bool = False, dtype: Any = None) -> Array:
     """x - log(sum(exp(x))) along `axis`, computed stably."""
+    _no_length("log_softmax", length, use_length)
     x = _scaled(data, temperature)
     shifted = _np.subtract(x, _np.stop_gradient(_np.max(x, axis=axis, keepdims=True)))
     out = _np.subtract(shifted, _np.log(_np.sum(_np.exp(shifted), axis=axis, keepdims=True)))

@@ -8,7 +8,7 @@ from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ._core import as_array, cast, default_float, normalize_axes, normalize_axis, reduce
+from ._core import as_array, cast, default_float, normalize_axes, normalize_axis, reduce, to_dtype
 from .math import divide, multiply, sqrt, subtract
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "prod", "var", "std", "argmax", "argmin"]
@@ -27,8 +27,11 @@ def _count(x: Array, axis: Any) -> int:
 
 
 def mean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Array:
-    """The average; floating inputs keep their dtype (float64 stays float64)."""
+    """The average; floating inputs keep their dtype (float64 stays float64), ints give
+    the default float; `dtype` sets the dtype the sum is computed and returned in."""
     x = as_array(a)
+    if dtype is not None:
+        x = cast(x, to_dtype(dtype))
     if not dtypes.is_float(x.dtype):
         x = cast(x, default_float())
     return divide(reduce(Op.REDUCE_SUM, x, axis, keepdims), float(max(_count(x, axis), 1)))
