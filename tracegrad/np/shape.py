@@ -41,6 +41,10 @@ def reshape(a: Any, newshape: Any = None, order: str = "C", *, shape: Any = None
         newshape = shape
     if newshape is None:
         raise TypeError("reshape: the new shape is missing")
+    if order != "C":
+        from ..errors import UnsupportedError
+
+        raise UnsupportedError(f"reshape: only order='C' is supported, got order={order!r}" + at())
     x = as_array(a)
     return _reshape(x, _resolve_shape(newshape, x.size, x.shape))
 
