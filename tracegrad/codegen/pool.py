@@ -42,18 +42,17 @@ def get_num_threads() -> int:
 class _Worker:
     def __init__(self) -> None:
         self.tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self.done: queue.SimpleQueue = queue.SimpleQueue()
         t = threading.Thread(target=self.loop, name="tracegrad-worker", daemon=True)
         t.start()
 
     def loop(self) -> None:
         while True:
-            fn, args = self.tasks.get()
+            fn, args, done = self.tasks.get()
             try:
                 fn(*args)
-                self.done.put(None)
+                done.put(None)
             except BaseException as exc:  # handed to the caller
-                self.done.put(exc)
+                done.put(exc)
 
 
 def _get_workers(n: int) -> list:
@@ -71,15 +70,16 @@ def run(fn: Callable, args: Sequence[Any], units: int) -> None:
         return
     bounds = [units * j // t for j in range(t + 1)]
     ws = _get_workers(t - 1)
+    done: queue.SimpleQueue = queue.SimpleQueue()  # per call: callers on several threads stay apart
     for j, w in enumerate(ws):
-        w.tasks.put((fn, (*args, bounds[j + 1], bounds[j + 2])))
+        w.tasks.put((fn, (*args, bounds[j + 1], bounds[j + 2]), done))
     err = None
     try:
         fn(*args, 0, bounds[1])
     except BaseException as exc:
         err = exc
-    for w in ws:
-        r = w.done.get()
+    for _ in ws:
+        r = done.get()
         if r is not None and err is None:
             err = r
     if err is not None:
