@@ -14,10 +14,12 @@ Memory: `LRU` maps trace keys to programs (or to a fallback marker).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import os
 import platform
+import shutil
 import stat
 import sys
 import tempfile
@@ -36,21 +38,47 @@ _lock = threading.RLock()
 _PREFIX = "tg_"
 
 
+_fallback_dir: Path | None = None
+
+
 def cache_dir(create: bool = True) -> Path:
-    """The disk cache folder (created private to the user when `create`)."""
+    """The disk cache folder (created private to the user when `create`).
+
+    When the configured folder cannot be created or used, a private temporary folder
+    serves this process (logged once)."""
+    global _fallback_dir
+    d = _configured_dir()
+    if not create:
+        return d
+    try:
+        return _ensure_private(d)
+    except (OSError, CompileError) as exc:
+        if _fallback_dir is None:
+            _fallback_dir = Path(tempfile.mkdtemp(prefix="tracegrad-cache-"))
+            atexit.register(shutil.rmtree, str(_fallback_dir), True)
+            LOG.warning("cache folder %s is unusable (%s); using %s for this process", d, exc, _fallback_dir)
+        return _fallback_dir
+
+
+def _configured_dir() -> Path:
     env = os.environ.get("TRACEGRAD_CACHE_DIR")
     if env:
         d = Path(env).expanduser()
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         d = Path(base) / "tracegrad"
-    if create:
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = d.stat()
-        if hasattr(os, "getuid") and st.st_uid != os.getuid():
-            raise CompileError(f"cache folder {d} belongs to another user; set TRACEGRAD_CACHE_DIR")
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            os.chmod(d, 0o700)
+    return d
+
+
+def _ensure_private(d: Path) -> Path:
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = d.stat()
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise CompileError(f"cache folder {d} belongs to another user; set TRACEGRAD_CACHE_DIR")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        os.chmod(d, 0o700)
+    if not os.access(d, os.W_OK):
+        raise CompileError(f"cache folder {d} is not writable")
     return d
 
 
