@@ -327,3 +327,19 @@ def test_op_cases_sample_on_gpu():
 def test_op_cases_all_on_gpu_slow():
     """All op cases on the simulated GPU (about 2.5 minutes: marked slow by the driver)."""
     _run_op_cases(_op_cases())
+
+
+def test_random_sampling_on_a_device():
+    np.random.seed(3)
+    a = np.random.uniform(size=(2, 3), device=GPU)
+    np.random.seed(3)
+    b = np.random.uniform(size=(2, 3))
+    assert a.device == GPU and b.device == npx.cpu()
+    numpy.testing.assert_array_equal(a.asnumpy(), b.asnumpy())  # the same numbers everywhere
+    loc = np.zeros((3,), device=GPU)
+    loc.attach_grad()
+    with autograd.record():
+        s = np.random.normal(loc, 1.0, size=(3,))  # reparameterised: the noise follows loc
+    assert s.device == GPU
+    with GPU:
+        assert np.random.normal(size=(2,)).device == GPU

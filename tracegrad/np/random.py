@@ -40,7 +40,7 @@ def uniform(low: Any = 0.0, high: Any = 1.0, size: Any = None, dtype: Any = None
     _note_capture("uniform")
     lo = as_array(low)._value() if isinstance(low, Array) else low
     hi = as_array(high)._value() if isinstance(high, Array) else high
-    return _out(_rng.uniform(lo, hi, _size(size)), dtype)
+    return _placed(_out(_rng.uniform(lo, hi, _size(size)), dtype), device)
 
 
 def normal(loc: Any = 0.0, scale: Any = 1.0, size: Any = None, dtype: Any = None, device: Any = None, out: Any = None) -> Array:
@@ -51,8 +51,10 @@ def normal(loc: Any = 0.0, scale: Any = 1.0, size: Any = None, dtype: Any = None
 
         shape = _size(size) or numpy.broadcast_shapes(numpy.shape(loc), numpy.shape(scale))
         eps = _out(_rng.standard_normal(shape), dtype)
-        return add(loc, multiply(scale, eps))
-    return _out(_rng.normal(loc, scale, _size(size)), dtype)
+        if device is None:  # issue 5: the noise goes where the parameters live
+            device = next((a.device for a in (loc, scale) if isinstance(a, Array) and a.device.is_gpu), None)
+        return add(loc, multiply(scale, _placed(eps, device)))
+    return _placed(_out(_rng.normal(loc, scale, _size(size)), dtype), device)
 
 
 def randn(*shape: int) -> Array:
@@ -67,7 +69,7 @@ def rand(*shape: int) -> Array:
 
 def randint(low: int, high: Optional[int] = None, size: Any = None, dtype: Any = None, device: Any = None) -> Array:
     _note_capture("randint")
-    return wrap(numpy.asarray(_rng.randint(low, high, _size(size)), dtype=to_dtype(dtype) or numpy.int32))
+    return _placed(wrap(numpy.asarray(_rng.randint(low, high, _size(size)), dtype=to_dtype(dtype) or numpy.int32)), device)
 
 
 def choice(a: Any, size: Any = None, replace: bool = True, p: Any = None) -> Array:
@@ -86,3 +88,11 @@ def shuffle(x: Array) -> None:
 
 def _rng_state() -> numpy.random.RandomState:
     return _rng
+
+
+def _placed(a: Array, device: Any) -> Array:
+    """Samples are drawn on the host (the same numbers on every device), then placed on
+    `device` (default: the current device) (issue 5)."""
+    from .creation import _placed as place
+
+    return place(a, device)
