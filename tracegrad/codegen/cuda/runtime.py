@@ -11,7 +11,9 @@ graph-capture API, it needs the CUDA driver's stream capture through cuda-bindin
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from typing import Any, Optional, Sequence
 
 import numpy
@@ -26,8 +28,11 @@ from .views import View, size_of
 
 log = logging.getLogger("tracegrad.codegen.cuda")
 
-_KERNELS: dict[str, Any] = {}  # source -> compiled dispatcher
-_RUNNERS: dict[Any, "Runner"] = {}  # trace key -> runner
+MAX_RUNNERS = 256  # plans kept (least recently used dropped; their kernels stay cached)
+MAX_KERNELS = 2048
+_KERNELS: "OrderedDict[str, Any]" = OrderedDict()  # source -> compiled dispatcher
+_RUNNERS: "OrderedDict[Any, Runner]" = OrderedDict()  # trace key -> runner
+_LOCK = threading.Lock()
 COUNTERS = {"plans": 0, "kernels": 0, "launches": 0, "host_steps": 0, "compile_s": 0.0}
 
 
@@ -79,7 +84,10 @@ def kernel(src: str, name: str) -> Any:
         ns = _globals(cuda)
         exec(compile(src, f"<tracegrad-cuda:{name}>", "exec"), ns)
         k = cuda.jit(ns[name])
-        _KERNELS[src] = k
+        with _LOCK:
+            _KERNELS[src] = k
+            while len(_KERNELS) > MAX_KERNELS:
+                _KERNELS.popitem(last=False)
         COUNTERS["kernels"] += 1
         log.debug("cuda kernel %s:\n%s", name, src)
     return k
@@ -94,7 +102,8 @@ class Runner:
         self.plan: Plan = Planner(trace, cfg.tpb, cfg.target_blocks, cfg.max_blocks).build()
         self.sources: list[str] = []
         self.launches: list[tuple[Any, tuple[int, ...]]] = []  # (configured kernel | HostStep, slots)
-        self.tmp: dict[int, Any] = {}
+        self.tmp: dict[int, Any] = {}  # scratch buffers, reused by every call
+        self.lock = threading.Lock()  # calls from several threads share the scratch buffers
         for i, step in enumerate(self.plan.steps):
             self._prepare(step, f"k{i}", cfg)
         COUNTERS["plans"] += 1
@@ -136,6 +145,10 @@ class Runner:
 
     # ---- a call ---------------------------------------------------------------------
     def run(self, args: Sequence[Any], dests: Optional[Sequence[Any]]) -> list[Any]:
+        with self.lock:
+            return self._run(args, dests)
+
+    def _run(self, args: Sequence[Any], dests: Optional[Sequence[Any]]) -> list[Any]:
         cuda = _device.cuda_module()
         slots = self.plan.slots
         bufs: list[Any] = [None] * len(slots)
@@ -260,7 +273,15 @@ def runner(trace: Trace) -> Runner:
     key = trace.key()
     r = _RUNNERS.get(key)
     if r is None:
-        r = _RUNNERS[key] = Runner(trace)
+        r = Runner(trace)
+        with _LOCK:
+            _RUNNERS[key] = r
+            while len(_RUNNERS) > MAX_RUNNERS:
+                _RUNNERS.popitem(last=False)
+    else:
+        with _LOCK:
+            if key in _RUNNERS:
+                _RUNNERS.move_to_end(key)
     return r
 
 
