@@ -7,8 +7,8 @@ propagate). Its arguments are 1-d C-contiguous arrays (the realized buffers it r
 it writes, per-unit partials of full reductions) and a range [ulo, uhi) of *work units*:
 chunks of `CHUNK` elements of a flat loop, or outer iterations of a loop nest. The runner
 splits the units of a large kernel over its thread pool (see pool.py); a full reduction
-keeps one partial per unit (float64 for float sums) and `name_fin` combines them in unit
-order, so results do not depend on the thread count. Sums and products accumulate in
+keeps one partial per unit (float64 for float sums) and the runner combines them in unit
+order (numpy `add/maximum/minimum/multiply.reduce` over the partials), so results do not depend on the thread count. Sums and products accumulate in
 float64 (int64 for integers).
 
 Why not `parallel=True`/`prange` (measured on the 2-core machine): a parfor's compile
@@ -326,7 +326,7 @@ class _KernelWriter:
 
     def render(self) -> str:
         """`name(reads..., writes..., partials..., ulo, uhi)` runs work units [ulo, uhi);
-        with full reductions, `name_fin(partials..., outs...)` combines the partials."""
+        with full reductions the runner combines the partials (see `Call.fin`)."""
         k = self.k
         parts = self.partials()
         params = [self.args[v] for v in k.reads] + [self.args[v] for v in k.writes]
@@ -339,19 +339,6 @@ class _KernelWriter:
         ]
         body = self.flat() if not k.nested else self.nest()
         out = head + ["    " + ln for ln in body]
-        if parts:
-            outs = [self.args[k.reductions[j].eqn.out] for j in parts]
-            ftypes = [f"{_NB[self.acc_dtype(j).name]}[::1]" for j in parts]
-            ftypes += [f"{_NB[numpy.dtype(k.reductions[j].eqn.out.dtype).name]}[::1]" for j in parts]
-            out += ["", "",
-                    f'@njit("void({", ".join(ftypes)})", cache=True, fastmath=_FM, error_model="numpy", nogil=True)',
-                    f"def {k.name}_fin({', '.join([f'p{j}' for j in parts] + outs)}):"]
-            for j in parts:
-                r = k.reductions[j]
-                out.append(f"    s{j} = {self.init(j)}")
-                out.append(f"    for u in range({k.units}):")
-                out.append(f"        s{j} = {self.combine(r, f's{j}', f'p{j}[u]')}")
-                out.append("    " + self.final(j, "0", f"s{j}"))
         return "\n".join(out)
 
     def fin_lines(self) -> list[str]:
@@ -426,7 +413,8 @@ class Call:
 
     `kernels` are the plan kernels it runs (one, or a segment of consecutive serial ones);
     `args` the buffers it takes in order; a parallel kernel also takes per-unit partial
-    arrays (`parts`: (units, dtype)) and a unit range, then `fin(partials..., fin_args...)`.
+    arrays (`parts`: (units, dtype)) and a unit range; `fin` names, per partial array, the
+    combine of the reduction (add/max/min/mul) whose result goes to `fin_args`.
     """
 
     def __init__(self, name, kernels, args, parallel=False, units=1, parts=(), fin=None, fin_args=()):
@@ -465,7 +453,7 @@ def render(p: Plan) -> tuple[str, list[Call]]:
             parts = [(k.units, w.acc_dtype(j)) for j in w.partials()]
             fin_args = [k.reductions[j].eqn.out for j in w.partials()]
             calls.append(Call(k.name, [k], list(k.reads) + list(k.writes), True, k.units, parts,
-                              k.name + "_fin" if parts else None, fin_args))
+                              [k.reductions[j].combine for j in w.partials()], fin_args))
             continue
         args: dict = {}
         for k in group:

@@ -21,6 +21,8 @@ from . import pool
 from .fusion import GuardStep, HostStep, Kernel, Load, Plan
 
 _KERNEL, _HOST, _GUARD = 0, 1, 2
+_COMBINE = {"add": numpy.add.reduce, "max": numpy.maximum.reduce, "min": numpy.minimum.reduce,
+            "mul": numpy.multiply.reduce}
 
 
 class Program:
@@ -51,9 +53,8 @@ class Program:
                 if c.kernels[0] is not s:
                     continue  # a later kernel of a segment: runs in the segment's call
                 fn = getattr(module, c.name)
-                fin = getattr(module, c.fin) if c.fin else None
-                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin,
-                              [slot(v) for v in c.fin_args], c.units, c.parallel))
+                fin = [(_COMBINE[cb], slot(v), numpy.dtype(v.dtype)) for cb, v in zip(c.fin or (), c.fin_args)]
+                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin, None, c.units, c.parallel))
             elif isinstance(s, HostStep):
                 e = s.eqn
                 ops = []
@@ -144,12 +145,11 @@ class Program:
                 if not st[7]:
                     st[1](*a)
                     continue
-                if st[3]:
-                    ps = [numpy.empty(n, dt) for n, dt in st[3]]
-                    a += ps
+                ps = [numpy.empty(n, dt) for n, dt in st[3]]
+                a += ps
                 pool.run(st[1], a, st[6])
-                if st[4] is not None:
-                    st[4](*ps, *[env[s] for s in st[5]])
+                for p, (combine, s, dt) in zip(ps, st[4]):  # partials in unit order
+                    env[s][0] = dt.type(combine(p))
             elif kind == _HOST:
                 vals = [c if s is None else (env[s] if shape is None else env[s].reshape(shape)) for s, c, shape in st[2]]
                 if st[5] is not None:
