@@ -312,11 +312,13 @@ class JitFunction:
             lines.append(f"  runs as plain Python: {self._unjittable}")
         lines.append(f"  {len(self.events)} compile/fallback events:")
         lines.extend(f"    {e}" for e in self.events)
-        lines.append(f"  {self._n_variants()} variants (cap {self.max_variants}):")
-        for v in self.variants:
-            g = _compact_guards(v.guards)
-            lines.append(f"    variant {v.number}: {len(v.trace.eqns)} eqns, {len(v.guards)} guards [{g}], "
-                         f"{v.replays} replays, compiled in {v.compile_seconds * 1e3:.1f} ms")
+        lines.append(f"  {self._n_variants()} variants (cap {self.max_variants}) in {len(self._entries)} signature(s):")
+        for e in self._entries.values():
+            lines.append(f"   signature {_show_key(e.key, self._names)}; {len(e.deps.checks)} checks")
+            for v in e.variants():
+                g = _compact_guards(v.guards)
+                lines.append(f"    variant {v.number} ({v.backend}): {len(v.trace.eqns)} eqns, {len(v.guards)} guards "
+                             f"[{g}], {v.replays} replays, compiled in {v.compile_seconds * 1e3:.1f} ms")
         return "\n".join(lines)
 
     def show_variants(self) -> str:
@@ -339,6 +341,19 @@ def _concrete(args: tuple, kwargs: dict) -> None:
         from ..tracer.lazy import materialize
 
         materialize(lazy)
+
+
+def _show_key(key: tuple, names: list[str]) -> str:
+    parts = []
+    for i, k in enumerate(key):
+        n = names[i] if i < len(names) else f"arg{i}"
+        if isinstance(k, tuple) and len(k) == 4 and isinstance(k[0], tuple):
+            parts.append(f"{n}: {k[1]}{list(k[0])}" + (f" grad_req={k[2]}" if k[2] != "null" else ""))
+        elif k is float:
+            parts.append(f"{n}: float (runtime)")
+        else:
+            parts.append(f"{n}: {k!r}")
+    return "(" + ", ".join(parts) + ")"
 
 
 def _compact_guards(guards: list) -> str:
