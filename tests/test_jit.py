@@ -522,3 +522,92 @@ def test_a_global_that_keeps_changing_is_capped():
         assert step.counters.compiles == 4 and step.counters.fallbacks == 6
     finally:
         MODE = 1.0
+
+
+def _inplace_arg():
+    def f(x, y):
+        x += y
+        x *= 2
+        return x.sum()
+
+    return [], f, lambda r: [np.array(r.randn(3)), np.array(r.randn(3))]
+
+
+def _setitem_arg():
+    def f(x):
+        x[0] = x[1] * 3
+        x[1:] += 1
+        return x
+
+    return [], f, lambda r: [np.array(r.randn(3))]
+
+
+def _retain_grad():
+    w = np.array([1.0, 2.0, 3.0])
+    w.attach_grad()
+
+    def f(x):
+        with autograd.record():
+            h = w * x
+            h.attach_grad()
+            y = (h * h).sum()
+        y.backward()
+        return y, h.grad
+
+    return [w], f, lambda r: [np.array(r.randn(3))]
+
+
+def _grad_add_and_autograd_grad():
+    w = np.array([1.0, 2.0, 3.0])
+    w.attach_grad("add")
+
+    def f(x):
+        with autograd.record():
+            y = (w * x * w).sum()
+        (g,) = autograd.grad(y, [w], retain_graph=True)
+        y.backward()
+        return g * 2
+
+    return [w], f, lambda r: [np.array(r.randn(3))]
+
+
+def _attach_on_arg():
+    def f(x):
+        x.attach_grad()
+        with autograd.record():
+            y = (x**3).sum()
+        y.backward()
+        return x.grad
+
+    return [], f, lambda r: [np.array(r.randn(3))]
+
+
+def _int_index_and_int_sync():
+    def f(x, idx):
+        return x[idx] * 2, int(x.argmax())
+
+    return [], f, lambda r: [np.array(r.randn(5)), np.array([0, 2, 4], dtype="int64")]
+
+
+@pytest.mark.parametrize("make", [_inplace_arg, _setitem_arg, _retain_grad, _grad_add_and_autograd_grad,
+                                  _attach_on_arg, _int_index_and_int_sync])
+def test_step_patterns_match_plain_python(make):
+    state1, plain, args_of = make()
+    state2, body, _ = make()
+    step = tracegrad.jit(body, backend="interpret")
+    r1, r2 = numpy.random.RandomState(7), numpy.random.RandomState(7)
+    for _ in range(8):
+        a1, a2 = args_of(r1), args_of(r2)
+        out1, out2 = plain(*a1), step(*a2)
+        out1 = out1 if isinstance(out1, tuple) else (out1,)
+        out2 = out2 if isinstance(out2, tuple) else (out2,)
+        for u, v in zip(out1, out2):
+            if isinstance(u, tracegrad.ndarray):
+                numpy.testing.assert_allclose(v.asnumpy(), u.asnumpy(), rtol=1e-6)
+            else:
+                assert u == v
+        for x1, x2 in zip(a1 + state1, a2 + state2):
+            numpy.testing.assert_allclose(x2.asnumpy(), x1.asnumpy(), rtol=1e-6)
+            if x1.grad is not None:
+                numpy.testing.assert_allclose(x2.grad.asnumpy(), x1.grad.asnumpy(), rtol=1e-6)
+    assert step.counters.fallbacks == 0 and step.counters.replays >= 3

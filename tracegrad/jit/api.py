@@ -29,7 +29,7 @@ from ..tracer.array import Array
 from ..tracer.state import STATE
 from .capture import Capture
 from .scalars import TaggedFloat, plain_value, tag_scalar
-from .signature import (Check, Dependencies, arg_names, arg_path_expr, describe, describe_key_change, key_distance,
+from .signature import (Check, Dependencies, KeyParts, arg_names, arg_path_expr, describe, describe_key_change, key_distance,
                         make_key, shallow, walk_args)
 from .variants import Entry, SideExit, Variant
 
@@ -196,14 +196,15 @@ class JitFunction:
             return self._over_cap(ev, args, kwargs)
         self.events.append(ev)
         (GUARDS if ev.kind == "guard" else RETRACE).info("%s: compile: %s", self.__qualname__, ev)
+        parts = KeyParts(args, kwargs)
         out, variant, deps = self._capture(args, kwargs)
         if variant is None:
             return out
-        new_key = make_key(args, kwargs, self._value_args)
+        new_key = parts.key(self._value_args)
         if entry is not None and exit_ is not None and new_key == key and self._entries.get(key) is entry:
             entry.add(exit_.variant, exit_.index, exit_.seen, variant)
         else:
-            fast = deps.compile_fast(args, kwargs, self._value_args)
+            fast = deps.compile_fast(args, kwargs, self._value_args, parts)
             self._entries[new_key] = self._last = Entry(new_key, deps.compile(), deps, variant, fast, self.counters)
         return out
 

@@ -45,6 +45,13 @@ from .scalars import TaggedFloat, plain_value
 EXTERNAL = ("arg", "argnp", "grad", "obj")
 
 
+def external(b: tuple) -> bool:
+    """Whether a binding names a buffer the caller can see (not one made inside the step)."""
+    if b[0] == "grad":
+        return external(b[1])
+    return b[0] in EXTERNAL
+
+
 class Capture:
     """Records one run of a step; `finish()` turns the record into a `Captured` step."""
 
@@ -386,7 +393,7 @@ class Capture:
         input_of = {v: b for v, b in self.inputs}
         for i, arr in self.writes.items():
             b = self.bound[i]
-            if b[0] not in EXTERNAL:
+            if not external(b):
                 continue
             v = self.env[i]
             if v in input_of:
@@ -420,7 +427,7 @@ class Capture:
                     "call backward inside the step, or return it detached"
                 )
             b = self.bound.get(id(obj))
-            if b is not None and b[0] in EXTERNAL:
+            if b is not None and external(b):
                 return ("ref", b)
             if id(obj) not in self.env:
                 if id(obj) in self.born or b is not None and b[0] == "const":

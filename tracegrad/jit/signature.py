@@ -87,6 +87,23 @@ def make_key(args: tuple, kwargs: dict, value_args: frozenset) -> tuple:
     return k
 
 
+class KeyParts:
+    """A call's key parts taken before the body runs (it may attach_grad an argument)."""
+
+    def __init__(self, args: tuple, kwargs: dict) -> None:
+        self.pos = [(_leaf_key(a, False), _leaf_key(a, True)) for a in args]
+        self.kw = {n: (_leaf_key(a, False), _leaf_key(a, True)) for n, a in kwargs.items()}
+
+    def key(self, value_args: frozenset) -> tuple:
+        k = tuple(p[i in value_args] for i, p in enumerate(self.pos))
+        if self.kw:
+            k += tuple((n, p[n in value_args]) for n, p in sorted(self.kw.items()))
+        return k
+
+    def part(self, name: Any) -> Any:
+        return self.pos[name][0] if isinstance(name, int) else self.kw[name][0]
+
+
 def describe_key_change(old: tuple, new: tuple, names: list[str]) -> Optional[tuple[str, Any, Any]]:
     """(item, expected, seen) for the first argument whose key part differs."""
     if len(old) != len(new):
@@ -305,7 +322,8 @@ class Dependencies:
         fn.env = env
         return fn
 
-    def compile_fast(self, args: tuple, kwargs: dict, value_args: frozenset) -> Callable[[tuple, dict], bool]:
+    def compile_fast(self, args: tuple, kwargs: dict, value_args: frozenset,
+                     parts: "KeyParts") -> Callable[[tuple, dict], bool]:
         """One function: True when a call has this entry's key AND passes every check.
 
         It tests the arguments directly (type, shape, dtype identity, grad_req) instead of
@@ -315,7 +333,7 @@ class Dependencies:
         from ..tracer import array as _array
 
         env = dict(self.env, MISSING=MISSING, ARR=_array.ARRAY_CLS, make_key=make_key, VA=value_args,
-                   KEY=make_key(args, kwargs, value_args))
+                   KEY=parts.key(value_args))
         head = [f"if len(args) != {len(args)}: return False",
                 f"if kwargs.keys() != {set(kwargs)!r}: return False" if kwargs else "if kwargs: return False"]
         if args:
@@ -332,9 +350,10 @@ class Dependencies:
         for i, src, a in items:
             t = type(a)
             if t is _array.ARRAY_CLS:
-                conds.append(f"type({src}) is ARR and {src}._shape == {a._shape!r} and {src}._dtype is "
-                             f"{const(a._dtype)} and {src}._grad_req == {a._grad_req!r} and {src}._dev is "
-                             f"{const(a._dev)} and {src}._data is not None")
+                shape, dtype, req, dev = parts.part(i)  # as before the body ran
+                conds.append(f"type({src}) is ARR and {src}._shape == {shape!r} and {src}._dtype is "
+                             f"{const(dtype)} and {src}._grad_req == {req!r} and {src}._dev is "
+                             f"{const(dev)} and {src}._data is not None")
             elif t is float:
                 conds.append(f"type({src}) is float" + (f" and {src} == {a!r}" if i in value_args else ""))
             elif t in (int, bool, str, type(None)):
