@@ -611,3 +611,18 @@ def test_step_patterns_match_plain_python(make):
             if x1.grad is not None:
                 numpy.testing.assert_allclose(x2.grad.asnumpy(), x1.grad.asnumpy(), rtol=1e-6)
     assert step.counters.fallbacks == 0 and step.counters.replays >= 3
+
+
+def test_aliased_arguments_are_part_of_the_signature():
+    def body(x, y):
+        x += 1
+        return y * 2  # reads y after the write to x: differs when y is x
+
+    step = tracegrad.jit(body, backend="interpret")
+    a, b = np.zeros(2), np.zeros(2)
+    assert step(a, b).asnumpy().tolist() == [0.0, 0.0]
+    w = np.zeros(2)
+    assert step(w, w).asnumpy().tolist() == [2.0, 2.0]
+    assert "same object" in str(step.events[-1])
+    assert step(np.zeros(2), np.zeros(2)).asnumpy().tolist() == [0.0, 0.0]
+    assert step.counters.compiles == 2

@@ -84,7 +84,17 @@ def make_key(args: tuple, kwargs: dict, value_args: frozenset) -> tuple:
     k = tuple(_leaf_key(a, i in value_args) for i, a in enumerate(args))
     if kwargs:
         k += tuple((n, _leaf_key(a, n in value_args)) for n, a in sorted(kwargs.items()))
-    return k
+    return k + (alias_pattern(args, kwargs),)
+
+
+def alias_pattern(args: tuple, kwargs: dict) -> Optional[tuple]:
+    """Which array arguments are the same object (None when all differ): `f(w, w)` is not `f(a, b)`."""
+    seen: dict[int, int] = {}
+    pattern = []
+    for _, x in walk_args(args, kwargs):
+        if isinstance(x, (Array, numpy.ndarray)):
+            pattern.append(seen.setdefault(id(x), len(seen)))
+    return tuple(pattern) if len(seen) < len(pattern) else None
 
 
 class KeyParts:
@@ -93,12 +103,13 @@ class KeyParts:
     def __init__(self, args: tuple, kwargs: dict) -> None:
         self.pos = [(_leaf_key(a, False), _leaf_key(a, True)) for a in args]
         self.kw = {n: (_leaf_key(a, False), _leaf_key(a, True)) for n, a in kwargs.items()}
+        self.alias = alias_pattern(args, kwargs)
 
     def key(self, value_args: frozenset) -> tuple:
         k = tuple(p[i in value_args] for i, p in enumerate(self.pos))
         if self.kw:
             k += tuple((n, p[n in value_args]) for n, p in sorted(self.kw.items()))
-        return k
+        return k + (self.alias,)
 
     def part(self, name: Any) -> Any:
         return self.pos[name][0] if isinstance(name, int) else self.kw[name][0]
@@ -110,6 +121,8 @@ def describe_key_change(old: tuple, new: tuple, names: list[str]) -> Optional[tu
         return ("number of arguments", len(old), len(new))
     for i, (a, b) in enumerate(zip(old, new)):
         if a != b:
+            if i == len(old) - 1:
+                return ("which array arguments are the same object", a, b)
             name = names[i] if i < len(names) else f"argument {i}"
             if isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], tuple):
                 for what, x, y in zip(("shape", "dtype", "grad_req", "device"), a, b if isinstance(b, tuple) else (b,) * 4):
@@ -362,6 +375,11 @@ class Dependencies:
                 slow = True
             else:
                 conds.append(f"{src} is {const(a)}")
+        arrays = [src for _, src, a in items if isinstance(a, (Array, numpy.ndarray))]
+        if parts.alias is not None:
+            slow = True
+        elif len(arrays) > 1:  # distinct objects, as at capture
+            conds.append(f"len({{{', '.join(f'id({a})' for a in arrays)}}}) == {len(arrays)}")
         if slow:
             conds = ["make_key(args, kwargs, VA) == KEY"]
         for i, c in enumerate(self.checks):
