@@ -343,3 +343,22 @@ def test_random_sampling_on_a_device():
     assert s.device == GPU
     with GPU:
         assert np.random.normal(size=(2,)).device == GPU
+
+
+def test_autograd_function_on_gpu():
+    class Square(autograd.Function):
+        def forward(self, x):
+            self.save_for_backward(x)
+            return x * x
+
+        def backward(self, dy):
+            (x,) = self.saved_tensors
+            return 2 * x * dy
+
+    x = np.array([1.0, 2.0, 3.0], device=GPU)
+    x.attach_grad()
+    with autograd.record():
+        y = Square()(x) * 3
+    y.backward()
+    assert y.device == GPU and x.grad.device == GPU
+    numpy.testing.assert_allclose(x.grad.asnumpy(), [6, 12, 18])

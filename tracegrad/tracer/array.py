@@ -128,7 +128,7 @@ class Array:
             from .lazy import materialize
 
             materialize([self])
-        if self._dev is not None and self._dev is not _dev_mod.UNPLACED:
+        if self._dev is not None and _dev_mod.is_device_array(self._data):
             return _dev_mod.to_host(self._data).reshape(self._shape)  # GPU: a host copy
         return self._data
 

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy
 
+from .. import device as _device
 from ..ir.ops import Op
 from . import array as _array
 from .array import Array
@@ -33,7 +34,7 @@ class _FnRef:
         saved = STATE.recording
         STATE.recording = False
         try:
-            out = self.fn.backward(*[wrap(numpy.array(g, copy=True)) for g in gs])
+            out = self.fn.backward(*[_unplaced(wrap(numpy.array(g, copy=True))) for g in gs])
         finally:
             STATE.recording = saved
         out = out if isinstance(out, (tuple, list)) else (out,)
@@ -43,6 +44,13 @@ class _FnRef:
                 f"NDArrays as the number of NDArrays arguments to forward. Expecting {len(avals)} got {len(out)}"
             )
         return tuple(numpy.asarray(o._value(), dtype=dt).reshape(shape) for o, (shape, dt) in zip(out, avals))
+
+
+def _unplaced(a: Array) -> Array:
+    """Device hook (issue 5): a host gradient follows the device of what it meets (the
+    saved tensors of a Function on the GPU)."""
+    a._dev = _device.UNPLACED
+    return a
 
 
 class Function:
