@@ -125,3 +125,18 @@ def test_strided_inputs_and_matmul_into_destinations():
     numpy.testing.assert_allclose(d0, x @ w, rtol=1e-5)
     numpy.testing.assert_allclose(g, 1 + 2 * x.T, rtol=1e-6)
     assert out[0] is d0 and out[1] is g
+
+
+def test_broadcast_of_leading_dims_in_flat_loops():
+    """A bias broadcast over rows, in a serial and in a parallel (unsigned index) flat loop."""
+    for rows, par_min in [(3, None), (256, 1 << 10)]:
+        def fn(b, x, v):
+            return b.mul(x, b.broadcast_to(v, shape=(rows, 256)))
+
+        t = make(fn, ((rows, 256), F32), ((256,), F32))
+        rs = numpy.random.RandomState(rows)
+        x, v = rs.randn(rows, 256).astype(numpy.float32), rs.randn(256).astype(numpy.float32)
+        prog = compile_trace(t, par_min=par_min)
+        assert all(not k.nested for k in prog.plan.kernels())
+        assert any(k.parallel for k in prog.plan.kernels()) == (par_min is not None)
+        numpy.testing.assert_array_equal(prog([x, v])[0], x * v)

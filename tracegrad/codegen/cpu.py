@@ -241,11 +241,11 @@ class _KernelWriter:
         out = []
         for s in self.k.body:
             if isinstance(s, Load):
-                out.append(f"{s.name} = {self.args[s.var]}[{s.index}]")
+                out.append(f"{s.name} = {self.args[s.var]}[{self.ix(s.index)}]")
             elif isinstance(s, Compute):
                 out.append(f"{s.name} = {self.compute(s)}")
             elif isinstance(s, Store):
-                out.append(f"{self.args[s.var]}[{s.index}] = {self.arg(s.value)}")
+                out.append(f"{self.args[s.var]}[{self.ix(s.index)}] = {self.arg(s.value)}")
             elif isinstance(s, Accumulate):
                 r = self.k.reductions[s.red]
                 acc = self.acc_name(s.red)
@@ -255,6 +255,13 @@ class _KernelWriter:
                 else:
                     out.append(f"{acc} = {self.combine(r, acc, val)}")
         return out
+
+    def ix(self, index: str) -> str:
+        """An index expression; a parallel flat loop's `i` is unsigned, so are its constants
+        (numba would turn uint64 % int64 into a float)."""
+        if self.k.parallel and not self.k.nested:
+            return re.sub(r"% (\d+)", r"% np.uint64(\1)", index)
+        return index
 
     def compute(self, s: Compute) -> str:
         e = s.eqn
@@ -321,7 +328,10 @@ class _KernelWriter:
 
     # the function ---------------------------------------------------------------------
     def partials(self) -> list[int]:
-        """Reductions combined from per-unit partials (full reductions)."""
+        """Reductions combined from per-unit partials (full reductions of a parallel kernel
+        or of a loop nest; a serial flat loop keeps one accumulator)."""
+        if not (self.k.parallel or self.k.nested):
+            return []
         return [j for j, r in enumerate(self.k.reductions) if r.form == "full"]
 
     def render(self) -> str:
@@ -364,6 +374,11 @@ class _KernelWriter:
         k = self.k
         n = k.size
         inner = self.body_lines() or ["pass"]
+        if not k.parallel:  # one plain loop (its bound is a constant: no wraparound checks)
+            out = [f"acc{j} = {self.init(j)}" for j in range(len(k.reductions))]
+            out += [f"for i in range({n}):"] + ["    " + ln for ln in inner]
+            out += [self.final(j, "0", f"acc{j}") for j in range(len(k.reductions))]
+            return out
         parts = self.partials()
         out = [f"for u in range({self.ulo}, {self.uhi}):", f"    lo = u * {CHUNK}", f"    hi = min(lo + {CHUNK}, {n})"]
         out += [f"    acc{j} = {self.init(j)}" for j in parts]

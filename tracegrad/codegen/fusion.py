@@ -113,14 +113,15 @@ def map_index(e: Eqn, idx: Idx, root: Optional[Root]) -> Idx:
     p = e.p
     if e.op is Op.RESHAPE:
         return Idx(xs, lin=idx.lin(), root=root)
-    c = idx.coords()
     if e.op is Op.BROADCAST_TO:
         if x.size == 1:
             return Idx(xs, lin="0", root=root)
         if idx._lin == "i" and xs == tuple(idx.shape[len(idx.shape) - len(xs):]):
-            # only leading dims added, in a flat loop (its index `i` is unsigned)
+            # only leading dims added, in a flat loop: no coordinates needed
             lin = idx.lin()
-            return Idx(xs, lin=lin if x.size == idx.size() else f"({lin}) % np.uint64({x.size})", root=root)
+            return Idx(xs, lin=lin if x.size == idx.size() else f"({lin}) % {x.size}", root=root)
+    c = idx.coords()
+    if e.op is Op.BROADCAST_TO:
         lead = len(c) - len(xs)
         return Idx(xs, coords=["0" if n == 1 else c[lead + j] for j, n in enumerate(xs)], root=root)
     if e.op is Op.TRANSPOSE:
