@@ -626,3 +626,19 @@ def test_aliased_arguments_are_part_of_the_signature():
     assert "same object" in str(step.events[-1])
     assert step(np.zeros(2), np.zeros(2)).asnumpy().tolist() == [0.0, 0.0]
     assert step.counters.compiles == 2
+
+
+GW = np.array([1.0, 1.0])
+
+
+def test_argument_that_is_also_a_global_array():
+    def body(x):
+        x += 1
+        return GW * 1  # reads the global after writing the argument
+
+    step = tracegrad.jit(body, backend="interpret")
+    GW[:] = 1.0
+    assert step(np.zeros(2)).asnumpy().tolist() == [1.0, 1.0]
+    assert step(GW).asnumpy().tolist() == [2.0, 2.0]  # now the argument IS the global
+    assert step(np.zeros(2)).asnumpy().tolist() == [2.0, 2.0]
+    assert "is not an outside array" in str(step.events[1]) and "argument 0 is global 'GW'" in str(step.events[2])

@@ -263,11 +263,12 @@ class JitFunction:
                 cap.fail(f"the step mutates {what} (a {type(o).__name__}; a replay would skip that)")
                 break
         captured = cap.finish(result) if cap.unjittable is None else None
-        for i, b in enumerate(cap.bound.values()):
-            if b[0] == "obj":  # attach_grad/drop_grad on an outside array changes the step
-                arr = b[1]
-                deps.checks.append(Check(f"grad_req of an outside array {arr.shape} {arr._dtype}", "",
-                                         f"{deps._name('O', arr)}._grad_req", arr._grad_req, True))
+        outside = [b[1] for b in cap.bound.values() if b[0] == "obj"]
+        for arr in outside:  # attach_grad/drop_grad on an outside array changes the step
+            deps.checks.append(Check(f"grad_req of an outside array {arr.shape} {arr._dtype}", "",
+                                     f"{deps._name('O', arr)}._grad_req", arr._grad_req, True))
+        if captured is not None:
+            _alias_checks(deps, leaves, outside, captured)
         for v in list(targs) + list(tkw.values()):
             if type(v) is TaggedFloat:
                 v._tg.capture = None  # an escaped tagged float must not keep the capture alive
@@ -333,6 +334,29 @@ class JitFunction:
     def reset(self) -> None:
         """Forget every compiled variant, event and counter."""
         self.__init__(self.fn, self.strict, self.max_variants, self.backend)
+
+
+def _alias_checks(deps: Dependencies, leaves: list, outside: list, captured: Any) -> None:
+    """An argument that is (or is not) an array the step also reaches another way stays so.
+
+    The trace reads each buffer through one binding; if the caller passes a global array
+    as an argument (or stops doing so), the two routes would silently diverge.
+    """
+    guarded = {id(c.value): c for c in deps.checks if isinstance(c.value, Array)}
+    for p, x in leaves:
+        if not isinstance(x, Array):
+            continue
+        src = arg_path_expr(p)
+        if id(x) in guarded:  # same object as a global/closure/attribute array: keep it so
+            deps.checks.append(Check(f"argument {p[0]!r} is {guarded[id(x)].what}", "", src, x, False))
+    if not captured.dests:
+        return  # nothing written: reading one buffer by two routes gives the same values
+    for o in outside:
+        name = deps._name("O", o)
+        for p, x in leaves:
+            if isinstance(x, Array) and x is not o:
+                deps.checks.append(Check(f"argument {p[0]!r} is not an outside array {o.shape}", "",
+                                         f"({arg_path_expr(p)} is not {name})", True, True))
 
 
 def _concrete(args: tuple, kwargs: dict) -> None:
