@@ -219,6 +219,62 @@ def _helpers(text: str, dtype: numpy.dtype) -> str:
     return text
 
 
+_POLY_TANH = """\
+{o}y = np.float64({x})
+{o}a = abs({o}y)
+{o}s = {o}a * {o}a
+{o}m = {o}a * (1.0 + {o}s * (-1.0 / 3.0 + {o}s * (2.0 / 15.0 + {o}s * (-17.0 / 315.0 + {o}s * (62.0 / 2835.0 + {o}s * (-1382.0 / 155925.0 + {o}s * (21844.0 / 6081075.0 + {o}s * (-929569.0 / 638512875.0 + {o}s * (6404582.0 / 10854718875.0)))))))))
+{o}c = _CL if {o}a > _CL else {o}a
+{o}c2 = {o}c * {o}c
+{o}r = {o}c * (_A1 + {o}c2 * (_A3 + {o}c2 * (_A5 + {o}c2 * (_A7 + {o}c2 * (_A9 + {o}c2 * (_A11 + {o}c2 * _A13)))))) / (_B0 + {o}c2 * (_B2 + {o}c2 * (_B4 + {o}c2 * _B6)))
+{o}d = -2.0 * ({o}a - 8.45)
+{o}t = 1.0 - 2.0 * _E169 * (1.0 + {o}d * (1.0 + {o}d * (0.5 + {o}d * (1.0 / 6.0 + {o}d * (1.0 / 24.0 + {o}d * (1.0 / 120.0))))))
+{o}r = {o}m if {o}a < 0.5 else {o}r
+{o}r = {o}t if {o}a >= _CL else {o}r
+{o}r = 1.0 if {o}a >= 9.0109 else {o}r
+{o}r = -{o}r if {o}y < 0.0 else {o}r
+{o}v = {o}r if {o}a == {o}a else {o}y"""
+
+_POLY_EXP = """\
+{o}e = np.float64({x}) * {k}
+{o}e = 120.0 if {o}e > 120.0 else {o}e
+{o}e = -120.0 if {o}e < -120.0 else {o}e
+{o}e = {o}e * 0.00390625
+{o}p = 1.0 + {o}e * (1.0 + {o}e * (0.5 + {o}e * (1.0 / 6.0 + {o}e * (1.0 / 24.0 + {o}e * (1.0 / 120.0 + {o}e * (1.0 / 720.0 + {o}e * (1.0 / 5040.0 + {o}e * (1.0 / 40320.0 + {o}e * (1.0 / 362880.0 + {o}e * (1.0 / 3628800.0 + {o}e * (1.0 / 39916800.0)))))))))))
+{o}p = {o}p * {o}p
+{o}p = {o}p * {o}p
+{o}p = {o}p * {o}p
+{o}p = {o}p * {o}p
+{o}p = {o}p * {o}p
+{o}p = {o}p * {o}p
+{o}p = {o}p * {o}p
+{o}p = {o}p * {o}p"""
+
+
+def _expand(text: str, name: str) -> tuple[list[str], str]:
+    """float32 tanh/exp/sigmoid calls written out as straight-line float64 statements (typing
+    a few statements costs less compile time than inlining a helper, and they vectorize)."""
+    pre: list[str] = []
+    for fn in ("_tanh_float32", "_exp_float32", "_sigmoid_float32"):
+        while True:
+            m = re.search(re.escape(fn) + r"\((\w+)\)", text)
+            if m is None:
+                break
+            o = f"{name}_{len(pre)}"
+            x = m.group(1)
+            if fn == "_tanh_float32":
+                pre += _POLY_TANH.format(o=o, x=x).splitlines()
+                val = f"np.float32({o}v)"
+            elif fn == "_exp_float32":
+                pre += _POLY_EXP.format(o=o, x=x, k="1.0").splitlines()
+                val = f"np.float32({o}p)"
+            else:
+                pre += _POLY_EXP.format(o=o, x=x, k="-1.0").splitlines()
+                val = f"np.float32(1.0 / (1.0 + {o}p))"
+            text = text[: m.start()] + val + text[m.end():]
+    return pre, text
+
+
 class _KernelWriter:
     def __init__(self, mod: _Module, k: Kernel, args: dict | None = None) -> None:
         self.mod, self.k = mod, k
@@ -243,7 +299,9 @@ class _KernelWriter:
             if isinstance(s, Load):
                 out.append(f"{s.name} = {self.args[s.var]}[{self.ix(s.index)}]")
             elif isinstance(s, Compute):
-                out.append(f"{s.name} = {self.compute(s)}")
+                pre, text = _expand(self.compute(s), s.name)
+                out += pre
+                out.append(f"{s.name} = {text}")
             elif isinstance(s, Store):
                 out.append(f"{self.args[s.var]}[{self.ix(s.index)}] = {self.arg(s.value)}")
             elif isinstance(s, Accumulate):
