@@ -207,10 +207,15 @@ def _identity(op: Op, dt: numpy.dtype) -> str:
     return lit_src(info.min if op is Op.REDUCE_MAX else info.max, dt)
 
 
-def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb: int) -> tuple[str, list[int]]:
-    """One block per (output, part): a strided accumulation, then a shared-memory tree.
+SMALL_REDUCTION = 32  # reduced elements per output up to which one thread does each output
 
-    The combine order depends only on the launch shape, so results are bitwise repeatable.
+
+def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb: int) -> tuple[str, list[int], bool]:
+    """One block per (output, part): a strided accumulation, then a shared-memory tree; or,
+    for short rows (softmax over classes), one thread per output summing its row in order.
+
+    Either way the combine order depends only on the launch shape: results repeat bitwise.
+    Returns (source, buffer slots, whether it is the one-thread-per-output form).
     """
     src, axes, parts = step.src, step.axes, step.parts
     kept = [d for d in range(len(src.shape)) if d not in axes]
@@ -224,6 +229,24 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
     base = _pos(View(src.slot, kshape, tuple(src.strides[d] for d in kept), src.offset), [f"k{j}" for j in range(len(kept))])
     rpos = _pos(View(src.slot, rshape, tuple(src.strides[d] for d in axes), 0), [f"q{j}" for j in range(len(axes))])
     slots = sorted({src.slot, step.dst})
+    if step.parts == 1 and red <= SMALL_REDUCTION:
+        epi = _epilogue(step, slots, "acc")
+        lines = [
+            f"def {name}({', '.join(f'b{s}' for s in slots)}):",
+            "    o = cuda.grid(1)",
+            "    step = cuda.gridsize(1)",
+            f"    while o < {n_out}:",
+            *["        " + ln for ln in kc],
+            f"        base = {base}",
+            f"        acc = {_identity(step.op, dt)}",
+            f"        for r in range({red}):",
+            *["            " + ln for ln in rc],
+            f"            acc = {t}({comb.format(a='acc', b=f'b{src.slot}[base + {rpos}]')})",
+            f"        b{step.dst}[o] = acc",
+            *(["        i = o"] + ["        " + ln for ln in epi] if epi else []),
+            "        o += step",
+        ]
+        return "\n".join(lines) + "\n", slots, True
     epi = _epilogue(step, slots, "rv")
     if epi:
         epi = ["i = blk", "rv = sh[0]"] + epi
@@ -257,7 +280,7 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
         "        cuda.syncthreads()",
         "        blk += cuda.gridDim.x",
     ]
-    return "\n".join(lines) + "\n", slots
+    return "\n".join(lines) + "\n", slots, False
 
 
 def _epilogue(step: Union[ReduceStep, MatmulStep], slots: list[int], result: str) -> list[str]:

@@ -125,8 +125,11 @@ class Runner:
             if n_out == 0:
                 return
             dt = slots_of[step.dst].dtype
-            src, slots = render.reduce_source(step, name, dt, n_out, cfg.tpb)
-            grid, block = min(n_out * step.parts, 65535), cfg.tpb
+            src, slots, per_thread = render.reduce_source(step, name, dt, n_out, cfg.tpb)
+            if per_thread:
+                grid, block = min((n_out + cfg.tpb - 1) // cfg.tpb, cfg.max_blocks), cfg.tpb
+            else:
+                grid, block = min(n_out * step.parts, 65535), cfg.tpb
         elif isinstance(step, MatmulStep):
             if slots_of[step.dst].size == 0:
                 return
