@@ -1,11 +1,21 @@
 """Compiled launch plans: kernels compiled once, launch configurations and argument slot
 lists built once, scratch buffers allocated once; a call binds inputs and outputs and runs.
 
-Host cost per call is one pass over the prebuilt launches (`configured_kernel(*buffers)`);
-numba-cuda still type-checks the arguments of every launch (about 15-37 us each on an H100,
-measured by the issue's author). Capturing a whole plan into a CUDA graph and replaying it
-(about 1.4 us per kernel) is the next step and is not done yet: numba-cuda has no public
-graph-capture API, it needs the CUDA driver's stream capture through cuda-bindings.
+Host cost per call: one pass over the prebuilt launches (`configured_kernel(*buffers)`),
+with the flat views of arrays that come back every call (parameters, .grad buffers)
+cached per slot. numba-cuda still type-checks and packs the arguments of every launch
+(15-37 us per launch on an H100 by the issue author's measurement), which is why the
+planner fuses hard (W1: 1 launch, W2: 3).
+
+Not done yet (needs a GPU to develop and check):
+* CUDA-graph replay of a whole plan (about 1.4 us per kernel, measured by the issue
+  author): numba-cuda 0.30.4 has no graph API; the way is the driver's stream capture
+  through cuda-bindings (cuStreamBeginCapture on a non-default stream, run the launches on
+  it, cuStreamEndCapture, cuGraphInstantiate, then cuGraphLaunch per call), with the output
+  buffers fixed per plan (or bound through .grad destinations) so the captured pointers stay
+  valid, and host steps (guards) splitting the graph;
+* packing kernel parameters once per plan and calling cuLaunchKernel directly, bypassing
+  the dispatcher's per-launch argument handling.
 """
 
 from __future__ import annotations
@@ -102,8 +112,10 @@ class Runner:
         self.plan: Plan = Planner(trace, cfg.tpb, cfg.target_blocks, cfg.max_blocks).build()
         self.sources: list[str] = []
         self.launches: list[tuple[Any, tuple[int, ...]]] = []  # (configured kernel | HostStep, slots)
-        self.tmp: dict[int, Any] = {}  # scratch buffers, reused by every call
         self.lock = threading.Lock()  # calls from several threads share the scratch buffers
+        self.template: Optional[list[Any]] = None  # per-call buffer list, scratch slots filled
+        self.in_slots: list[tuple[int, int, int, Any]] = []
+        self.flat_cache: dict[int, tuple[Any, Any, int]] = {}
         for i, step in enumerate(self.plan.steps):
             self._prepare(step, f"k{i}", cfg)
         COUNTERS["plans"] += 1
@@ -154,29 +166,31 @@ class Runner:
     def _run(self, args: Sequence[Any], dests: Optional[Sequence[Any]]) -> list[Any]:
         cuda = _device.cuda_module()
         slots = self.plan.slots
-        bufs: list[Any] = [None] * len(slots)
+        if self.template is None:  # scratch buffers: allocated once, in every call's list
+            self.template = [None] * len(slots)
+            for s, slot in enumerate(slots):
+                if slot.kind == "tmp":
+                    self.template[s] = cuda.device_array(max(slot.size, 1), slot.dtype)
+            self.in_slots = [(s, slot.arg, slot.size, slot.dtype) for s, slot in enumerate(slots) if slot.kind == "in"]
+        bufs: list[Any] = list(self.template)
         in_ptrs = set()
-        for s, slot in enumerate(slots):
-            if slot.kind == "in":
-                a = args[slot.arg]
-                if not _device.is_device_array(a):
-                    log.debug("cuda: uploading a host constant of shape %s", numpy.shape(a))
-                    a = cuda.to_device(numpy.ascontiguousarray(numpy.asarray(a, slot.dtype)))
-                bufs[s] = _flat(a, slot.size)
-                in_ptrs.add(_ptr(a))
-            elif slot.kind == "tmp":
-                b = self.tmp.get(s)
-                if b is None:
-                    b = self.tmp[s] = cuda.device_array(max(slot.size, 1), slot.dtype)
-                bufs[s] = b
+        for s, j, size, dt in self.in_slots:
+            a = args[j]
+            if not _device.is_device_array(a):
+                log.debug("cuda: uploading a host constant of shape %s", numpy.shape(a))
+                a = cuda.to_device(numpy.ascontiguousarray(numpy.asarray(a, dt)))
+            bufs[s], ptr = self._flat_of(s, a, size)
+            in_ptrs.add(ptr)
         bound = [False] * len(self.plan.outputs)
         for k, (s, shape) in enumerate(self.plan.outputs):
             d = dests[k] if dests is not None else None
-            if d is not None and _bindable(d, slots[s], shape) and _ptr(d) not in in_ptrs:
-                bufs[s] = _flat(d, slots[s].size)
-                bound[k] = True
-            else:
-                bufs[s] = cuda.device_array(max(slots[s].size, 1), slots[s].dtype)
+            if d is not None and _bindable(d, slots[s], shape):
+                flat, ptr = self._flat_of(s, d, slots[s].size)
+                if ptr not in in_ptrs:
+                    bufs[s] = flat
+                    bound[k] = True
+                    continue
+            bufs[s] = cuda.device_array(max(slots[s].size, 1), slots[s].dtype)
         for launch, arg_slots in self.launches:
             if isinstance(launch, HostStep):
                 self._host(launch, bufs, cuda)
@@ -199,6 +213,16 @@ class Runner:
             else:
                 results.append(out)
         return results
+
+    def _flat_of(self, s: int, a: Any, size: int) -> tuple[Any, int]:
+        """The flat view and device address of array `a` bound to slot `s`, cached for the
+        array last bound there (parameters and .grad buffers come back every call)."""
+        hit = self.flat_cache.get(s)
+        if hit is not None and hit[0] is a:
+            return hit[1], hit[2]
+        flat, ptr = _flat(a, size), _ptr(a)
+        self.flat_cache[s] = (a, flat, ptr)
+        return flat, ptr
 
     def _host(self, step: HostStep, bufs: list[Any], cuda: Any) -> None:
         COUNTERS["host_steps"] += 1
