@@ -74,7 +74,7 @@ TUTORIAL_F = """\
 
 TUTORIAL_F_GRAD_TAIL = """\
     l:f32[] = slice[index=(1,)] f
-    m:f32[] = cast[dtype=float32] 1.0
+    m:f32[] = broadcast_to[shape=()] 1.0
     n:f32[2] = slice_vjp[index=(1,), shape=(2,)] m
     o:f32[2] = mul n 2.0
     p:f32[2] = mul o 2.0

@@ -230,6 +230,22 @@ def test_backward_on_a_leaf_gives_ones() -> None:
     assert _g(x) == [1.0, 1.0]
 
 
+@pytest.mark.parametrize(
+    "f, want",
+    [(lambda x: x + 1, 1.0), (lambda x: x + x, 2.0), (lambda x: -x, -1.0), (lambda x: x * x, 6.0),
+     (lambda x: (x * 2).sum(), 2.0), (lambda x: np.stack([x, x]).sum(), 2.0)],
+)
+def test_zero_dim_heads_and_variables(f, want) -> None:
+    x = _leaf(3.0)
+    with autograd.record():
+        y = f(x)
+    y.backward()
+    assert x.grad.shape == () and x.grad.item() == want
+    with autograd.record():
+        y = f(x)
+    assert autograd.grad(y, [x])[0].item() == want
+
+
 def test_leaves_not_in_the_graph_are_left_alone() -> None:
     x, w = _leaf([1.0, 2.0]), _leaf([5.0])
     w.grad[:] = 7

@@ -13,6 +13,7 @@ from typing import Any, Protocol, Sequence
 import numpy
 
 from . import dtypes
+from .core import Lit
 from .ops import Op
 
 
@@ -45,8 +46,12 @@ class Builder:
         return self.broadcast(self.e.lit(0, dtypes.of(x)), x.shape)
 
     def broadcast(self, x: Any, shape: tuple[int, ...]) -> Any:
-        """`x` broadcast to `shape` (numpy rules); a no-op when it already has that shape."""
-        if tuple(x.shape) == tuple(shape):
+        """`x` broadcast to `shape` (numpy rules); a no-op when it already has that shape.
+
+        A literal always becomes an eqn output (even for shape ()), so seeds and zeros are
+        values that can be outputs, materialized and written into gradient buffers.
+        """
+        if tuple(x.shape) == tuple(shape) and not isinstance(x, Lit):
             return x
         return self.op(Op.BROADCAST_TO, x, shape=tuple(shape))
 

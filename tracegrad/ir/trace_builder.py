@@ -68,21 +68,12 @@ def _backward(
     if wrt is None:
         wrt = [i for i, v in enumerate(trace.inputs) if v.dtype.kind == "f"]
     nodes = [Node(e.op, e.p, e.ins, e.outs) for e in trace.eqns if e.outs]
-    heads = []
-    for v, g in zip(trace.outputs, cts):
-        if isinstance(g, Lit):  # a 0-d output's seed: keep it an eqn operand, not an output
-            g = b.broadcast(g, v.shape) if v.shape else em.emit(Op.CAST, [g], {"dtype": v.dtype})[0]
-        heads.append((v, g))
-    ct = backward_pass(nodes, heads, b, key=id)
+    ct = backward_pass(nodes, list(zip(trace.outputs, cts)), b, key=id)
     grads = []
     for i in wrt:
         x = trace.inputs[i]
         g = ct.get(id(x))
-        if g is None:
-            g = b.zeros_like(x)
-            if isinstance(g, Lit):
-                g = em.emit(Op.CAST, [g], {"dtype": x.dtype})[0]
-        grads.append(g)
+        grads.append(g if g is not None else b.zeros_like(x))
     outputs = tuple(trace.outputs) + tuple(grads)
     return Trace(trace.inputs + tuple(extra_inputs), tuple(trace.eqns) + _live(em.eqns, outputs), outputs)
 
