@@ -31,19 +31,40 @@ _serial = itertools.count()
 class Producer:
     """One recorded eqn: `outs = op[params](*ins)`; outputs are held weakly."""
 
-    __slots__ = ("op", "params", "fparams", "ins", "outs", "serial", "where", "__weakref__")
+    __slots__ = ("op", "params", "fparams", "ins", "outs", "avals", "serial", "where", "__weakref__")
 
-    def __init__(self, op: Op, params: dict, ins: tuple, n_out: int) -> None:
+    def __init__(self, op: Op, params: dict, ins: tuple, avals: list, fparams: tuple = None) -> None:
         self.op = op
         self.params = params
-        self.fparams = freeze_params(params)
+        self.fparams = freeze_params(params) if fparams is None else fparams
         self.ins = ins
-        self.outs: list[Any] = [None] * n_out
+        self.avals = avals
+        self.outs: list[Any] = [None] * len(avals)
         self.serial = next(_serial)
         self.where = None
 
 
-def _avals(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ...], numpy.dtype]]:
+_INFER_CACHE: dict = {}
+
+
+def _avals(op: Op, ins: Sequence[Any], params: dict, fparams: tuple = ()) -> list[tuple[tuple[int, ...], numpy.dtype]]:
+    """Output shapes and dtypes by the op's rule, memoized on the operands' avals."""
+    try:
+        key = (op, fparams, tuple((a.dtype,) if type(a) is Lit else (a._shape, a._dtype) for a in ins))
+        hit = _INFER_CACHE.get(key)
+    except (AttributeError, TypeError):  # operands without avals or unhashable params
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    avals = _infer(op, ins, params)
+    if key is not None:
+        if len(_INFER_CACHE) > 20000:
+            _INFER_CACHE.clear()
+        _INFER_CACHE[key] = avals
+    return avals
+
+
+def _infer(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ...], numpy.dtype]]:
     try:
         return TABLE[op].infer(*ins, **params)
     except TracegradError as exc:
@@ -58,7 +79,8 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     from . import array
 
     cls = array.ARRAY_CLS
-    avals = _avals(op, ins, params)
+    fparams = freeze_params(params)
+    avals = _avals(op, ins, params, fparams)
     arrays = [a for a in ins if type(a) is not Lit]
     in_graph = STATE.recording and any(a._in_graph for a in arrays)
     # device hook (issue 5): operands on one device; ops on GPU arrays always go lazy
@@ -80,7 +102,7 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
             for r in res:  # device hook (issue 5): values of host constants stay unplaced
                 r._dev = _dev_mod.UNPLACED
         return res
-    prod = Producer(op, params, tuple(ins), len(avals))
+    prod = Producer(op, params, tuple(ins), avals, fparams)
     outs = []
     for i, (shape, dt) in enumerate(avals):
         o = cls._lazy(shape, dt, prod, i, in_graph)
@@ -184,7 +206,7 @@ def build_trace(targets: Sequence["ndarray"]) -> tuple[Trace, list["ndarray"]]:
 
 
 def _out_aval(p: Producer, i: int) -> tuple[tuple[int, ...], numpy.dtype]:
-    return TABLE[p.op].infer(*p.ins, **p.params)[i]
+    return p.avals[i]
 
 
 def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> None:
