@@ -186,3 +186,14 @@ def test_unsupported_arguments_raise_instead_of_being_ignored() -> None:
     for f in (npx.softmax, npx.log_softmax):
         with pytest.raises(tracegrad.UnsupportedError, match="use_length"):
             f(np.ones((2, 3)), length=np.array([1, 2]), use_length=True)
+
+
+def test_mark_variables_checks_buffers_before_marking() -> None:
+    x = np.array([1.0, 2.0])
+    with pytest.raises(ShapeError, match=r"\(3,\)"):
+        autograd.mark_variables([x], [np.zeros(3)])
+    with pytest.raises(DTypeError, match="float64"):
+        autograd.mark_variables([x], [np.zeros(2, dtype="float64")])
+    assert x.grad is None
+    with pytest.raises(AssertionError, match="same length"):
+        autograd.mark_variables([x, x], [np.zeros(2)])

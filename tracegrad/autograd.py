@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from .errors import DTypeError, ShapeError
 from .ir.core import Trace
 from .tracer.array import Array
 from .tracer.backward import backward, grad
@@ -75,10 +76,16 @@ def mark_variables(variables: Any, gradients: Any, grad_reqs: Any = "write") -> 
         variables, gradients = [variables], [gradients]
     if isinstance(grad_reqs, str):
         grad_reqs = [grad_reqs] * len(variables)
+    assert len(variables) == len(gradients) == len(grad_reqs), (
+        f"mark_variables: variables, gradients and grad_reqs must have the same length: "
+        f"{len(variables)}, {len(gradients)}, {len(grad_reqs)}"
+    )
     for v, g, req in zip(variables, gradients, grad_reqs):
+        if g.shape != v.shape:
+            raise ShapeError(f"mark_variables: gradient buffer of shape {g.shape} for a variable of shape {v.shape}")
+        if g._dtype != v._dtype:
+            raise DTypeError(f"mark_variables: gradient buffer of dtype {g._dtype} for a variable of dtype {v._dtype}")
         v.attach_grad(req)
-        if g.shape != v.shape or g._dtype != v._dtype:
-            raise ValueError(f"mark_variables: gradient buffer {g.shape}/{g._dtype} does not match {v.shape}/{v._dtype}")
         v._grad = g
 
 
