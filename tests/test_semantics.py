@@ -372,6 +372,31 @@ def test_flags_are_per_thread() -> None:
     assert seen == {"rec": False, "train": False, "grad": [4.0]}
 
 
+def test_threads_record_and_backward_concurrently() -> None:
+    errors = []
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(10):
+                xv = numpy.arange(6.0).reshape(2, 3) + k
+                x = _leaf(xv, dtype="float64")
+                with autograd.record():
+                    y = (npx.sigmoid(x) * x).sum()
+                    z = y * 2 if float(y) > -1e9 else y  # a sync point (guard) per thread
+                z.backward()
+                s = 1 / (1 + numpy.exp(-xv))
+                numpy.testing.assert_allclose(x.grad.asnumpy(), 2 * (s + xv * s * (1 - s)), rtol=1e-12)
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 # ---- detach, retain-grad ------------------------------------------------------------------------
 def test_detach_shares_storage_and_cuts_the_graph() -> None:
     x = _leaf([1.0, 2.0])
