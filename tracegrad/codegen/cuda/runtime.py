@@ -295,9 +295,18 @@ def _bindable(d: Any, slot: Any, shape: tuple[int, ...]) -> bool:
         return bool(d.flags["C_CONTIGUOUS"])
 
 
-def runner(trace: Trace) -> Runner:
-    """The cached runner of a trace (built and compiled on first use)."""
-    key = trace.key()
+_BY_ID: "OrderedDict[int, tuple[Trace, Runner]]" = OrderedDict()  # the same Trace object again
+
+
+def runner(trace: Trace, key: Any = None) -> Runner:
+    """The cached runner of a trace (built and compiled on first use). A caller that keeps
+    its Trace object (fastgrad, jit variants) skips hashing it; `key` is a precomputed
+    `trace.key()` (or a wrapper that hashes and compares like it)."""
+    hit = _BY_ID.get(id(trace))
+    if hit is not None and hit[0] is trace:
+        return hit[1]
+    if key is None:
+        key = trace.key()
     r = _RUNNERS.get(key)
     if r is None:
         r = Runner(trace)
@@ -309,9 +318,13 @@ def runner(trace: Trace) -> Runner:
         with _LOCK:
             if key in _RUNNERS:
                 _RUNNERS.move_to_end(key)
+    with _LOCK:
+        _BY_ID[id(trace)] = (trace, r)
+        while len(_BY_ID) > 64:
+            _BY_ID.popitem(last=False)
     return r
 
 
-def execute_cuda(trace: Trace, args: Sequence[Any], dests: Optional[Sequence[Any]] = None) -> list[Any]:
+def execute_cuda(trace: Trace, args: Sequence[Any], dests: Optional[Sequence[Any]] = None, key: Any = None) -> list[Any]:
     """Run `trace` on the GPU; outputs with a destination buffer are written into it."""
-    return runner(trace).run(args, dests)
+    return runner(trace, key).run(args, dests)
