@@ -1,4 +1,18 @@
-"""MXNet 2.x autograd semantics (shared/seed/MXNET_API.md tables 1-3, 2a-2f)."""
+"""MXNet 2.x autograd semantics (shared/seed/MXNET_API.md tables 1-3, 2a-2f).
+
+MXNet behaviours deliberately NOT copied (MXNET_API.md section 5 and 2.12), each pinned here:
+- np.var / np.std / np.repeat have their true gradients (MXNet: zeros).
+- np.prod's gradient is exact at zeros (MXNet: NaN/inf from out/x); its second derivative too.
+- np.mean of float64 stays float64 (the 2.0.0b1 binary returns float32).
+- a head gradient of the wrong shape raises ShapeError (MXNet accepts it silently).
+- autograd.grad returns tracegrad ndarrays (the binary returns legacy NDArray).
+- np-namespace ops have higher-order gradients (the binary: "non-differentiable").
+- Function inputs get grad_req 'add' honoured and a 'null' input does not stop the
+  inputs after it (MXNet's callback drops both).
+Where MXNet's behaviour is itself the spec and we copy it: ties in max/min each get the
+full gradient, maximum/minimum ties go to the left operand, relu'(0) = 0 but
+d maximum(x, 0)/dx = 1 at 0, abs'(0) = 0, clip bounds inclusive.
+"""
 
 from __future__ import annotations
 
