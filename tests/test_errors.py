@@ -197,3 +197,12 @@ def test_mark_variables_checks_buffers_before_marking() -> None:
     assert x.grad is None
     with pytest.raises(AssertionError, match="same length"):
         autograd.mark_variables([x, x], [np.zeros(2)])
+
+
+def test_bool_arithmetic_numpy_refuses_is_a_dtype_error() -> None:
+    b = np.array([True, False])
+    for f, op in ((lambda: -b, "neg"), (lambda: b - b, "sub"), (lambda: np.sign(b), "sign")):
+        with pytest.raises(DTypeError, match=f"{op}: not defined for bool") as info:
+            f()
+        assert HERE in str(info.value)
+    assert (b - 1).asnumpy().tolist() == [0, -1]

@@ -47,6 +47,21 @@ def _same_rule(op: Op):
     return infer
 
 
+def _numeric_rule(op: Op):
+    """Same dtype in and out, but not bool (numpy has no boolean negative/subtract/sign)."""
+
+    def infer(*ins, **_):
+        dt = _same_dtype(op, ins)
+        if dt == dtypes.bool_:
+            raise DTypeError(
+                f"{op.value}: not defined for bool arrays; use logical_not/logical_xor, "
+                "or cast with .astype('float32') first"
+            )
+        return [(_common_shape(op, ins), dt)]
+
+    return infer
+
+
 def _bool_rule(op: Op):
     def infer(*ins, **_):
         _same_dtype(op, ins)
@@ -72,9 +87,9 @@ def _errstate(f):
 
 
 # ---- unary -------------------------------------------------------------------------------
-_unary(Op.NEG, _np.negative, lambda b, x, out, g: (b.neg(g),), "(-{0})", rule=_same_rule)
+_unary(Op.NEG, _np.negative, lambda b, x, out, g: (b.neg(g),), "(-{0})", rule=_numeric_rule)
 _unary(Op.ABS, _np.abs, lambda b, x, out, g: (b.mul(g, b.sign(x)),), "abs({0})", rule=_same_rule)
-_unary(Op.SIGN, _np.sign, None, "sign({0})", rule=_same_rule, differentiable=False)
+_unary(Op.SIGN, _np.sign, None, "sign({0})", rule=_numeric_rule, differentiable=False)
 _unary(Op.EXP, _errstate(_np.exp), lambda b, x, out, g: (b.mul(g, out),), "math.exp({0})")
 _unary(Op.LOG, _errstate(_np.log), lambda b, x, out, g: (b.div(g, x),), "math.log({0})")
 _unary(
@@ -214,7 +229,9 @@ register(
 
 # ---- binary ------------------------------------------------------------------------------
 _binary(Op.ADD, _errstate(_np.add), lambda b, x, y, out, g: (g, g), "({0} + {1})")
-_binary(Op.SUB, _errstate(_np.subtract), lambda b, x, y, out, g: (g, b.neg(g)), "({0} - {1})")
+_binary(
+    Op.SUB, _errstate(_np.subtract), lambda b, x, y, out, g: (g, b.neg(g)), "({0} - {1})", rule=_numeric_rule
+)
 _binary(Op.MUL, _errstate(_np.multiply), lambda b, x, y, out, g: (b.mul(g, y), b.mul(g, x)), "({0} * {1})")
 
 
