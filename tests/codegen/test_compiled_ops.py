@@ -63,7 +63,7 @@ def test_special_values_propagate():
 
 
 def test_fast_transcendentals_accuracy_ulp():
-    """float32 tanh/exp/sigmoid (branch-free polynomials) stay within ~1 ulp of float64 truth."""
+    """float32 tanh/exp/sigmoid (branch-free polynomials) are correctly rounded but for 0.001 ulp."""
     x = numpy.concatenate([numpy.linspace(-12, 12, 200001), numpy.logspace(-9, 1.2, 20001),
                            -numpy.logspace(-9, 1.2, 20001)]).astype(numpy.float32)
     xe = numpy.linspace(-80, 80, 100001).astype(numpy.float32)
@@ -75,7 +75,7 @@ def test_fast_transcendentals_accuracy_ulp():
     for got, ref in [(th, numpy.tanh(x64)), (sg, 1 / (1 + numpy.exp(-x64))), (ex, numpy.exp(xe.astype(numpy.float64)))]:
         ulp = numpy.spacing(numpy.abs(ref).astype(numpy.float32)).astype(numpy.float64)
         err = numpy.abs(got.astype(numpy.float64) - ref) / ulp
-        assert err.max() <= 1.6, (err.max(), x[err.argmax()] if got is not ex else xe[err.argmax()])
+        assert err.max() <= 0.51, (err.max(), x[err.argmax()] if got is not ex else xe[err.argmax()])
 
 
 REDUCE_OPS = [Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD]
