@@ -334,6 +334,17 @@ def test_pause_inside_record() -> None:
         c.backward()
 
 
+def test_values_computed_outside_record_from_lazy_graph_values_are_constants() -> None:
+    x = _leaf([1.0, 2.0])
+    with autograd.record():
+        y = x * x
+    c = y * 3  # not recorded, although y is lazy and in the graph
+    with autograd.record():
+        z = y + c
+    z.backward()
+    assert _g(x) == [2.0, 4.0]
+
+
 def test_flags_and_setters_return_previous() -> None:
     assert not autograd.is_recording() and not autograd.is_training()
     assert autograd.set_recording(True) is False
