@@ -390,3 +390,6 @@ def test_the_checker_catches_a_wrong_gradient() -> None:
     assert [g.tolist() for g in got] == [[3.0], [2.0]]
     got = check_numeric_gradient(lambda x, y: x * y, [numpy.array([2.0]), numpy.array([3.0])], grad_inputs=[1])
     assert len(got) == 1
+    got = check_numeric_gradient(lambda x, y: x * y, [numpy.array([2.0]), numpy.array([3.0])], head_grad=None,
+                                 grad_nodes=[0], numeric_eps=1e-4)
+    assert [g.tolist() for g in got] == [[3.0]]

@@ -67,6 +67,9 @@ def check_numeric_gradient(
     atol: float = 1e-7,
     grad_inputs: Optional[Sequence[int]] = None,
     seed: int = 0,
+    *,
+    numeric_eps: Optional[float] = None,
+    grad_nodes: Optional[Sequence[int]] = None,
 ) -> list[numpy.ndarray]:
     """Check the autograd gradients of `f` at `inputs` against central differences.
 
@@ -76,8 +79,13 @@ def check_numeric_gradient(
     normal array of the output's shape by default; `None` means ones). The same weighted sum
     is differentiated numerically. Raises AssertionError naming the input, the worst element
     and both values when they differ by more than `atol + rtol * |numeric|`. Returns the
-    autograd gradients (numpy float64).
+    autograd gradients (numpy float64). `numeric_eps` and `grad_nodes` are MXNet's names for
+    `eps` and `grad_inputs`.
     """
+    if numeric_eps is not None:
+        eps = numeric_eps
+    if grad_nodes is not None:
+        grad_inputs = grad_nodes
     from . import autograd
     from . import np as tnp
 
