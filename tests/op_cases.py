@@ -216,6 +216,8 @@ LAYOUT = [
     _np("broadcast_to", ((3, 1),), Op.BROADCAST_TO, shape=(2, 3, 4)),
     Case("concatenate", lambda a, b: tnp.concatenate([a, b], axis=1),
          lambda a, b: numpy.concatenate([a, b], axis=1), (S, (2, 2)), ops=frozenset({Op.CONCATENATE})),
+    Case("concatenate_flat", lambda a, b: tnp.concatenate([a, b], axis=None),
+         lambda a, b: numpy.concatenate([a, b], axis=None), (S, (4,)), ops=frozenset({Op.CONCATENATE})),
     Case("stack", lambda a, b: tnp.stack([a, b], axis=1), lambda a, b: numpy.stack([a, b], axis=1),
          (S, S), ops=frozenset({Op.CONCATENATE, Op.RESHAPE})),
     Case("stack_neg", lambda a, b: tnp.stack([a, b], axis=-1), lambda a, b: numpy.stack([a, b], axis=-1),

@@ -109,6 +109,8 @@ def concatenate(seq: Sequence[Any], axis: int = 0) -> Array:
         raise ValueError("concatenate: need at least one array")
     dt = dtypes.promote(*[x.dtype for x in xs])
     xs = [cast(x, dt) for x in xs]
+    if axis is None:  # numpy: flatten first
+        xs, axis = [ravel(x) for x in xs], 0
     if any(x.ndim == 0 for x in xs):
         raise ShapeError("concatenate: zero-dimensional arrays cannot be concatenated" + at())
     ax = normalize_axis(axis, xs[0].ndim, "concatenate")
