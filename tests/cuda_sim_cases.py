@@ -362,3 +362,12 @@ def test_autograd_function_on_gpu():
     y.backward()
     assert y.device == GPU and x.grad.device == GPU
     numpy.testing.assert_allclose(x.grad.asnumpy(), [6, 12, 18])
+
+
+def test_wait_to_read_and_waitall():
+    x = np.array(f32(8), device=GPU)
+    y = np.exp(x)
+    assert y._data is None
+    y.wait_to_read()
+    assert cg.runtime._device.is_device_array(y._data)
+    npx.waitall()

@@ -308,6 +308,12 @@ def place(a: Any, dev: Any) -> Any:
     return out
 
 
+def synchronize() -> None:
+    """Wait for the GPU's queued work (a no-op before CUDA is used)."""
+    if _cuda is not None:
+        _cuda.synchronize()
+
+
 def array_device(a: Any) -> Device:
     """The Device an array lives on (unplaced host constants report cpu(0))."""
     d = a._dev

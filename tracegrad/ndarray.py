@@ -165,6 +165,11 @@ class ndarray(Array):
         return self._value().tolist()
 
     def wait_to_read(self) -> None:
+        """Compute the value now (on a GPU: launch and wait for the device, no host copy)."""
+        if _device.array_device(self).is_gpu:
+            materialize([self])
+            _device.synchronize()
+            return
         self._value()
 
     # ---- shape methods ---------------------------------------------------------------

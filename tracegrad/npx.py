@@ -20,7 +20,7 @@ from .tracer.state import STATE
 __all__ = [
     "set_np", "reset_np", "is_np_array", "is_np_shape", "relu", "sigmoid", "activation",
     "softmax", "log_softmax", "pick", "one_hot", "batch_dot", "stop_gradient", "dropout",
-    "cpu", "gpu", "num_gpus", "current_device", "Device", "random", "seed",
+    "cpu", "gpu", "num_gpus", "current_device", "Device", "waitall", "random", "seed",
 ]  # fmt: skip
 
 
@@ -47,6 +47,11 @@ gpu = _device.gpu
 num_gpus = _device.num_gpus
 current_device = _device.current_device
 Device = _device.Device
+
+
+def waitall() -> None:
+    """MXNet's `waitall`: wait for queued GPU work (CPU work is synchronous)."""
+    _device.synchronize()
 
 
 def _float(x: Any) -> Array:
