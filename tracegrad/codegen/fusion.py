@@ -241,7 +241,7 @@ class Plan:
 
 
 # ---- planning ------------------------------------------------------------------------
-def plan(trace: Trace, par_min: int = 1 << 17) -> Plan:
+def plan(trace: Trace, par_min: int = 1 << 19) -> Plan:
     """The fusion plan of `trace`; raises CompileError for what the loops cannot express."""
     t = optimize(trace)
     for v in list(t.inputs) + [o for e in t.eqns for o in e.outs]:
@@ -501,7 +501,7 @@ def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps) 
     # reduction keeps one partial per unit, combined in unit order after the loop, so any
     # split of the units over threads gives the same bits.
     if nested:
-        k.units = k.domain[0]
+        k.units = k.domain[0] if k.domain else 1
     else:
         k.units = -(-k.size // CHUNK) if k.size else 0
     if any(r.form == "array" for r in k.reductions) or k.units < 2:
