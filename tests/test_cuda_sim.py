@@ -106,3 +106,15 @@ def test_cases_on_a_real_gpu() -> None:
     env = {"TRACEGRAD_TEST_REAL_GPU": "1", "NUMBA_ENABLE_CUDASIM": "0"}
     rc, output = _run_cases(env, timeout=600, select="")
     assert rc == 0, output[-8000:]
+
+
+def test_device_strings_and_equality() -> None:
+    from tracegrad import npx
+    from tracegrad.device import DeviceError, as_device
+
+    assert as_device("cpu") == npx.cpu() == "cpu(0)" and as_device("cpu(0)") == npx.cpu(0)
+    assert hash(npx.cpu()) == hash(as_device(" CPU "))
+    with pytest.raises(DeviceError, match="not a device"):
+        as_device("tpu(0)")
+    with npx.cpu():
+        assert npx.current_device() == npx.cpu()

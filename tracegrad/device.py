@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from typing import Any, Optional
 
@@ -170,21 +171,21 @@ def current_device() -> Device:
     return _CURRENT.device
 
 
+_DEVICE_STR = re.compile(r"^(cpu|gpu|cuda)(?:\((\d*)\)|:(\d+))?$")
+
+
 def as_device(dev: Any) -> Device:
-    """A Device from a Device, None (the current device) or a string like 'gpu(0)' / 'cpu'."""
+    """A Device from a Device, None (the current device) or a string: 'cpu', 'cpu(0)',
+    'gpu(1)', 'gpu:1', 'cuda', 'cuda:0'."""
     if dev is None:
         return current_device()
     if isinstance(dev, Device):
         return dev
     if isinstance(dev, str):
-        s = dev.strip().replace(" ", "")
-        kind, _, rest = s.partition("(")
-        kind = kind.split(":")[0]
-        idx = int(rest.rstrip(")") or 0) if rest else int(s.split(":")[1]) if ":" in s else 0
-        if kind == "cpu":
-            return cpu(idx)
-        if kind in ("gpu", "cuda"):
-            return gpu(idx)
+        m = _DEVICE_STR.match(dev.strip().replace(" ", "").lower())
+        if m:
+            idx = int(m.group(2) or m.group(3) or 0)
+            return cpu(idx) if m.group(1) == "cpu" else gpu(idx)
     raise DeviceError(f"not a device: {dev!r}; use npx.cpu() or npx.gpu(i)")
 
 
