@@ -143,7 +143,7 @@ def test_w1_is_one_flat_loop():
     """y = 2*x*x; dy/dx with head gradient ones: one kernel reading x, writing the gradient."""
     from tracegrad.ir.trace_builder import grad_trace
 
-    t = make(lambda b, x: b.reduce_sum(b.mul(b.mul(x, 2.0), x), axes=(0,), keepdims=False), (((1 << 18),), F32))
+    t = make(lambda b, x: b.reduce_sum(b.mul(b.mul(x, 2.0), x), axes=(0,), keepdims=False), (((1 << 20),), F32))
     gt = grad_trace(t, wrt=[0])
     gt = type(gt)(gt.inputs, gt.eqns, gt.outputs[-1:])  # only the gradient is read
     p = plan(gt)
