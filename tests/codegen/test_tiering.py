@@ -67,3 +67,25 @@ def test_record_scope_w1_compiled(auto_mode):
         y.backward()
     assert ex_mode == "auto" and STATS["compiled_runs"] >= r0 + 1
     numpy.testing.assert_allclose(x.grad.asnumpy(), 4 * x.asnumpy(), rtol=1e-6)
+
+
+def test_numba_failure_falls_back_with_one_line(auto_mode, monkeypatch, caplog):
+    """A generated module Numba rejects: interpreter result, one warning line, no traceback."""
+    from tracegrad.codegen import cpu
+
+    real = cpu.render
+
+    def broken(p):
+        src, calls = real(p)
+        return src.replace('@njit("void(', '@njit("void(notatype, '), calls  # Numba rejects it
+
+    monkeypatch.setattr(cpu, "render", broken)
+    monkeypatch.setattr(ex, "MODE", "always")
+    t = make(lambda b, x: b.add(b.sin(x), 0.125), ((6,), numpy.dtype("float32")))
+    x = numpy.linspace(0, 1, 6).astype(numpy.float32)
+    with caplog.at_level(logging.WARNING, logger="tracegrad.fallback"):
+        out = ex.execute(t, [x])
+        ex.execute(t, [x])
+    numpy.testing.assert_allclose(out[0], numpy.sin(x) + 0.125, rtol=1e-6)
+    msgs = [r.getMessage() for r in caplog.records if r.name == "tracegrad.fallback"]
+    assert len(msgs) == 1 and "\n" not in msgs[0]
