@@ -156,6 +156,7 @@ def load_module(source: str, stats: dict) -> ModuleType:
             _purge(d, name)
         if fresh:
             _write_atomic(path, text)
+            _maybe_prune(d, keep=name)
         hit = not fresh and _has_machine_code(d, name)
         stats["disk_hits" if hit else "disk_misses"] += 1
         LOG.info("disk %s %s", "hit" if hit else "miss", path.name)
@@ -171,6 +172,31 @@ def load_module(source: str, stats: dict) -> ModuleType:
                 _purge(d, name)
                 _write_atomic(path, text)
     raise AssertionError("unreachable")
+
+
+_writes = 0
+
+
+def _maybe_prune(d: Path, keep: str) -> None:
+    """Bound the folder: past `TRACEGRAD_CACHE_MAX` modules (default 4000), the least
+    recently written quarter goes (checked on the first and every 64th write)."""
+    global _writes
+    _writes += 1
+    if _writes % 64 != 1:
+        return
+    try:
+        cap = int(os.environ.get("TRACEGRAD_CACHE_MAX", "4000"))
+        mods = [f for f in d.iterdir() if f.name.startswith(_PREFIX) and f.suffix == ".py"]
+        if len(mods) <= cap:
+            return
+        mods.sort(key=lambda f: f.stat().st_mtime)
+        drop = [f for f in mods[: len(mods) - cap * 3 // 4] if f.stem != keep and f.stem not in sys.modules]
+        for f in drop:
+            f.unlink()
+            _purge(d, f.stem)
+        LOG.info("pruned %d old module(s) from %s", len(drop), d)
+    except (OSError, ValueError) as exc:
+        LOG.info("cache prune skipped: %s", exc)
 
 
 def _import(name: str, path: Path) -> ModuleType:
