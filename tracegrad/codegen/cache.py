@@ -7,7 +7,8 @@ numpy and Python versions and the CPU. Files are written atomically (a temporary
 `os.replace`) and imported by name, so Numba's own cache (`cache=True`, in `__pycache__`
 next to the file) stores the machine code. The cache is untrusted input: a file whose
 content does not match its name is rewritten, and a module that fails to import is purged
-(with its Numba cache files) and rebuilt once.
+(with its Numba cache files) and rebuilt once. The folder is bounded: past
+`TRACEGRAD_CACHE_MAX` modules (default 4000) the least recently written quarter is pruned.
 
 Memory: `LRU` maps trace keys to programs (or to a fallback marker).
 """

@@ -40,8 +40,12 @@ def execute(
     trace: Trace,
     args: Sequence[numpy.ndarray],
     dests: Optional[Sequence[Optional[numpy.ndarray]]] = None,
+    key: Optional["_Key"] = None,
 ) -> list[numpy.ndarray]:
-    """Run `trace` on `args`; outputs with a destination buffer are written into it."""
+    """Run `trace` on `args`; outputs with a destination buffer are written into it.
+
+    `key` is the trace's `_Key` when the caller keeps it (saves rehashing the trace).
+    """
     # ---- device dispatch hook (issue 5, CUDA engineer): device arrays run on the GPU ----
     if _device.DEVICE_TYPES and _on_gpu(args, dests):
         from ..codegen.cuda import execute_cuda
@@ -49,7 +53,7 @@ def execute(
         return execute_cuda(trace, args, dests)
     # ---- end of device dispatch hook ----
     if MODE != "never":
-        prog = _program(trace)
+        prog = _program(trace, key)
         if prog is not None:
             try:
                 out = prog(args, dests)
@@ -79,20 +83,27 @@ def interpret(
     return results
 
 
+_STATS: Optional[dict] = None
+
+
 def _stats() -> dict:
-    from ..codegen import STATS
+    global _STATS
+    if _STATS is None:
+        from ..codegen import STATS
 
-    return STATS
+        _STATS = STATS
+    return _STATS
 
 
-def _program(trace: Trace):
+def _program(trace: Trace, key: Optional["_Key"] = None):
     """The compiled program for `trace`, compiling it when the tiering says so; else None."""
     global _programs, _seen
     if _programs is None:
         from ..codegen.cache import LRU
 
         _programs, _seen = LRU(1024), LRU(8192)
-    key = _Key(trace.key())
+    if key is None:
+        key = _Key(trace.key())
     prog = _programs.get(key)
     if prog is not None:
         if prog is _FALLBACK:
