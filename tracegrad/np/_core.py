@@ -109,8 +109,29 @@ def _py(s: Any) -> Any:
     return s.item() if isinstance(s, numpy.generic) else s
 
 
+def _same_float_operands(xs: Sequence[Any]) -> Optional[list[Any]]:
+    """The atoms of the common case (float arrays of one shape and dtype, Python numbers)."""
+    like = None
+    for a in xs:
+        if isinstance(a, Array):
+            if like is None:
+                like = a
+                if a._dtype.kind != "f":
+                    return None
+            elif a._shape != like._shape or a._dtype != like._dtype:
+                return None
+        elif type(a) not in (float, int):
+            return None
+    if like is None:
+        return None
+    return [a if isinstance(a, Array) else make_lit(a, like._dtype) for a in xs]
+
+
 def elementwise(op: Op, *xs: Any, float_result: bool = False, name: Optional[str] = None) -> Array:
     """Apply an elementwise op with numpy promotion and broadcasting of its operands."""
+    atoms = _same_float_operands(xs)
+    if atoms is not None:
+        return apply(op, atoms, {})[0]
     ops, dt = _operands(name or op.value, xs, float_result)
     shapes = [a.shape for a in ops if isinstance(a, Array)]
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from ..ir import dtypes
@@ -34,7 +35,7 @@ def mean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) ->
         x = cast(x, to_dtype(dtype))
     if not dtypes.is_float(x.dtype):
         x = cast(x, default_float())
-    return divide(reduce(Op.REDUCE_SUM, x, axis, keepdims), float(max(_count(x, axis), 1)))
+    return divide(reduce(Op.REDUCE_SUM, x, axis, keepdims), float(builtins.max(_count(x, axis), 1)))
 
 
 def max(a: Any, axis: Any = None, keepdims: bool = False) -> Array:  # noqa: A001
@@ -61,7 +62,7 @@ def var(a: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Arra
         x = cast(x, default_float())
     d = subtract(x, mean(x, axis, keepdims=True))
     n = _count(x, axis)
-    return divide(reduce(Op.REDUCE_SUM, multiply(d, d), axis, keepdims), float(max(n - ddof, 1)))
+    return divide(reduce(Op.REDUCE_SUM, multiply(d, d), axis, keepdims), float(builtins.max(n - ddof, 1)))
 
 
 def std(a: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Array:

@@ -14,6 +14,7 @@ from ..ir.autodiff import Node, backward_pass
 from ..ir.builder import Builder
 from ..ir.core import Lit
 from . import array as _array
+from . import fastgrad
 from . import lazy as _lazy
 from .array import Array
 from .lazy import EMITTER, _out_aval, collect, materialize
@@ -144,6 +145,8 @@ def backward(
 ) -> None:
     """Gradients of `heads` into the `.grad` buffers of every variable in their graph."""
     heads, head_grads = _as_lists(heads, head_grads)
+    if fastgrad.try_backward(heads, head_grads, retain_graph):
+        return
     prods, ct = _run(heads, head_grads, False, train_mode)
     variables = [v for v in _variables_of(prods, heads) if v._grad_req != "null"]
     if not variables:

@@ -1,0 +1,188 @@
+"""backward() without re-deriving gradients: one cached forward+backward trace per structure.
+
+The recorded graph behind the heads is keyed by its structure (ops, params, avals, how
+values flow, which inputs are variables and their grad_req). The first backward of a
+structure derives the combined trace once with `ir.trace_builder.grad_trace`; later ones
+only walk the graph, look the key up and run the program. Anything unusual (custom
+Functions, retained intermediates, explicit head gradients, capture by the jit, freed
+parts of the graph) takes the general path in backward.py, which emits the gradients op by
+op and gives the same results.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from ..ir.core import Eqn, Lit, Trace, Var
+from ..ir.ops import Op
+from ..ir.trace_builder import grad_trace
+from .array import Array
+from .state import STATE
+
+_SMALL_HEAD = 4096
+_CACHE: dict = {}
+_MAX = 512
+
+
+class _Plan:
+    __slots__ = ("trace", "key", "n_vars")
+
+    def __init__(self, trace: Trace, n_vars: int) -> None:
+        from .execute import _Key
+
+        self.trace, self.n_vars = trace, n_vars
+        self.key = _Key(trace.key())
+
+
+def _walk(heads: Sequence[Array]) -> Optional[tuple[list, list]]:
+    """Producers (program order) and input arrays of the graph, or None for the general path."""
+    prods: dict[int, Any] = {}
+    inputs: dict[int, Array] = {}
+    seen: set[int] = set()
+    stack = list(heads)
+    while stack:
+        a = stack.pop()
+        if id(a) in seen:
+            continue
+        seen.add(id(a))
+        if a._freed:
+            return None
+        p = a._prod
+        if p is None or (a._data is not None and not a._in_graph):
+            inputs[id(a)] = a
+            continue
+        if a._grad is not None or p.op is Op.CUSTOM:
+            return None
+        if id(p) not in prods:
+            prods[id(p)] = p
+            stack.extend(x for x in p.ins if type(x) is not Lit)
+    return sorted(prods.values(), key=lambda p: p.serial), list(inputs.values())
+
+
+def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
+    """Canonical key of the graph and the inputs in canonical order."""
+    ref: dict[int, Any] = {}
+    order: list[Array] = []
+    input_ids = {id(a) for a in inputs}
+    parts: list[Any] = []
+    for n, p in enumerate(prods):
+        refs = []
+        for x in p.ins:
+            if type(x) is Lit:
+                refs.append(("L", x.value, x.dtype.str))
+                continue
+            r = ref.get(id(x))
+            if r is None:
+                if id(x) in input_ids:
+                    r = ref[id(x)] = len(order)
+                    order.append(x)
+                else:  # a value outside the graph (computed under pause) is a constant
+                    r = ref[id(x)] = (n_of(prods, x._prod), x._idx, x._in_graph)
+            refs.append(r)
+        parts.append((p.op, p.fparams, tuple(refs), tuple(p.avals)))
+        for i, w in enumerate(p.outs):
+            o = w() if w is not None else None
+            if o is not None:
+                ref[id(o)] = (n, i)
+    for h in heads:  # a head that is itself an input (no producer) takes the general path
+        if id(h) not in ref or id(h) in input_ids:
+            return None, order
+    roles = tuple(
+        (a._shape, a._dtype.str, a._grad_req if (a._grad is not None and a._in_graph) else "-")
+        for a in order
+    )
+    return (tuple(parts), roles, tuple(ref[id(h)] for h in heads)), order
+
+
+def n_of(prods: list, p: Any) -> int:
+    for n, q in enumerate(prods):
+        if q is p:
+            return n
+    raise KeyError("producer outside the walked graph")
+
+
+def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int], adds: list[int]) -> Trace:
+    env: dict[int, Var] = {}
+    in_vars = []
+    for a in order:
+        v = env[id(a)] = Var(a._shape, a._dtype)
+        in_vars.append(v)
+    eqns = []
+    stopped: dict[int, Var] = {}
+
+    def operand(x: Any) -> Any:
+        if type(x) is Lit:
+            return x
+        v = env[id(x)]
+        if x._in_graph or id(x) in in_ids:
+            return v
+        if id(x) not in stopped:  # a constant inside the graph: no gradient flows into it
+            stopped[id(x)] = Var(v.shape, v.dtype)
+            eqns.append(Eqn(Op.STOP_GRADIENT, (v,), (stopped[id(x)],), ()))
+        return stopped[id(x)]
+
+    in_ids = {id(a) for a in order}
+    for p in prods:
+        ins = tuple(operand(x) for x in p.ins)
+        outs = tuple(Var(shape, dt) for shape, dt in p.avals)
+        for i, w in enumerate(p.outs):
+            o = w() if w is not None else None
+            if o is not None:
+                env[id(o)] = outs[i]
+        eqns.append(Eqn(p.op, ins, outs, p.fparams))
+    fwd = Trace(tuple(in_vars), tuple(eqns), tuple(env[id(h)] for h in heads))
+    full = grad_trace(fwd, wrt=variables)
+    grads = list(full.outputs[len(heads):])
+    extra_in, extra_eqns = [], []
+    for k, i in enumerate(variables):
+        if i in adds:
+            buf = Var(order[i]._shape, order[i]._dtype)
+            out = Var(order[i]._shape, order[i]._dtype)
+            extra_in.append(buf)
+            extra_eqns.append(Eqn(Op.ADD, (buf, grads[k]), (out,), ()))
+            grads[k] = out
+    small = tuple(full.outputs[j] for j, h in enumerate(heads) if h.size <= _SMALL_HEAD)
+    return Trace(full.inputs + tuple(extra_in), full.eqns + tuple(extra_eqns), tuple(grads) + small)
+
+
+def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph: bool) -> bool:
+    """Run backward through the cached path; False when the general path must do it."""
+    if STATE.capture is not None or any(g is not None for g in head_grads):
+        return False
+    for h in heads:
+        if not isinstance(h, Array) or h._prod is None or h._grad is not None:
+            return False
+        h._check_graph()
+    walked = _walk(heads)
+    if walked is None:
+        return False
+    prods, inputs = walked
+    key, order = _structure(prods, inputs, heads)
+    if key is None:
+        return False
+    variables = [i for i, a in enumerate(order) if a._grad is not None and a._in_graph and a._grad_req != "null"]
+    if not variables:
+        return False
+    plan = _CACHE.get(key)
+    if plan is None:
+        adds = [i for i in variables if order[i]._grad_req == "add"]
+        plan = _Plan(_build(prods, order, heads, variables, adds), len(variables))
+        if len(_CACHE) >= _MAX:
+            _CACHE.clear()
+        _CACHE[key] = plan
+    from .backward import _free
+    from .execute import execute
+
+    vs = [order[i] for i in variables]
+    for v in vs:
+        v._grad._prepare_write()
+    small = [h for h in heads if h.size <= _SMALL_HEAD]
+    args = [a._data for a in order] + [v._grad._data for v in vs if v._grad_req == "add"]
+    dests = [v._grad._data for v in vs] + [None] * len(small)
+    results = execute(plan.trace, args, dests, key=plan.key)
+    for h, r in zip(small, results[plan.n_vars :]):
+        if h._data is None:
+            h._set_value(r)
+    if not retain_graph:
+        _free(prods, heads)
+    return True
