@@ -31,6 +31,7 @@ from .views import View, c_strides, size_of
 log = logging.getLogger("tracegrad.codegen.cuda")
 
 _REDUCE_OPS = (Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD)
+SMALL_REDUCTION = 32  # reduced elements per output up to which one thread does each output
 RECOMPUTE_LIMIT = 48  # eqns copied into a group instead of spilling a value to memory
 _ATOMIC_DTYPES = ("float32", "float64", "int32", "int64")
 
@@ -69,6 +70,8 @@ class ReduceStep:
     parts: int  # blocks per output (1: one block computes each output)
     epilogue: Optional[LoopStep] = None  # elementwise eqns over the result, run by thread 0
     result: Optional[Var] = None  # the reduced value, a register in the epilogue
+    prologue: Optional[LoopStep] = None  # short rows: the reduced value computed in place
+    operand: Optional[Var] = None  # ... this value of the prologue (`src` gives its shape)
 
 
 @dataclass
@@ -332,7 +335,7 @@ class Planner:
         return None
 
     def reduction(self, e: Eqn) -> None:
-        if self._fused_full_reduction(e):
+        if self._fused_full_reduction(e) or self._short_rows_in_place(e):
             return None
         src = self.buffer_view(e.ins[0])
         axes = tuple(e.p["axes"])
@@ -348,6 +351,26 @@ class Planner:
             self._push_final(ReduceStep(e.op, src, axes, dst, 1), e.out)
         self.loc[e.out] = View.whole(dst, e.out.shape)
         return None
+
+    def _short_rows_in_place(self, e: Eqn) -> bool:
+        """A reduction over short rows of a value computed by an elementwise group: the
+        one-thread-per-output kernel recomputes the value at each row element (a prologue)
+        instead of reading it back from memory (softmax's exp(x - max) is never stored)."""
+        x = e.ins[0]
+        if not isinstance(x, Var) or not isinstance(self.loc[x], LoopStep) or e.out.size == 0:
+            return False
+        axes = tuple(e.p["axes"])
+        if size_of(tuple(x.shape[a] for a in axes)) > SMALL_REDUCTION:
+            return False
+        pro = LoopStep(tuple(x.shape))
+        if not self._recompute(x, self.loc[x], pro):
+            return False
+        dst = self.new_slot(e.out.shape, e.out.dtype)
+        src = View(-1, tuple(x.shape), c_strides(tuple(x.shape)), 0)
+        step = ReduceStep(e.op, src, axes, dst, 1, prologue=pro, operand=x)
+        self._push_final(step, e.out)
+        self.loc[e.out] = View.whole(dst, e.out.shape)
+        return True
 
     def _push_final(self, step: Union[ReduceStep, MatmulStep], out: Var) -> None:
         """Push a reduction or matmul that writes `out`; elementwise eqns of `out`'s shape

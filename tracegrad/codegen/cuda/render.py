@@ -16,7 +16,7 @@ import numpy
 from ...ir import dtypes
 from ...ir.core import Eqn, Lit, Var
 from ...ir.ops import TABLE, Op
-from .plan import LoopStep, MatmulStep, ReduceStep, ScatterStep
+from .plan import SMALL_REDUCTION, LoopStep, MatmulStep, ReduceStep, ScatterStep
 from .views import View, c_strides, size_of
 
 
@@ -159,18 +159,19 @@ def loop_source(step: LoopStep, name: str, tpb: int) -> tuple[str, list[int]]:
     return "\n".join(head + ["        " + ln for ln in inner] + ["    " + ln for ln in post_loop]) + "\n", slots
 
 
-def _group_lines(step: LoopStep, body: "_Body", names: dict) -> list[str]:
-    """Loads, eqns and stores of a loop group at element `i` (names: Var -> local name)."""
+def _group_lines(step: LoopStep, body: "_Body", names: dict, prefix: str = "") -> list[str]:
+    """Loads, eqns and stores of a loop group at element `i` (names: Var -> local name;
+    `prefix` keeps the locals of two groups in one kernel apart)."""
     lines: list[str] = []
     for k, (var, view) in enumerate(step.loads.items()):
         if view.is_lit:
             names[var] = _lit(view.lit)
         else:
-            names[var] = f"r{k}"
-            lines.append(f"r{k} = {body.read(view)}")
+            names[var] = f"{prefix}r{k}"
+            lines.append(f"{prefix}r{k} = {body.read(view)}")
     for e in step.eqns:
         o = e.out
-        nm = f"v{len(names)}"
+        nm = f"{prefix}v{len(names)}"
         if e.op is Op.GATHER:
             lines.extend(_gather_lines(step.gathers[o], body, names, nm))
             names[o] = nm
@@ -207,9 +208,6 @@ def _identity(op: Op, dt: numpy.dtype) -> str:
     return lit_src(info.min if op is Op.REDUCE_MAX else info.max, dt)
 
 
-SMALL_REDUCTION = 32  # reduced elements per output up to which one thread does each output
-
-
 def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb: int) -> tuple[str, list[int], bool]:
     """One block per (output, part): a strided accumulation, then a shared-memory tree; or,
     for short rows (softmax over classes), one thread per output summing its row in order.
@@ -229,6 +227,20 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
     base = _pos(View(src.slot, kshape, tuple(src.strides[d] for d in kept), src.offset), [f"k{j}" for j in range(len(kept))])
     rpos = _pos(View(src.slot, rshape, tuple(src.strides[d] for d in axes), 0), [f"q{j}" for j in range(len(axes))])
     slots = sorted({src.slot, step.dst})
+    if step.prologue is not None:  # the value is recomputed at each row element
+        body = _Body(tuple(src.shape))
+        body.shape = None  # never the flat fast path: positions come from the coordinates
+        full, kk, qq = [], iter(range(len(kept))), iter(range(len(axes)))
+        for d in range(len(src.shape)):
+            full.append(f"q{next(qq)}" if d in axes else f"k{next(kk)}")
+        body.coords = full
+        names: dict = {}
+        pro = _group_lines(step.prologue, body, names, prefix="p")
+        item = names[step.operand]
+        slots = sorted(({step.dst} | {s for s in body.slots if s >= 0}))
+        base = "0"
+    else:
+        pro, item = [], f"b{src.slot}[base + {rpos}]"
     if step.parts == 1 and red <= SMALL_REDUCTION:
         epi = _epilogue(step, slots, "acc")
         lines = [
@@ -241,7 +253,8 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
             f"        acc = {_identity(step.op, dt)}",
             f"        for r in range({red}):",
             *["            " + ln for ln in rc],
-            f"            acc = {t}({comb.format(a='acc', b=f'b{src.slot}[base + {rpos}]')})",
+            *["            " + ln for ln in pro],
+            f"            acc = {t}({comb.format(a='acc', b=item)})",
             f"        b{step.dst}[o] = acc",
             *(["        i = o"] + ["        " + ln for ln in epi] if epi else []),
             "        o += step",

@@ -128,8 +128,8 @@ class Runner:
             return
         if isinstance(step, LoopStep):
             n = size_of(step.shape)
-            if n == 0:
-                return
+            if n == 0 or not (step.stores or step.reductions):
+                return  # nothing left to write (its values were recomputed where needed)
             src, slots = render.loop_source(step, name, cfg.tpb)
             grid, block = min((n + cfg.tpb - 1) // cfg.tpb, cfg.max_blocks), cfg.tpb
         elif isinstance(step, ReduceStep):
