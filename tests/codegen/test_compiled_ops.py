@@ -93,6 +93,9 @@ def test_reductions_over_axes():
                     outs.append(b.op(op, b.mul(x, 1.5), axes=axes, keepdims=keep))
         outs.append(b.reduce_sum(i, axes=(1,), keepdims=False))
         outs.append(b.reduce_max(i, axes=(0, 2), keepdims=False))
+        outs.append(b.argmax(x, axis=1, keepdims=False))  # host steps (numpy rules)
+        outs.append(b.argmin(b.neg(x), axis=None, keepdims=False))
+        outs.append(b.prod_others(b.mul(x, 2.0), axes=(1,)))
         return outs
 
     rs = numpy.random.RandomState(2)
