@@ -256,7 +256,10 @@ class LRU:
     def get(self, k: Hashable) -> Any:
         v = self.d.get(k)
         if v is not None:
-            self.d.move_to_end(k)
+            try:
+                self.d.move_to_end(k)
+            except KeyError:  # evicted meanwhile by another thread
+                pass
         return v
 
     def put(self, k: Hashable, v: Any) -> None:
