@@ -118,7 +118,7 @@ def test_w3_like_mlp_with_cross_entropy():
 
     before = cg.COUNTERS["launches"]
     compare(step, X, W1, b1, W2, b2, rtol=1e-4, atol=1e-5)
-    assert cg.COUNTERS["launches"] - before <= 18  # forward and backward of the whole step
+    assert cg.COUNTERS["launches"] - before <= 19  # forward and backward of the whole step
 
 
 def test_reductions_axes_and_two_pass():
