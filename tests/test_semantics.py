@@ -130,6 +130,26 @@ def test_drop_grad() -> None:
     assert a.grad is None and _g(w) == [1.0, 2.0]
 
 
+def test_one_structure_with_other_variables_and_reqs() -> None:
+    """The same recorded structure, with different leaves attached and reqs, run in turn."""
+    for attach, want in [
+        ({"x": "write", "y": "write"}, {"x": [3.0, 4.0], "y": [1.0, 2.0]}),
+        ({"x": "write"}, {"x": [3.0, 4.0]}),
+        ({"y": "add"}, {"y": [1.0, 2.0]}),
+        ({"x": "null", "y": "add"}, {"x": [0.0, 0.0], "y": [1.0, 2.0]}),
+        ({"x": "add", "y": "write"}, {"x": [3.0, 4.0], "y": [1.0, 2.0]}),
+    ]:
+        for _ in range(2):
+            x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+            for name, req in attach.items():
+                {"x": x, "y": y}[name].attach_grad(req)
+            with autograd.record():
+                z = x * y
+            z.backward()
+            for name, g in want.items():
+                assert _g({"x": x, "y": y}[name]) == g, (attach, name)
+
+
 # ---- graphs: retain, free, heads --------------------------------------------------------------
 def test_retain_graph_allows_a_second_backward() -> None:
     x = _leaf([1.0, 2.0])
