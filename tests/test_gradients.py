@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tracegrad import GraphError, UnsupportedError, autograd, ir, npx
+from tracegrad import GraphError, ShapeError, UnsupportedError, autograd, ir, npx
 from tracegrad import np as tnp
 from tracegrad.ir import Op
 from tracegrad.test_utils import assert_almost_equal, check_numeric_gradient
@@ -395,3 +395,71 @@ def test_the_checker_catches_a_wrong_gradient() -> None:
     got = check_numeric_gradient(lambda x, y: x * y, [numpy.array([2.0]), numpy.array([3.0])], head_grad=None,
                                  grad_nodes=[0], numeric_eps=1e-4)
     assert [g.tolist() for g in got] == [[3.0]]
+
+
+# ---- random programs: fan-out, broadcasting, layout, sync points mid-record -----------------
+_UNARY_STEPS = [
+    tnp.sin,
+    tnp.tanh,
+    lambda a: tnp.exp(a * 0.3),
+    lambda a: a * a,
+    npx.sigmoid,
+    lambda a: a.sum(axis=-1, keepdims=True),
+    lambda a: a.max(axis=0, keepdims=True) if a.ndim else a,
+    lambda a: -a,
+    lambda a: tnp.transpose(a),
+    lambda a: a[..., ::-1],
+    None,  # a sync point: float() of a recorded value
+]
+_BINARY_STEPS = [tnp.add, tnp.multiply, tnp.subtract, lambda a, b: a / (b * b + 1.0)]
+
+
+@st.composite
+def _programs(draw):
+    steps = []
+    for _ in range(draw(st.integers(2, 7))):
+        if draw(st.booleans()):
+            steps.append(("u", draw(st.integers(0, len(_UNARY_STEPS) - 1)), draw(st.integers(0, 99))))
+        else:
+            steps.append(("b", draw(st.integers(0, len(_BINARY_STEPS) - 1)), draw(st.integers(0, 99)),
+                          draw(st.integers(0, 99))))
+    return steps
+
+
+def _run_program(steps, x, y):
+    pool = [x, y]
+    for s in steps:
+        if s[0] == "u":
+            f, a = _UNARY_STEPS[s[1]], pool[s[2] % len(pool)]
+            if f is None:
+                float(a.sum())
+                continue
+            pool.append(f(a))
+        else:
+            a, b = pool[s[2] % len(pool)], pool[s[3] % len(pool)]
+            try:
+                pool.append(_BINARY_STEPS[s[1]](a, b))
+            except ShapeError:
+                pass  # shapes that do not broadcast: skip the step
+    return tnp.sum(pool[-1] * 1.0) + tnp.sum(pool[len(pool) // 2]) + 0.1 * (x**3).sum() + 0.1 * (y**3).sum()
+
+
+@pytest.mark.filterwarnings("ignore:x.T on an array")
+@FAST
+@given(steps=_programs(), seed=st.integers(0, 1000))
+def test_random_programs_first_and_second_order(steps, seed: int) -> None:
+    rs = numpy.random.RandomState(seed)
+    x, y = rs.uniform(-1, 1, (2, 3)), rs.uniform(-1, 1, (3,))
+    for scale in (1.0, 0.9):  # the second run reuses the first one's derived program
+        check_numeric_gradient(lambda a, b: _run_program(steps, a, b), [x * scale, y], rtol=1e-5, atol=1e-7)
+
+    def first(a, b):
+        for v in (a, b):
+            if not v._in_graph:
+                v.attach_grad()
+        with autograd.record():
+            out = _run_program(steps, a, b)
+        ga, gb = autograd.grad(out, [a, b], create_graph=True)
+        return (ga * ga).sum() + (gb * tnp.array([1.0, 2.0, 3.0], dtype="float64")).sum()
+
+    check_numeric_gradient(first, [x, y], rtol=1e-5, atol=1e-7)
