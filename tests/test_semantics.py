@@ -470,6 +470,18 @@ def test_attach_grad_on_an_intermediate_keeps_the_graph_d2l() -> None:
     assert _g(u) == [5.0, 5.0]
 
 
+def test_marking_a_retained_intermediate_twice_raises() -> None:
+    x = _leaf([1.0, 2.0])
+    with autograd.record():
+        u = x * x
+        u.attach_grad()
+        with pytest.raises(GraphError, match="already been marked"):
+            u.attach_grad()
+        z = u * 2
+    z.backward()
+    assert _g(u) == [2.0, 2.0] and _g(x) == [4.0, 8.0]
+
+
 def test_copy_then_attach_is_a_new_leaf() -> None:
     x = _leaf([1.0, 2.0])
     u = x.copy()

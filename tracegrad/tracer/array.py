@@ -200,6 +200,11 @@ class Array:
         from .lazy import check_dtype_for_grad
 
         check_dtype_for_grad(self, "attach_grad")
+        if self._grad is not None and self._prod is not None and self._in_graph and not self._freed:
+            raise GraphError(
+                "The node has already been marked. Cannot mark it again. (attach_grad was already "
+                "called on this recorded intermediate; its .grad is filled by backward)"
+            )
         if self._dev is not None and self._dev is not _dev_mod.UNPLACED:  # a device-resident .grad
             self._grad = ARRAY_CLS._wrap(_dev_mod.gpu_zeros(self._shape, self._dtype, self._dev))
             self._grad._dev = self._dev
