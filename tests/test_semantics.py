@@ -870,3 +870,18 @@ def test_sync_points_on_recorded_values() -> None:
         bool(np.array([1.0, 2.0]))
     with pytest.raises(AttributeError):
         np.array([1.0]).asscalar()
+
+
+def test_ndarray_copies_and_views() -> None:
+    a = np.array([1.0, 2.0])
+    host = a.asnumpy()
+    host[0] = 9.0  # asnumpy is a copy
+    assert a.asnumpy().tolist() == [1.0, 2.0]
+    b = np.zeros((2,))
+    assert a.copyto(b) is b and b.asnumpy().tolist() == [1.0, 2.0]
+    with pytest.warns(UserWarning, match="onto itself"):
+        assert a.copyto(a) is False
+    c = a.copy()
+    c[0] = 5.0
+    assert a.asnumpy().tolist() == [1.0, 2.0]
+    assert a.as_np_ndarray() is a
