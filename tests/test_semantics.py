@@ -885,3 +885,21 @@ def test_ndarray_copies_and_views() -> None:
     c[0] = 5.0
     assert a.asnumpy().tolist() == [1.0, 2.0]
     assert a.as_np_ndarray() is a
+
+
+def test_several_heads_duplicates_and_ancestors_accumulate() -> None:
+    for _ in range(2):  # twice: the second pass reuses the derived program
+        x = _leaf([1.0, 2.0])
+        with autograd.record():
+            y = x * x
+        autograd.backward([y, y])
+        assert _g(x) == [4.0, 8.0]
+        with autograd.record():
+            y = x * x
+            z = y * 3
+        autograd.backward([y, z])
+        assert _g(x) == [8.0, 16.0]
+        with autograd.record():
+            y = x * x
+        autograd.backward([y, x])
+        assert _g(x) == [3.0, 5.0]
