@@ -77,7 +77,8 @@ def test_numba_failure_falls_back_with_one_line(auto_mode, monkeypatch, caplog):
 
     def broken(p):
         src, calls = real(p)
-        return src.replace('@njit("void(', '@njit("void(notatype, '), calls  # Numba rejects it
+        src = src.replace('@njit("void(', '@njit("void(notatype, ')  # Numba rejects it
+        return src.replace('@njit("int64(', '@njit("int64(notatype, '), calls
 
     monkeypatch.setattr(cpu, "render", broken)
     monkeypatch.setattr(ex, "MODE", "always")

@@ -33,9 +33,9 @@ import numpy
 from ..errors import CompileError
 from ..ir.core import Lit, Var
 from ..ir.ops import TABLE
-from .fusion import CHUNK, Accumulate, Compute, Kernel, Load, Plan, Store
+from .fusion import CHUNK, Accumulate, Compute, GuardStep, HostStep, Kernel, Load, Plan, Store
 
-RENDERER_VERSION = "cpu-1"
+RENDERER_VERSION = "cpu-2"
 FASTMATH = "{'reassoc', 'contract'}"
 
 _NB = {
@@ -467,20 +467,29 @@ class Call:
     `args` the buffers it takes in order; a parallel kernel also takes per-unit partial
     arrays (`parts`: (units, dtype)) and a unit range; `fin` names, per partial array, the
     combine of the reduction (add/max/min/mul) whose result goes to `fin_args`.
+    A serial segment also checks the plan's guards that follow its kernels (`guards`, in
+    plan order) and returns the index of the first failing one (-1 when all pass), before
+    any later kernel runs; `local` are the buffers it keeps to itself (allocated inside).
     """
 
-    def __init__(self, name, kernels, args, parallel=False, units=1, parts=(), fin=None, fin_args=()):
+    def __init__(self, name, kernels, args, parallel=False, units=1, parts=(), fin=None, fin_args=(),
+                 guards=(), local=()):
         self.name, self.kernels, self.args = name, kernels, args
         self.parallel, self.units, self.parts = parallel, units, list(parts)
         self.fin, self.fin_args = fin, list(fin_args)
+        self.guards, self.local = list(guards), list(local)
 
 
-def _segments(p: Plan) -> list[list[Kernel]]:
-    """Runs of consecutive serial kernels (one function each); parallel kernels alone."""
-    out: list[list[Kernel]] = []
-    run: list[Kernel] = []
+def _segments(p: Plan) -> list[list]:
+    """Runs of consecutive serial kernels and the guards between and after them (one
+    function each); parallel kernels alone."""
+    out: list[list] = []
+    run: list = []
     for st in p.steps:
         if isinstance(st, Kernel) and not st.parallel:
+            run.append(st)
+            continue
+        if isinstance(st, GuardStep) and run and isinstance(st.var, Var):
             run.append(st)
             continue
         if run:
@@ -493,11 +502,63 @@ def _segments(p: Plan) -> list[list[Kernel]]:
     return out
 
 
+def _bool_guard(g: GuardStep) -> bool:
+    """A guard on a bool whose failure outcome is known without reading the value."""
+    return numpy.dtype(g.var.dtype) == numpy.dtype(bool) and type(g.expect) is bool
+
+
+def _locals(p: Plan, groups: list[list]) -> list[set]:
+    """Per segment, the buffers written and read only inside it: allocated in the function
+    (not arguments). Trace outputs, host step operands, buffers other functions or the
+    runner read, and guard operands whose failure value the runner must read stay arguments."""
+    t = p.trace
+    keep = set(t.outputs) | set(t.inputs)
+    seg_of: dict[int, int] = {}
+    for j, group in enumerate(groups):
+        for st in group:
+            seg_of[id(st)] = j
+    users: dict[Var, set] = {}
+    for st in p.steps:
+        j = seg_of.get(id(st), -1)
+        if isinstance(st, Kernel):
+            for v in st.reads:
+                users.setdefault(v, set()).add(j)
+        elif isinstance(st, HostStep):
+            keep.update(a for a in st.eqn.ins if isinstance(a, Var))
+        elif isinstance(st.var, Var):
+            if j < 0 or not _bool_guard(st):
+                keep.add(st.var)
+            users.setdefault(st.var, set()).add(j)
+    out = []
+    for j, group in enumerate(groups):
+        mine = set()
+        if not any(isinstance(k, Kernel) and k.parallel for k in group):
+            for k in group:
+                if isinstance(k, Kernel):
+                    mine.update(v for v in k.writes if v not in keep and users.get(v, {j}) <= {j})
+        out.append(mine)
+    return out
+
+
+def _guard_lit(expect: Any) -> str:
+    if type(expect) is bool or expect is None:
+        return repr(expect)
+    if isinstance(expect, float) and not math.isfinite(expect):
+        return f"float('{expect}')"
+    return repr(expect)
+
+
+def _np_dtype(dt: Any) -> str:
+    name = numpy.dtype(dt).name
+    return "np.bool_" if name == "bool" else f"np.{name}"
+
+
 def render(p: Plan) -> tuple[str, list[Call]]:
     """Module source for the plan's kernels (without the hash header) and its calls."""
     mod = _Module()
     srcs, calls = [], []
-    for group in _segments(p):
+    groups = _segments(p)
+    for group, local in zip(groups, _locals(p, groups)):
         if len(group) == 1 and group[0].parallel:
             k = group[0]
             w = _KernelWriter(mod, k)
@@ -507,20 +568,30 @@ def render(p: Plan) -> tuple[str, list[Call]]:
             calls.append(Call(k.name, [k], list(k.reads) + list(k.writes), True, k.units, parts,
                               [k.reductions[j].combine for j in w.partials()], fin_args))
             continue
+        kernels = [k for k in group if isinstance(k, Kernel)]
+        guards = [g for g in group if isinstance(g, GuardStep)]
         args: dict = {}
-        for k in group:
+        for k in kernels:
             for v in list(k.reads) + list(k.writes):
                 args.setdefault(v, f"b{len(args)}")
-        name = "s_" + "_".join(k.name for k in group)
-        body = []
-        for k in group:
-            body.append(f"# {k.name} over {list(k.domain)}")
-            body += _KernelWriter(mod, k, args).inline_lines(k.name + "_")
-        types = ", ".join(f"{_NB[numpy.dtype(v.dtype).name]}[::1]" for v in args)
+        for g in guards:
+            args.setdefault(g.var, f"b{len(args)}")
+        name = "s_" + "_".join(k.name for k in kernels)
+        body = [f"{args[v]} = np.empty({v.size}, {_np_dtype(v.dtype)})" for v in args if v in local]
+        for st in group:
+            if isinstance(st, GuardStep):
+                body.append(f"if {args[st.var]}[0] != {_guard_lit(st.expect)}:  # guard #{st.index}")
+                body.append(f"    return {st.index}")
+                continue
+            body.append(f"# {st.name} over {list(st.domain)}")
+            body += _KernelWriter(mod, st, args).inline_lines(st.name + "_")
+        body.append("return -1")
+        params = [v for v in args if v not in local]
+        types = ", ".join(f"{_NB[numpy.dtype(v.dtype).name]}[::1]" for v in params)
         srcs.append("\n".join(
-            [f'@njit("void({types})", cache=True, fastmath=_FM, error_model="numpy", nogil=True)',
-             f"def {name}({', '.join(args.values())}):"] + ["    " + ln for ln in body]))
-        calls.append(Call(name, group, list(args)))
+            [f'@njit("int64({types})", cache=True, fastmath=_FM, error_model="numpy", nogil=True)',
+             f"def {name}({', '.join(args[v] for v in params)}):"] + ["    " + ln for ln in body]))
+        calls.append(Call(name, kernels, params, guards=guards, local=[v for v in args if v in local]))
     lines = [PRELUDE.format(version=RENDERER_VERSION, fastmath=FASTMATH)]
     for text, cname in dict(mod.consts).items():
         lines.append(f"{cname} = {text}")

@@ -2,9 +2,12 @@
 
 A `Program` holds one slot per buffer. A call fills the input slots (flat views of the
 arguments), points output slots at their destination buffers when that is safe, allocates
-the other temporaries, then runs the steps: Numba kernels, numpy host steps (matmul goes to
-BLAS) and guard checks. When the trace has guards, every output is computed into a
-temporary and copied to its destination only after all guards passed, so a failed guard
+the other temporaries (small ones are kept by the program and reused: outputs returned
+without a destination are always fresh arrays), then runs the steps: Numba kernels, numpy
+host steps (matmul goes to BLAS) and guard checks. Guards that follow serial kernels are
+checked inside the generated function, which returns the failing guard's index before any
+later kernel runs. An output written before the last guard is computed into a temporary
+and copied to its destination only after all guards passed, so a failed guard
 (`GuardFailure`) leaves every destination untouched.
 """
 
@@ -16,11 +19,13 @@ import numpy
 
 from ..errors import CompileError, GuardFailure
 from ..ir.core import Lit, Var
-from ..ir.ops import TABLE, Kind
+from ..ir.ops import TABLE, Kind, Op
 from . import pool
 from .fusion import GuardStep, HostStep, Kernel, Load, Plan
 
 _KERNEL, _HOST, _GUARD = 0, 1, 2
+_NO_FOLD = (Op.CUSTOM, Op.CUSTOM_VJP)  # host callbacks may have effects or draw random numbers
+POOL_BYTES = 1 << 12  # temporaries up to this size are kept by the program between calls
 _COMBINE = {"add": numpy.add.reduce, "max": numpy.maximum.reduce, "min": numpy.minimum.reduce,
             "mul": numpy.multiply.reduce}
 
@@ -44,6 +49,10 @@ class Program:
         inputs = set(t.inputs)
         steps: list[tuple] = []
         written_at: dict[Var, int] = {}
+        guard_at = -1  # the plan step of the last guard
+        consts: dict[Var, Any] = {}  # host step results computed once, from literals only
+        outputs = set(t.outputs)
+        self.consts: list[tuple[int, Any]] = []
         call_of = {id(k): c for c in calls for k in c.kernels}
         for i, s in enumerate(plan.steps):
             if isinstance(s, Kernel):
@@ -54,9 +63,13 @@ class Program:
                     continue  # a later kernel of a segment: runs in the segment's call
                 fn = getattr(module, c.name)
                 fin = [(_COMBINE[cb], slot(v), numpy.dtype(v.dtype)) for cb, v in zip(c.fin or (), c.fin_args)]
-                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin, None, c.units, c.parallel))
+                # guard index -> (slot to read the seen value from, or -1: the seen value)
+                gmap = {g.index: (-1, not g.expect) if g.var in c.local else (slot(g.var), None) for g in c.guards}
+                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin, gmap, c.units, c.parallel))
             elif isinstance(s, HostStep):
                 e = s.eqn
+                if self._fold(e, s.view, slot, consts, outputs):
+                    continue
                 ops = []
                 for a in e.ins:
                     if isinstance(a, Lit):
@@ -69,6 +82,9 @@ class Program:
                 if mm:  # numpy.matmul(..., out=dest): BLAS writes the destination directly
                     written_at[e.out] = i
             else:
+                guard_at = i
+                if any(g is s for c in calls for g in c.guards):
+                    continue  # checked inside its segment's function
                 x = s.var
                 if isinstance(x, Lit):
                     if x.value != s.expect:
@@ -78,21 +94,45 @@ class Program:
         self.steps = steps
         self.has_guards = plan.n_guards > 0
         self.nslots = len(slots) + 1
-        allocs = []
+        # temporaries: small ones come from a per-program free list (reused across calls,
+        # one set per concurrent call), large ones and outputs are allocated per call
+        allocs, pooled = [], []
         for v in slots:
             if v in inputs or v in plan.views:
                 continue
             if any(v in s.writes for s in plan.kernels()) or v in written_at:
-                allocs.append((slots[v], v.size, numpy.dtype(v.dtype)))
+                small = v.size * numpy.dtype(v.dtype).itemsize <= POOL_BYTES
+                (pooled if small and v not in outputs else allocs).append((slots[v], v.size, numpy.dtype(v.dtype)))
         self.allocs = allocs
-        # outputs: (slot, shape, dtype, input position or -1, direct-writable)
+        self.pooled = pooled
+        self._free: list[list] = []
+        # outputs: (slot, shape, dtype, input position or -1, direct-writable); an output
+        # written after the last guard may go straight to its destination
         self.outs = []
         self.unsafe: list[list[int]] = []
         for o in t.outputs:
             pos = t.inputs.index(o) if o in inputs else -1
-            direct = (not self.has_guards) and o in written_at
+            direct = o in written_at and written_at[o] > guard_at
             self.outs.append((slot(o), tuple(o.shape), numpy.dtype(o.dtype), pos, direct))
             self.unsafe.append(self._unsafe_inputs(o, written_at.get(o, -1)) if direct else [])
+
+    def _fold(self, e: Any, view: bool, slot: Any, consts: dict, outputs: set) -> bool:
+        """Run a host step whose operands are all literals (or folded) now, once: its result
+        is the same on every call (e.g. the cotangent 1.0 scattered by slice_vjp). Results
+        that are trace outputs are not folded (the caller gets fresh arrays)."""
+        if e.op in _NO_FOLD or any(o in outputs or o.size * o.dtype.itemsize > POOL_BYTES for o in e.outs):
+            return False
+        if not all(isinstance(a, Lit) or a in consts for a in e.ins):
+            return False
+        vals = [a.dtype.type(a.value) if isinstance(a, Lit) else consts[a] for a in e.ins]
+        out = TABLE[e.op].impl(*vals, **e.p)
+        if len(e.outs) == 1:
+            out = (out,)
+        for o, r in zip(e.outs, out):
+            r = numpy.array(r, dtype=o.dtype)  # a private copy (never a view of a literal)
+            consts[o] = r
+            self.consts.append((slot(o), r if view else r.reshape(-1)))
+        return True
 
     def _unsafe_inputs(self, o: Var, at: int) -> list[int]:
         """Input positions whose buffer must not be the destination of output `o`."""
@@ -135,15 +175,34 @@ class Program:
                 if direct is None:
                     direct = set()
                 direct.add(j)
+        for s, c in self.consts:
+            env[s] = c
         for s, n, dt in self.allocs:
             if env[s] is None:
                 env[s] = numpy.empty(n, dt)
+        if self.pooled:
+            try:
+                bufs = self._free.pop()
+            except IndexError:
+                bufs = [numpy.empty(n, dt) for _, n, dt in self.pooled]
+            for (s, _, _), b in zip(self.pooled, bufs):
+                env[s] = b
+            try:
+                return self._run(env, args, dests, direct)
+            finally:
+                self._free.append(bufs)
+        return self._run(env, args, dests, direct)
+
+    def _run(self, env: list, args: Sequence[numpy.ndarray], dests: Any, direct: Optional[set]) -> list:
         for st in self.steps:
             kind = st[0]
             if kind == _KERNEL:
                 a = [env[s] for s in st[2]]
                 if not st[7]:
-                    st[1](*a)
+                    code = st[1](*a)
+                    if code >= 0:
+                        s, seen = st[5][code]
+                        raise GuardFailure(code, seen if s < 0 else env[s][0].item())
                     continue
                 ps = [numpy.empty(n, dt) for n, dt in st[3]]
                 a += ps
