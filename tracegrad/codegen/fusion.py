@@ -109,6 +109,8 @@ class Root:
 def map_index(e: Eqn, idx: Idx, root: Optional[Root]) -> Idx:
     """The operand index a layout eqn reads for output index `idx`."""
     x = e.ins[0]
+    if isinstance(x, Lit):  # a splat constant: every index reads the same literal
+        return Idx((), lin="0", root=root)
     xs = tuple(x.shape)
     p = e.p
     if e.op is Op.RESHAPE:

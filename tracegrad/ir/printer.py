@@ -7,7 +7,7 @@
     atom     := var | literal             literals print as 2.0, 3, True
     params   := name "=" value ("," name "=" value)*
 
-Variables are named a, b, ..., z, ba, bb, ... in order of first appearance. A guard is an
+Variables are named a, b, ..., z, aa, ab, ... in order of first appearance. A guard is an
 eqn with no outputs: `guard[expect=True, where=file.py:12] d` means the program is valid
 only where d == True.
 """
