@@ -373,3 +373,13 @@ def test_wait_to_read_and_waitall():
     y.wait_to_read()
     assert cg.runtime._device.is_device_array(y._data)
     npx.waitall()
+
+
+def test_grad_of_constant_gradient_stays_on_device():
+    x = np.array(f32(3), device=GPU)
+    x.attach_grad()
+    with autograd.record():
+        y = x.sum()
+    (g,) = autograd.grad(y, [x])
+    assert g.device == GPU
+    numpy.testing.assert_allclose(g.asnumpy(), numpy.ones(3, numpy.float32))

@@ -14,6 +14,7 @@ from ..ir.autodiff import Node, backward_pass
 from ..ir.builder import Builder
 from ..ir.core import Lit
 from . import array as _array
+from .. import device as _dev_mod
 from . import fastgrad
 from . import lazy as _lazy
 from .array import Array
@@ -216,9 +217,18 @@ def grad(
     if not create_graph:
         out = [_fresh(g) for g in out]
         materialize(out)
+        out = [_on_device_of(g, v) for g, v in zip(out, variables)]
     if not retain_graph:
         _free(prods, heads)
     return out
+
+
+def _on_device_of(g: Array, v: Array) -> Array:
+    """A gradient made of constants alone (no device of its own) goes to its variable's device."""
+    dev = getattr(v, "_dev", None)
+    if dev is None or dev is _dev_mod.UNPLACED or g._dev is dev:
+        return g
+    return g.to_device(dev)
 
 
 def _fresh(g: Array) -> Array:
