@@ -38,3 +38,12 @@ def explain_compile(x: "ndarray | ir.Trace") -> str:
 
 
 __all__ = ["np", "npx", "autograd", "ndarray", "jit", "show", "explain_compile", "__version__"]
+
+
+def __getattr__(name: str):
+    """Submodules that `import tracegrad` does not load (they import numba): on first use."""
+    if name in ("cache", "codegen", "test_utils", "device"):
+        import importlib
+
+        return importlib.import_module(f"tracegrad.{name}")
+    raise AttributeError(f"module 'tracegrad' has no attribute {name!r}")
