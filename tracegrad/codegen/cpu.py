@@ -553,6 +553,24 @@ def _np_dtype(dt: Any) -> str:
     return "np.bool_" if name == "bool" else f"np.{name}"
 
 
+def _local_decls(body: list[str], local: list, names: dict) -> list[str]:
+    """Declare a segment's local buffers: a one-element buffer only ever indexed at [0]
+    becomes a scalar variable (no allocation), others an array allocated in the function."""
+    text = "\n".join(body)
+    decls = []
+    for v in local:
+        n = names[v]
+        if v.size == 1:
+            scalar = re.sub(rf"\b{n}\[0\]", f"{n}_v", text)
+            if re.search(rf"\b{n}\[", scalar) is None:
+                text = scalar
+                dt = numpy.dtype(v.dtype)
+                decls.append(f"{n}_v = {'False' if dt == numpy.dtype(bool) else _const(0, dt)}")
+                continue
+        decls.append(f"{n} = np.empty({v.size}, {_np_dtype(v.dtype)})")
+    return decls + (text.split("\n") if text else [])
+
+
 def render(p: Plan) -> tuple[str, list[Call]]:
     """Module source for the plan's kernels (without the hash header) and its calls."""
     mod = _Module()
@@ -577,7 +595,7 @@ def render(p: Plan) -> tuple[str, list[Call]]:
         for g in guards:
             args.setdefault(g.var, f"b{len(args)}")
         name = "s_" + "_".join(k.name for k in kernels)
-        body = [f"{args[v]} = np.empty({v.size}, {_np_dtype(v.dtype)})" for v in args if v in local]
+        body = []
         for st in group:
             if isinstance(st, GuardStep):
                 body.append(f"if {args[st.var]}[0] != {_guard_lit(st.expect)}:  # guard #{st.index}")
@@ -585,7 +603,7 @@ def render(p: Plan) -> tuple[str, list[Call]]:
                 continue
             body.append(f"# {st.name} over {list(st.domain)}")
             body += _KernelWriter(mod, st, args).inline_lines(st.name + "_")
-        body.append("return -1")
+        body = _local_decls(body, [v for v in args if v in local], args) + ["return -1"]
         params = [v for v in args if v not in local]
         types = ", ".join(f"{_NB[numpy.dtype(v.dtype).name]}[::1]" for v in params)
         srcs.append("\n".join(

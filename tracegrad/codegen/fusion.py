@@ -405,13 +405,17 @@ def _group(t, producer, inputs, realized, views, par_min):
 
 
 def _place_guards(t: Trace, steps: list, kernel_of: dict) -> list:
+    """Each guard goes after the step computing its operand and after the guard before it,
+    so guards are checked in trace order: the first failing one is the interpreter's."""
     after: dict[int, list] = {}
     gi = 0
+    last = -1
     for e in t.eqns:
         if e.op is not Op.GUARD:
             continue
         x = e.ins[0]
         pos = kernel_of.get(x, -1) if isinstance(x, Var) else -1
+        pos = last = max(pos, last)
         after.setdefault(pos, []).append(GuardStep(x, e.p["expect"], gi, e.p.get("where", "")))
         gi += 1
     out = list(after.get(-1, []))
