@@ -40,4 +40,6 @@ def check(trace: Trace, args: Sequence[numpy.ndarray], rtol: float = 1e-5, atol:
     want = eval_trace(trace, [a.copy() for a in args])
     got = prog([a.copy() for a in args])
     assert_same(got, want, rtol, atol, what=str(trace)[:2000])
+    ref = prog.call_generic([a.copy() for a in args])  # the driver's reference: the slot loop
+    assert_same(ref, want, rtol, atol, what="call_generic: " + str(trace)[:2000])
     return prog

@@ -36,9 +36,11 @@ def _cflow(b, x, g):
     return [b.add(g, b.mul(grad, 8.0)), early, m]
 
 
-def test_guards_inside_functions_match_the_interpreter():
+@pytest.mark.parametrize("runner", ["run", "call_generic"])  # the generated driver, the reference loop
+def test_guards_inside_functions_match_the_interpreter(runner):
     t = make(_cflow, ((2,), F32), ((2,), F32))
     prog = compile_trace(t)
+    call = getattr(prog, runner)
     assert not any(st[0] == _GUARD for st in prog.steps)  # all checked in generated code
     assert "return 3" in prog.source and prog.consts  # the literal slice_vjp is folded
     cases = [
@@ -55,12 +57,12 @@ def test_guards_inside_functions_match_the_interpreter():
         before = (d0.copy(), d1.copy())
         if fail is None:
             want = eval_trace(t, [x, g.copy()])
-            got = prog([x, g], [d0, d1, None])
+            got = call([x, g], [d0, d1, None])
             assert_same(got, want)
             assert got[0] is d0 and got[1] is d1
             continue
         with pytest.raises(GuardFailure) as ei:
-            prog([x, g], [d0, d1, None])
+            call([x, g], [d0, d1, None])
         with pytest.raises(GuardFailure) as ej:
             eval_trace(t, [x, g])
         assert (ei.value.index, ei.value.seen) == fail == (ej.value.index, ej.value.seen)
@@ -74,10 +76,12 @@ def _pooled(b, x, w):
     return [b.matmul(h, w), b.reduce_sum(h, axes=(0, 1), keepdims=False)]
 
 
-def test_outputs_are_fresh_and_concurrent_calls_stay_apart():
+@pytest.mark.parametrize("runner", ["run", "call_generic"])
+def test_outputs_are_fresh_and_concurrent_calls_stay_apart(runner):
     t = make(_pooled, ((4, 3), F32), ((3, 2), F32))
-    prog = compile_trace(t)
-    assert prog.pooled, "expected a temporary kept between calls"
+    prog = getattr(compile_trace(t), runner)
+    pooled = compile_trace(t).pooled
+    assert pooled, "expected a temporary kept between calls"
     rs = numpy.random.RandomState(3)
     xs = [rs.randn(4, 3).astype(numpy.float32) for _ in range(4)]
     w = rs.randn(3, 2).astype(numpy.float32)

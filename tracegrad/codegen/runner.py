@@ -20,7 +20,7 @@ import numpy
 from ..errors import CompileError, GuardFailure
 from ..ir.core import Lit, Var
 from ..ir.ops import TABLE, Kind, Op
-from . import pool
+from . import driver, pool
 from .fusion import GuardStep, HostStep, Kernel, Load, Plan
 
 _KERNEL, _HOST, _GUARD = 0, 1, 2
@@ -97,11 +97,13 @@ class Program:
         # temporaries: small ones come from a per-program free list (reused across calls,
         # one set per concurrent call), large ones and outputs are allocated per call
         allocs, pooled = [], []
+        callback_ins = {a for st in plan.steps if isinstance(st, HostStep) and st.eqn.op in _NO_FOLD for a in st.eqn.ins}
         for v in slots:
             if v in inputs or v in plan.views:
                 continue
             if any(v in s.writes for s in plan.kernels()) or v in written_at:
-                small = v.size * numpy.dtype(v.dtype).itemsize <= POOL_BYTES
+                # (a host callback could hand its operand back as its result: not kept)
+                small = v.size * numpy.dtype(v.dtype).itemsize <= POOL_BYTES and v not in callback_ins
                 (pooled if small and v not in outputs else allocs).append((slots[v], v.size, numpy.dtype(v.dtype)))
         self.allocs = allocs
         self.pooled = pooled
@@ -115,6 +117,11 @@ class Program:
             direct = o in written_at and written_at[o] > guard_at
             self.outs.append((slot(o), tuple(o.shape), numpy.dtype(o.dtype), pos, direct))
             self.unsafe.append(self._unsafe_inputs(o, written_at.get(o, -1)) if direct else [])
+        self.run, self.driver_source = driver.generate(self)
+
+    def __call__(self, args: Sequence[numpy.ndarray], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> list:
+        """Run the program (the generated driver): outputs with a destination go into it."""
+        return self.run(args, dests)
 
     def _fold(self, e: Any, view: bool, slot: Any, consts: dict, outputs: set) -> bool:
         """Run a host step whose operands are all literals (or folded) now, once: its result
@@ -154,7 +161,8 @@ class Program:
                     break
         return bad
 
-    def __call__(self, args: Sequence[numpy.ndarray], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> list:
+    def call_generic(self, args: Sequence[numpy.ndarray], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> list:
+        """The reference runner: the same steps as the driver, by a loop over slots."""
         env: list[Any] = [None] * self.nslots
         for s, a, dt in zip(self.in_slots, args, self.in_dtypes):
             if a.dtype != dt:
