@@ -35,7 +35,7 @@ from ..ir.core import Lit, Var
 from ..ir.ops import TABLE
 from .fusion import CHUNK, Accumulate, Compute, GuardStep, HostStep, Kernel, Load, Plan, Store
 
-RENDERER_VERSION = "cpu-2"
+RENDERER_VERSION = "cpu-3"
 FASTMATH = "{'reassoc', 'contract'}"
 
 _NB = {
@@ -230,6 +230,23 @@ _POLY_EXP = """\
 {o}p = {o}p * {o}p"""
 
 
+_MINMAX = re.compile(r"_(maximum|minimum)\((\w+), (\w+)\)")
+
+
+def _inline_minmax(line: str) -> str:
+    """`_maximum(a, b)` over plain names as the helper's own expression (NaN propagates the
+    same way): typing a call to an inlined helper costs compile time, an expression does not."""
+    def sub(m: re.Match) -> str:
+        a, b = m.group(2), m.group(3)
+        op = ">" if m.group(1) == "maximum" else "<"
+        return f"({a} if ({a} {op} {b} or {a} != {a}) else {b})"
+
+    prev = None
+    while prev != line:
+        prev, line = line, _MINMAX.sub(sub, line)
+    return line
+
+
 def _expand(text: str, name: str) -> tuple[list[str], str]:
     """float32 tanh/exp/sigmoid calls written out as straight-line float64 statements (typing
     a few statements costs less compile time than inlining a helper, and they vectorize)."""
@@ -273,6 +290,9 @@ class _KernelWriter:
         return v
 
     def body_lines(self) -> list[str]:
+        return [_inline_minmax(ln) for ln in self._body_lines()]
+
+    def _body_lines(self) -> list[str]:
         out = []
         for s in self.k.body:
             if isinstance(s, Load):
@@ -437,7 +457,10 @@ class _KernelWriter:
             adt = self.acc_dtype(j)
             if r.form == "array":
                 m = int(numpy.prod([k.domain[d] for d in range(nd) if d not in r.axes], dtype=numpy.int64))
-                out.append(f"acc{j} = np.full({m}, {self.init(j)}, np.{adt.name})")
+                # np.empty and a loop: numba compiles np.full's implementation (~0.1 s, once)
+                out.append(f"acc{j} = np.empty({m}, np.{adt.name})")
+                out.append(f"for m in range({m}):")
+                out.append(f"    acc{j}[m] = {self.init(j)}")
                 after.append(f"for m in range({m}):")
                 after.append("    " + self.final(j, "m", f"acc{j}[m]"))
             elif r.form == "full":
