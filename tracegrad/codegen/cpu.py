@@ -564,6 +564,8 @@ def _locals(p: Plan, groups: list[list]) -> list[set]:
 
 
 def _guard_lit(expect: Any) -> str:
+    if isinstance(expect, numpy.generic):
+        expect = expect.item()  # the interpreter compares Python values (.item())
     if type(expect) is bool or expect is None:
         return repr(expect)
     if isinstance(expect, float) and not math.isfinite(expect):
