@@ -91,7 +91,8 @@ def generate(prog: Any) -> tuple[Callable, str]:
     ind = "    "
     if prog.pooled:
         s.env["_free"] = prog._free
-        s.env["_newbufs"] = lambda: [numpy.empty(n, dt) for _, n, dt in prog.pooled]
+        pooled = list(prog.pooled)  # (not `prog`: no reference cycle program -> driver -> program)
+        s.env["_newbufs"] = lambda: [numpy.empty(n, dt) for _, n, dt in pooled]
         w("    try:")
         w("        bufs = _free.pop()")
         w("    except IndexError:")
