@@ -89,6 +89,10 @@ class Op(enum.Enum):
     def __repr__(self) -> str:
         return f"Op.{self.name}"
 
+    # Members are singletons: identity hashing is valid and much cheaper than Enum's
+    # Python-level hash of the name (ops are dictionary keys on every traced op).
+    __hash__ = object.__hash__
+
 
 class Kind(enum.Enum):
     """How the code generator treats an op."""

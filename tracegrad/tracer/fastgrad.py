@@ -64,6 +64,7 @@ def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
     ref: dict[int, Any] = {}
     order: list[Array] = []
     input_ids = {id(a) for a in inputs}
+    number = {id(p): n for n, p in enumerate(prods)}
     parts: list[Any] = []
     for n, p in enumerate(prods):
         refs = []
@@ -77,7 +78,7 @@ def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
                     r = ref[id(x)] = len(order)
                     order.append(x)
                 else:  # a value outside the graph (computed under pause) is a constant
-                    r = ref[id(x)] = (n_of(prods, x._prod), x._idx, x._in_graph)
+                    r = ref[id(x)] = (number[id(x._prod)], x._idx, x._in_graph)
             refs.append(r)
         parts.append((p.op, p.fparams, tuple(refs), tuple(p.avals)))
         for i, w in enumerate(p.outs):
@@ -92,13 +93,6 @@ def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
         for a in order
     )
     return (tuple(parts), roles, tuple(ref[id(h)] for h in heads)), order
-
-
-def n_of(prods: list, p: Any) -> int:
-    for n, q in enumerate(prods):
-        if q is p:
-            return n
-    raise KeyError("producer outside the walked graph")
 
 
 def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int], adds: list[int]) -> Trace:

@@ -76,9 +76,7 @@ def _infer(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ..
 
 def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     """Run or record one op on ndarrays and Lits; returns its outputs."""
-    from . import array
-
-    cls = array.ARRAY_CLS
+    cls = _array_mod.ARRAY_CLS
     fparams = freeze_params(params)
     avals = _avals(op, ins, params, fparams)
     arrays = [a for a in ins if type(a) is not Lit]
@@ -241,3 +239,6 @@ def check_dtype_for_grad(a: "ndarray", what: str) -> None:
             f"{what}: an array of dtype {a.dtype} cannot carry a gradient "
             "(cast it with .astype('float32') first)"
         )
+
+
+from . import array as _array_mod  # noqa: E402  (array.py imports this module lazily)
