@@ -10,6 +10,7 @@ backward of a step run as one program.
 from __future__ import annotations
 
 import itertools
+import math
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
@@ -77,10 +78,33 @@ def _infer(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ..
 def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     """Run or record one op on ndarrays and Lits; returns its outputs."""
     cls = _array_mod.ARRAY_CLS
-    fparams = freeze_params(params)
-    avals = _avals(op, ins, params, fparams)
-    arrays = [a for a in ins if type(a) is not Lit]
-    in_graph = STATE.recording and any(a._in_graph for a in arrays)
+    fparams = freeze_params(params) if params else ()
+    # one pass over the operands: the shape-rule memo key, graph membership
+    arrays = []
+    sig = []
+    any_graph = False
+    try:
+        for a in ins:
+            if type(a) is Lit:
+                sig.append(a.dtype)
+            else:
+                arrays.append(a)
+                sig.append((a._shape, a._dtype))
+                if a._in_graph:
+                    any_graph = True
+        key = (op, fparams, tuple(sig))
+        avals = _INFER_CACHE.get(key)
+    except (AttributeError, TypeError):  # operands without avals or unhashable params
+        key, avals = None, None
+        arrays = [a for a in ins if type(a) is not Lit]
+        any_graph = any(a._in_graph for a in arrays)
+    if avals is None:
+        avals = _infer(op, ins, params)
+        if key is not None:
+            if len(_INFER_CACHE) > 20000:
+                _INFER_CACHE.clear()
+            _INFER_CACHE[key] = avals
+    in_graph = STATE.recording and any_graph
     # device hook (issue 5): operands on one device; ops on GPU arrays always go lazy
     on_gpu = _dev_mod.DEVICE_TYPES and _dev_mod.check_operands(op.value, arrays, user_line_long)
     lazy = (
@@ -139,12 +163,29 @@ class Emitter:
 EMITTER = Emitter()
 
 
+_LITS: dict = {}
+
+
 def make_lit(value: Any, dtype: numpy.dtype) -> Lit:
-    dtype = numpy.dtype(dtype)
+    """The literal `value` of `dtype` (interned: traced code makes the same ones every step)."""
+    if not isinstance(dtype, numpy.dtype):
+        dtype = numpy.dtype(dtype)
     if STATE.capture is not None and getattr(value, "_tg", None) is not None:
         return STATE.capture.on_scalar_lit(value, dtype)  # jit (issue 4): a float argument
-    v = dtype.type(value).item()
-    return Lit(v, dtype)
+    t = type(value)
+    if t is float:
+        key = (value, t, dtype, math.copysign(1.0, value))
+    elif t is int or t is bool:
+        key = (value, t, dtype)
+    else:
+        return Lit(dtype.type(value).item(), dtype)
+    lit = _LITS.get(key)
+    if lit is None:
+        lit = Lit(dtype.type(value).item(), dtype)
+        if len(_LITS) > 4096:
+            _LITS.clear()
+        _LITS[key] = lit
+    return lit
 
 
 def collect(targets: Sequence["ndarray"], through_concrete: bool = False) -> tuple[list, list]:
