@@ -123,6 +123,8 @@ def run_all(workloads: list[str], impls: list[Impl], sizes: str, budget: float,
             threads: int = common.THREADS) -> dict[str, Any]:
     """Every requested (workload, implementation) pair plus the floors; the JSON document."""
     t_start = time.perf_counter()
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    load_before = _loadavg()
     tmp = tempfile.mkdtemp(prefix="tracegrad-bench-")
     records: list[dict[str, Any]] = []
     caches: dict[tuple[str, str], str] = {}  # (workload, impl) -> the cache folder it filled
@@ -153,10 +155,10 @@ def run_all(workloads: list[str], impls: list[Impl], sizes: str, budget: float,
     add_ratios(records, floors)
     return {
         "meta": {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": started,
             "host": platform.node(), "machine": platform.machine(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "threads": threads, "sizes": sizes,
-            "loadavg_before": _loadavg(),
+            "loadavg_before": load_before,
             "workloads": workloads, "impls": [i.name for i in impls],
             "wall_s": time.perf_counter() - t_start,
         },
