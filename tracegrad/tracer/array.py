@@ -265,6 +265,8 @@ class Array:
             pending = [u for u in list(users.values()) if u._data is None]
             root._users = None
             if pending:
+                pending = _freeze_old_value(root, pending)
+            if pending:
                 from .lazy import materialize
 
                 materialize(pending)
@@ -277,6 +279,36 @@ class Array:
 # ---- devices (issue 5): GPU arrays hold numba-cuda device arrays in _data --------------
 def _device_of(data: Any) -> Any:
     return _dev_mod.default_gpu() if _dev_mod.is_device_array(data) else None
+
+
+def _freeze_old_value(root: Array, pending: list) -> list:
+    """Give lazy readers outside any graph a copy of the value about to be overwritten.
+
+    A copy costs one pass over the written array; computing the reader now (the
+    alternative) can cost a matmul, and is wasted when nobody reads it. Readers still in a
+    graph are returned: they are computed before the write (their inputs keep identity).
+    """
+    if root._dev is not None and root._dev is not _dev_mod.UNPLACED:
+        return pending  # device buffers: compute the readers instead
+    snaps: dict[int, Array] = {}
+    rest = []
+    for u in pending:
+        p = u._prod
+        if p is None or u._in_graph or any(
+            r is not None and r() is not None and r()._in_graph for r in p.outs
+        ):
+            rest.append(u)
+            continue
+        ins = []
+        for x in p.ins:
+            if type(x) is not Lit and (x is root or x._root is root):
+                snap = snaps.get(id(x))
+                if snap is None:
+                    snap = snaps[id(x)] = ARRAY_CLS._wrap(numpy.array(x._data, copy=True))
+                x = snap
+            ins.append(x)
+        p.ins = tuple(ins)
+    return rest
 
 
 def _lazy_device(prod: Any) -> Any:
