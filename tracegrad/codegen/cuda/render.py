@@ -13,6 +13,7 @@ from typing import Union
 
 import numpy
 
+from ...errors import CompileError
 from ...ir import dtypes
 from ...ir.core import Eqn, Lit, Var
 from ...ir.ops import TABLE, Op
@@ -74,7 +75,7 @@ def op_src(e: Eqn, xs: list[str]) -> str:
         return x
     render = TABLE[op].render
     if render is None:
-        raise NotImplementedError(f"no render rule for {op.value}")
+        raise CompileError(f"internal: elementwise op {op.value} has no render rule")
     return render.format(*xs, **p)
 
 
