@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Union
+from typing import Any
 
 import numpy
 

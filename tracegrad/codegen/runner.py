@@ -21,7 +21,7 @@ from ..errors import CompileError, GuardFailure
 from ..ir.core import Lit, Var
 from ..ir.ops import TABLE, Kind, Op
 from . import driver, pool
-from .fusion import GuardStep, HostStep, Kernel, Load, Plan
+from .fusion import HostStep, Kernel, Load, Plan
 
 _KERNEL, _HOST, _GUARD = 0, 1, 2
 _NO_FOLD = (Op.CUSTOM, Op.CUSTOM_VJP)  # host callbacks may have effects or draw random numbers

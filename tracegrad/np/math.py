@@ -10,7 +10,7 @@ from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ._core import _operands, as_array, at, broadcast, cast, compare, default_float, elementwise, float_unary, lit
+from ._core import _operands, as_array, at, broadcast, cast, compare, elementwise, float_unary, lit
 from ..errors import ShapeError
 
 __all__ = [
@@ -248,8 +248,3 @@ def logical_not(x: Any) -> Array:
 
 def stop_gradient(x: Any) -> Array:
     return apply(Op.STOP_GRADIENT, [as_array(x)], {})[0]
-
-
-def _float(x: Any) -> Array:
-    x = as_array(x)
-    return x if dtypes.is_float(x.dtype) else cast(x, default_float())

@@ -263,12 +263,13 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
     pairs = list(todo.values())
     trace, inputs = build_trace([t for t, _ in pairs])
     args, dsts = [a._data for a in inputs], [d for _, d in pairs]
+    run = execute
     if STATE.capture is not None:  # jit (issue 4): a capture's one-off segments are interpreted
         from .execute import _on_gpu, interpret
 
         if not _on_gpu(args, dsts):
-            execute = interpret
-    results = execute(trace, args, dsts)
+            run = interpret
+    results = run(trace, args, dsts)
     for (t, d), r in zip(pairs, results):
         if d is None:
             t._set_value(r)
