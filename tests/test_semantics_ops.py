@@ -425,3 +425,22 @@ def test_several_heads_duplicates_and_ancestors_accumulate() -> None:
             y = x * x
         autograd.backward([y, x])
         assert _g(x) == [3.0, 5.0]
+
+
+def test_function_without_forward_or_backward_says_what_to_define() -> None:
+    class NoForward(autograd.Function):
+        pass
+
+    x = _leaf([1.0, 2.0])
+    with autograd.record():
+        with pytest.raises(NotImplementedError, match="forward must be defined by the subclass"):
+            NoForward()(x)
+
+    class NoBackward(autograd.Function):
+        def forward(self, x):
+            return x * 2
+
+    with autograd.record():
+        y = NoBackward()(x)
+    with pytest.raises(NotImplementedError, match="backward must be defined by the subclass"):
+        y.backward()
