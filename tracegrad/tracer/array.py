@@ -144,6 +144,10 @@ class Array:
                 cap.quiet -= 1
             cap.on_guard(Guard(self, outcome, user_line()))
             return outcome
+        if self._data is None:
+            from .lazy import materialize, sync_targets
+
+            materialize(sync_targets(self))
         v = self._value()
         outcome = expect_from(v)
         if self._prod is not None and self._in_graph:

@@ -275,6 +275,35 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
             t._set_value(r)
 
 
+SMALL = 4096
+
+
+def sync_targets(t: Any) -> list:
+    """What a sync point on `t` computes: `t`, and its lazy ancestors when all are small.
+
+    Python code that branches on a value (`while np.abs(b).sum() < 1000: b = b * 2`) reads
+    it again after more ops; keeping the small ancestors' values makes the next sync's trace
+    start from them instead of re-running the whole chain (quadratic in the loop count).
+    """
+    out = [t]
+    seen = {id(t)}
+    stack = [t]
+    while stack:
+        p = stack.pop()._prod
+        if p is None:
+            continue
+        for x in p.ins:
+            if type(x) is Lit or id(x) in seen:
+                continue
+            seen.add(id(x))
+            if x._data is None:
+                if x.size > SMALL:
+                    return [t]
+                out.append(x)
+                stack.append(x)
+    return out
+
+
 def check_dtype_for_grad(a: "ndarray", what: str) -> None:
     if a.dtype.kind != "f":
         raise DTypeError(
