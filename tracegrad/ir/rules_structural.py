@@ -159,8 +159,8 @@ def _matmul_infer(a, b):
         raise ShapeError(f"matmul: operands need 2 or more dims, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(
-            f"matmul: inner dimensions differ: {dtypes.short(dtypes.of(a))}{list(a.shape)} @ "
-            f"{dtypes.short(dtypes.of(b))}{list(b.shape)} ({a.shape[-1]} != {b.shape[-2]})"
+            f"matmul: inner dimensions differ: {tuple(a.shape)} @ {tuple(b.shape)} "
+            f"({a.shape[-1]} != {b.shape[-2]}; dtypes {dtypes.of(a)}, {dtypes.of(b)})"
         )
     if dtypes.of(a) != dtypes.of(b):
         raise DTypeError(f"matmul: operand dtypes {a.dtype} and {b.dtype} differ (cast first)")
