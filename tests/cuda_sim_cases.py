@@ -14,6 +14,7 @@ import pytest
 
 from tracegrad import autograd, np, npx
 from tracegrad.device import DeviceError
+from tracegrad.examples import tutorial_f
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 if not SIM and os.environ.get("TRACEGRAD_TEST_REAL_GPU") != "1":  # pragma: no cover
@@ -68,15 +69,7 @@ def test_tutorial_square_is_one_launch():
 
 
 def test_tutorial_control_flow_guards_on_gpu():
-    def f(a):
-        b = a * 2
-        while np.abs(b).sum() < 1000:
-            b = b * 2
-        if b.sum() >= 0:
-            c = b[0]
-        else:
-            c = b[1]
-        return c
+    f = tutorial_f
 
     for seed in range(3):
         a = np.array(numpy.random.RandomState(seed).uniform(size=2).astype("float32"), device=GPU)

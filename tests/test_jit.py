@@ -8,18 +8,11 @@ import pytest
 import tracegrad
 from tracegrad import autograd, np, npx
 from tracegrad.errors import GuardFailure
+from tracegrad.examples import tutorial_f
 from tracegrad.jit import JitWarning, RetraceError
 
 
-def f(a):
-    b = a * 2
-    while np.abs(b).sum() < 1000:
-        b = b * 2
-    if b.sum() >= 0:
-        c = b[0]
-    else:
-        c = b[1]
-    return c
+f = tutorial_f  # the tutorial's f(a), from tracegrad/examples.py
 
 
 def tutorial_step(a):

@@ -19,15 +19,7 @@ def tutorial() -> None:
     print(">>> x.grad            # after y = 2 * x * x; y.backward()")
     print(repr(x.grad))
 
-    def f(a):
-        b = a * 2
-        while np.abs(b).sum() < 1000:
-            b = b * 2
-        if b.sum() >= 0:
-            c = b[0]
-        else:
-            c = b[1]
-        return c
+    from tracegrad.examples import tutorial_f as f  # the tutorial's f(a)
 
     a = np.random.uniform(size=2)
     a.attach_grad()

@@ -40,17 +40,6 @@ def _gelu_mse(np: Any, x: Any, t: Any, w: Any, b: Any) -> Any:
     return np.mean((h - t) ** 2)
 
 
-def _f(np: Any, a: Any) -> Any:
-    b = a * 2
-    while np.abs(b).sum() < 1000:
-        b = b * 2
-    if b.sum() >= 0:
-        c = b[0]
-    else:
-        c = b[1]
-    return c
-
-
 def _bodies(wid: str, d: dict[str, numpy.ndarray], out: dict[str, Any]) -> tuple[Callable, tuple, Callable]:
     """(step body, its array arguments, fetch) written as a user would write the tutorial.
 
@@ -108,9 +97,11 @@ def _bodies(wid: str, d: dict[str, numpy.ndarray], out: dict[str, Any]) -> tuple
 
         return w3, (X, y, *ps), fetch3
 
+    from tracegrad.examples import tutorial_f  # the tutorial's f(a)
+
     def w5(a: Any) -> Any:
         with autograd.record():
-            c = _f(np, a)
+            c = tutorial_f(a)
         c.backward()
         return c
 
