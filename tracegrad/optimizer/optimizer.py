@@ -26,7 +26,7 @@ import numpy as _onp
 
 from .. import np
 from ..errors import UnsupportedError
-from ..jit import jit
+from ..jit import jit, persistent
 from ..lr_scheduler import LRScheduler
 
 __all__ = ["Optimizer", "register", "create", "registry"]
@@ -171,6 +171,7 @@ class Optimizer:
         c = self._counts.get(index)
         if c is None:
             c = self._counts[index] = _scalar(float(self.begin_num_update))
+            persistent(c)  # made inside a compiled step: still state, not a constant
         return c
 
     # ---- states ---------------------------------------------------------------------------
@@ -182,7 +183,9 @@ class Optimizer:
         if self.multi_precision and _onp.dtype(weight.dtype) == _onp.float16:
             raise UnsupportedError(f"{type(self).__name__}: multi_precision float16 weights are not supported; "
                                    "train in float32")
-        return self.create_state(index, weight)
+        state = self.create_state(index, weight)
+        persistent(*_leaves(state))  # made inside a compiled step: still state, not a constant
+        return state
 
     # ---- the update -------------------------------------------------------------------------
     def update(self, indices: Any, weights: Any, grads: Any, states: Any) -> None:
@@ -232,6 +235,7 @@ class Optimizer:
         d = dict(self.__dict__)
         for k in ("_lr_buf", "_rescale_buf", "_nu_buf", "_program"):
             d.pop(k, None)
+        d["param_dict"] = {}  # the Parameters stay with their Trainer
         d["_counts"] = {i: float(c.item()) for i, c in self._counts.items()}
         d["_num_update"] = float(self._nu_buf.item())
         return d
@@ -246,6 +250,12 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.lr}, wd={self.wd})"
+
+
+def _leaves(state: Any) -> list:
+    if isinstance(state, (tuple, list)):
+        return [a for s in state for a in _leaves(s)]
+    return [] if state is None else [state]
 
 
 def as_dtype(x: Any, like: Any) -> Any:
