@@ -72,15 +72,18 @@ def load(file: Union[str, BinaryIO]) -> Any:
     it has names, else a list); values are tracegrad arrays."""
     from . import np as tnp
 
+    def keep(a: numpy.ndarray) -> Any:
+        return tnp.array(a, dtype=a.dtype)
+
     raw = _read_all(file)
     kind = _kind(raw, file)
     if kind == "npy":
-        return tnp.array(numpy.load(io.BytesIO(raw), allow_pickle=False))
+        return keep(numpy.load(io.BytesIO(raw), allow_pickle=False))
     if kind == "zip":
         with numpy.load(io.BytesIO(raw), allow_pickle=False) as z:
-            return {k: tnp.array(z[k]) for k in z.files}
+            return {k: keep(z[k]) for k in z.files}
     arrays, names = read_legacy(raw, file)
-    wrapped = [tnp.array(a) for a in arrays]
+    wrapped = [keep(a) for a in arrays]
     return dict(zip(names, wrapped)) if names else wrapped
 
 
