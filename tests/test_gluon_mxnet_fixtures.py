@@ -18,11 +18,7 @@ NAMES = sorted({k.split("|")[0] for k in CASES.files})
 
 # Layers whose ops come with the nn-ops work (convolution, pooling, normalization) and the
 # RNN layers: listed here until they land in this branch; everything else must pass.
-PENDING = {
-    "avgpool2d", "avgpool2d_pad", "avgpool3d", "batchnorm", "batchnorm_noscale", "cnn", "conv1d", "conv1d_t",
-    "conv2d", "conv2d_t", "conv3d", "gavgpool2d", "gmaxpool1d", "gmaxpool3d", "groupnorm", "instancenorm",
-    "layernorm", "maxpool1d", "maxpool2d", "maxpool3d", "gru", "lstm", "rnn_relu2", "rnn_tanh",
-}
+PENDING = {"gru", "lstm", "rnn_relu2", "rnn_tanh"}
 try:
     from tracegrad.gluon import rnn  # noqa: F401
 except ImportError:
