@@ -42,10 +42,26 @@ def explain_compile(x: "ndarray | ir.Trace") -> str:
 __all__ = ["np", "npx", "autograd", "ndarray", "jit", "show", "explain_compile", "__version__"]
 
 
+# ---- gluon-core (issue 10): Gluon, initializers, MXNet files, the `mxnet` alias ----------
+_GLUON_CORE_LAZY = {"gluon": "gluon", "initializer": "initializer", "init": "initializer",
+                    "serialization": "serialization", "mxnet_compat": "mxnet_compat"}
+
+
+def install_as_mxnet() -> None:
+    """Make `import mxnet` (and `from mxnet import np, npx, gluon, ...`) give tracegrad."""
+    from .mxnet_compat import install
+
+    install()
+
+
 def __getattr__(name: str):
     """Submodules that `import tracegrad` does not load (they import numba): on first use."""
     if name in ("cache", "codegen", "test_utils", "device"):
         import importlib
 
         return importlib.import_module(f"tracegrad.{name}")
+    if name in _GLUON_CORE_LAZY:
+        import importlib
+
+        return importlib.import_module(f"tracegrad.{_GLUON_CORE_LAZY[name]}")
     raise AttributeError(f"module 'tracegrad' has no attribute {name!r}")
