@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # a folder, never a name prefix
 
 
 def user_frame() -> tuple[str, int]:
