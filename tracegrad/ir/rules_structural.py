@@ -8,7 +8,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError, GuardFailure, ShapeError, UnsupportedError
-from .ops import Kind, Op, OpDef, register
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 
 # ---- reductions (params: axes = sorted non-negative tuple, keepdims) ---------------------
@@ -113,16 +113,16 @@ def _reduce_row(op, impl, vjp, render, out_dtype=None, differentiable=True):
     )
 
 
-_reduce_row(Op.REDUCE_SUM, numpy.sum, _sum_vjp, "add")
+_reduce_row(Op.REDUCE_SUM, fp_quiet(numpy.sum), _sum_vjp, "add")
 _reduce_row(Op.REDUCE_MAX, numpy.max, _extremum_vjp, "max")
 _reduce_row(Op.REDUCE_MIN, numpy.min, _extremum_vjp, "min")
-_reduce_row(Op.REDUCE_PROD, numpy.prod, _prod_vjp, "mul")
+_reduce_row(Op.REDUCE_PROD, fp_quiet(numpy.prod), _prod_vjp, "mul")
 register(
     OpDef(
         Op.PROD_OTHERS,
         Kind.HOST,
         lambda x, axes: [(tuple(x.shape), dtypes.of(x))],
-        _prod_others,
+        fp_quiet(_prod_others),
         _prod_others_vjp,
         doc="gradient helper of prod: the product of the other elements in each group",
     )
@@ -182,7 +182,7 @@ def _matmul_vjp(b, x, y, out, g):
     return gx, gy
 
 
-register(OpDef(Op.MATMUL, Kind.MATMUL, _matmul_infer, numpy.matmul, _matmul_vjp))
+register(OpDef(Op.MATMUL, Kind.MATMUL, _matmul_infer, fp_quiet(numpy.matmul), _matmul_vjp))
 
 
 # ---- layout ------------------------------------------------------------------------------
