@@ -85,3 +85,39 @@ def test_no_floating_point_warnings_in_either_path(mode, monkeypatch) -> None:
     assert any(numpy.isinf(g).any() or numpy.isnan(g).any() for g in grads)
     ran_compiled = codegen.stats()["compiled_runs"] > before
     assert ran_compiled == (mode == "always"), codegen.stats()
+
+
+EMPTY_CASES = [
+    ("mean", lambda m, x: m.mean(x), numpy.zeros(0), "Mean of empty slice"),
+    ("mean_axis", lambda m, x: m.mean(x, axis=0), numpy.zeros((0, 3)), "Mean of empty slice"),
+    ("var", lambda m, x: m.var(x), numpy.zeros(0), "Degrees of freedom <= 0"),
+    ("std_axis", lambda m, x: m.std(x, axis=1), numpy.zeros((2, 0)), "Degrees of freedom <= 0"),
+    ("var_ddof", lambda m, x: m.var(x, ddof=2), numpy.array([1.0, 2.0]), "Degrees of freedom <= 0"),
+    ("var_ddof_nan", lambda m, x: m.var(x, ddof=3), numpy.array([1.0, 1.0]), "Degrees of freedom <= 0"),
+]
+
+
+@pytest.mark.parametrize("mode", ["never", "always"])
+@pytest.mark.parametrize("name, f, v, words", EMPTY_CASES, ids=[c[0] for c in EMPTY_CASES])
+def test_mean_var_std_of_empty_slices_are_nan_with_numpys_warning(mode, name, f, v, words, monkeypatch) -> None:
+    monkeypatch.setattr(execute, "MODE", mode)
+    with warnings.catch_warnings(record=True) as ref_w:
+        warnings.simplefilter("always")
+        want = f(numpy, v.astype(numpy.float32))
+    assert any(words in str(w.message) for w in ref_w)  # numpy's own behaviour, checked
+    for record in (False, True):
+        x = tnp.array(v, dtype="float32")
+        with warnings.catch_warnings(record=True) as got_w:
+            warnings.simplefilter("always")
+            if record:
+                x.attach_grad()
+                with autograd.record():
+                    y = f(tnp, x)
+            else:
+                y = f(tnp, x)
+            got = y.asnumpy()
+        ours = [w for w in got_w if issubclass(w.category, RuntimeWarning)]
+        assert [str(w.message) for w in ours] and all(words in str(w.message) for w in ours), [str(w.message) for w in got_w]
+        assert ours[0].filename == __file__  # the user's line, not tracegrad's
+        assert got.shape == numpy.shape(want) and got.dtype == numpy.float32
+        numpy.testing.assert_array_equal(got, want)  # NaN == NaN, inf == inf here
