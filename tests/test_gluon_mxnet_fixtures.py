@@ -18,7 +18,7 @@ NAMES = sorted({k.split("|")[0] for k in CASES.files})
 
 # Layers whose ops come with the nn-ops work (convolution, pooling, normalization) and the
 # RNN layers: listed here until they land in this branch; everything else must pass.
-PENDING = {"gru", "lstm", "rnn_relu2", "rnn_tanh"}
+PENDING: set[str] = set()
 try:
     from tracegrad.gluon import rnn  # noqa: F401
 except ImportError:
