@@ -162,7 +162,7 @@ def test_layer_layout_states_and_errors():
 
 
 def test_rnn_gradients_match_finite_differences():
-    layer = rnn.GRU(2, num_layers=2, bidirectional=True, input_size=2)
+    layer = rnn.GRU(2, bidirectional=True, input_size=2)
     layer.initialize(init.Normal(0.5))
     layer.cast("float64")
     check_block_gradients(layer, RS.normal(size=(3, 2, 2)), rtol=1e-5, atol=1e-7)
