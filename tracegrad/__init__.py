@@ -9,6 +9,8 @@ from . import ir  # noqa: F401  (fills the op table)
 from . import np  # noqa: F401
 from .ndarray import ndarray  # noqa: F401  (installs the array class)
 from . import autograd, npx  # noqa: E402
+# ---- gluon-train: optimizer and lr_scheduler (import no numba) ----
+from . import lr_scheduler, optimizer  # noqa: E402,F401
 from .jit import jit  # noqa: E402  (the compiled step; the function shadows the subpackage name)
 from .errors import (  # noqa: F401
     CompileError,
