@@ -308,3 +308,13 @@ def test_unsupported_pieces_are_clear():
         blk.child = nn.Dense(1)
         blk.child = None
         assert blk.collect_params() == {}
+
+
+def test_1x_params_argument_shares_parameters():
+    a = nn.Dense(3, in_units=2)
+    b = nn.Dense(3, in_units=2, params=a.params)
+    assert b.weight is a.weight and b.bias is a.bias
+    a.initialize()
+    numpy.testing.assert_array_equal(a(np.ones((1, 2))).asnumpy(), b(np.ones((1, 2))).asnumpy())
+    c = nn.Dense(3, in_units=2, params=a.collect_params())
+    assert c.weight is a.weight

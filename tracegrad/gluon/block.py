@@ -122,7 +122,7 @@ class Block:
         elif isinstance(value, Parameter):
             if name in d.get("_children", ()):
                 raise TypeError(f"Changing attribute type for {name} from Block to Parameter is not allowed.")
-            self._register_param(name, value)
+            value = self._register_param(name, value)
         else:
             if name in d.get("_children", ()) and value is not None:
                 raise TypeError(f"Changing attribute type for {name} from Block to {type(value).__name__} is not "
@@ -138,11 +138,15 @@ class Block:
         self._reg_params.pop(name, None)
         object.__delattr__(self, name)
 
-    def _register_param(self, name: str, param: Parameter) -> None:
+    def _register_param(self, name: str, param: Parameter) -> Parameter:
+        shared = self.__dict__.get("_shared_from")
+        if shared is not None:  # 1.x `params=other.params`: reuse the Parameter of that name
+            param = _shared_param(shared, name, param)
         self._reg_params[name] = param
         if param._structure is None:
             param._structure = self._prefix + name
         self.__dict__["_deferred_pending"] = True
+        return param
 
     def register_child(self, block: "Block", name: Optional[str] = None) -> "Block":
         """Register a child (named by its attribute, or its position for containers)."""
@@ -324,6 +328,19 @@ class Block:
 
     def _repr_args(self) -> str:
         return ""
+
+
+def _shared_param(shared: Any, name: str, param: Parameter) -> Parameter:
+    """The Parameter in a 1.x `params=` dict that `name` refers to (by structural or prefixed
+    name: 'weight', '0.weight', 'dense0_weight'); `param` itself when none does."""
+    items = dict(shared)
+    if name in items:
+        return items[name]
+    hits = [p for k, p in items.items() if k.endswith("." + name) or k.endswith("_" + name)]
+    hits = list({id(p): p for p in hits}.values())
+    if len(hits) > 1:
+        raise ValueError(f"params=: {len(hits)} shared Parameters match {name!r}; pass the block's own params")
+    return hits[0] if hits else param
 
 
 def _indent(s: str, n: int) -> str:
