@@ -2,7 +2,7 @@
 
     python -m benchmarks.nn_conv
 
-The GEMM floor is the three numpy.matmul calls of the same sizes on ready operands
+Run it with OPENBLAS_NUM_THREADS=1 for the work ratio (CPU time, one BLAS thread). The GEMM floor is the three numpy.matmul calls of the same sizes on ready operands
 (forward W @ cols, backward data W^T @ gy, backward weight gy @ cols^T).
 """
 
@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import time
 
+import os
+
 import numpy
 
 from tracegrad.ir import TABLE, Op
+
+# CPU time is steadier than wall time on a shared machine; TG_BENCH_WALL=1 for wall time
+CLOCK = time.perf_counter if os.environ.get("TG_BENCH_WALL") == "1" else time.process_time
 
 SHAPES = {  # name: (x shape, w shape, pad)
     "W9 conv3x3 (32, 64->64, 16x16, pad 1)": ((32, 64, 16, 16), (64, 64, 3, 3), 1),
@@ -25,9 +30,9 @@ def _best(f, reps: int = 7) -> float:
     f()
     ts = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = CLOCK()
         f()
-        ts.append(time.perf_counter() - t)
+        ts.append(CLOCK() - t)
     return min(ts)
 
 
