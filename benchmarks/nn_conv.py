@@ -2,7 +2,8 @@
 
     python -m benchmarks.nn_conv
 
-Run it with OPENBLAS_NUM_THREADS=1 for the work ratio (CPU time, one BLAS thread). The GEMM floor is the three numpy.matmul calls of the same sizes on ready operands
+Run it with OPENBLAS_NUM_THREADS=1 for the work ratio (CPU time, one BLAS thread).
+The GEMM floor is the three numpy.matmul calls of the same sizes on ready operands
 (forward W @ cols, backward data W^T @ gy, backward weight gy @ cols^T).
 """
 

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import numpy
 
 from . import np as _np
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 from .ir.ops import Op
 from .np._core import as_array, at, cast, to_dtype
 from .npx_nn import float_array
@@ -86,7 +86,7 @@ def _length_mask(x: Array, length: Any, axis: int, op: str) -> Array:
         raise ShapeError(f"{op}: length {tuple(ln.shape)} must have the data's shape {tuple(x.shape)} "
                          f"without axis {axis}: {want}" + at())
     if ln.dtype.kind not in "iu":
-        raise ShapeError(f"{op}: length must be an integer array, got {ln.dtype}" + at())
+        raise DTypeError(f"{op}: length must be an integer array (as in MXNet), got {ln.dtype}" + at())
     pos = _np.reshape(_np.arange(x.shape[ax], dtype="float64"), (-1,) + (1,) * (x.ndim - 1 - ax))
     return _np.less(pos, _np.expand_dims(cast(ln, to_dtype("float64")), ax))
 
