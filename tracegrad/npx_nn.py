@@ -210,10 +210,10 @@ def sequence_mask(data: Any = None, sequence_length: Any = None, use_sequence_le
     if ln.shape != (x.shape[batch_axis],):
         raise ShapeError(f"sequence_mask: sequence_length {tuple(ln.shape)} must be ({x.shape[batch_axis]},) "
                          f"for data {tuple(x.shape)} with axis={axis}" + at())
-    t = _np.arange(x.shape[axis], dtype="float64")
+    t = _np.arange(x.shape[axis], dtype="float64", device=x.device)
     lf = cast(ln, to_dtype("float64"))
     keep = _np.less(_np.reshape(t, (-1, 1)), _np.reshape(lf, (1, -1))) if axis == 0 else _np.less(
         _np.reshape(t, (1, -1)), _np.reshape(lf, (-1, 1)))
     keep = _np.reshape(keep, keep.shape + (1,) * (x.ndim - 2))
-    fill = _np.full((), value, dtype=x.dtype)
+    fill = _np.full((), value, dtype=x.dtype, device=x.device)
     return _np.where(_np.broadcast_to(keep, x.shape), x, _np.broadcast_to(fill, x.shape))
