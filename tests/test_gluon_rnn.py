@@ -195,3 +195,23 @@ def test_hybridized_lstm_equals_plain_and_trains():
     loss.backward()
     g = layer.rnn_param.grad().asnumpy()
     assert g.shape == layer.rnn_param.shape and numpy.abs(g).sum() > 0
+
+
+def test_load_mxnet_1x_rnn_pieces_into_the_fused_parameter(tmp_path):
+    from tracegrad import serialization
+
+    src = rnn.LSTM(3, num_layers=2, bidirectional=True, input_size=2)
+    src.initialize(init.Normal(0.5))
+    x = np.array(RS.normal(size=(4, 2, 2)))
+    y = src(x).asnumpy()
+    flat = src.rnn_param.data().asnumpy()
+    pieces, pos = {}, 0
+    for name, shape in src._pieces():  # MXNet 1.x: one parameter per piece, prefixed names
+        size = int(numpy.prod(shape))
+        pieces[f"lstm0_{name}"] = flat[pos:pos + size].reshape(shape)
+        pos += size
+    f = str(tmp_path / "lstm_1x.params")
+    serialization.save_legacy(f, dict(reversed(list(pieces.items()))))  # any order in the file
+    layer = rnn.LSTM(3, num_layers=2, bidirectional=True)
+    layer.load_parameters(f)  # the fused shape comes from the pieces
+    numpy.testing.assert_allclose(layer(x).asnumpy(), y, rtol=1e-6)
