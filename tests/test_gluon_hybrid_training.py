@@ -78,3 +78,39 @@ def test_hybridized_block_inside_record_and_predict():
     assert not numpy.allclose(c, a) and fn.counters.compiles == 1
     net.hybridize(False)
     numpy.testing.assert_allclose(net(x).asnumpy(), c, rtol=1e-6, atol=1e-7)
+
+
+def test_deferred_init_on_the_compiled_steps_first_call():
+    """Parameters created by the first forward inside a captured step are ordinary outside
+    arrays: the step still compiles and later calls replay it (no fallback)."""
+    def make():
+        np.random.seed(3)
+        net = nn.HybridSequential()
+        net.add(nn.Dense(5, activation="relu"), nn.Dense(2))
+        net.initialize()
+        net.hybridize()
+        return net, gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+
+    loss_fn = gluon.loss.L2Loss()
+
+    def body(net, tr, X, Y):
+        with autograd.record():
+            loss = loss_fn(net(X), Y)
+        loss.backward()
+        tr.step(X.shape[0])
+        return loss
+
+    rs = numpy.random.RandomState(2)
+    X, Y = np.array(rs.normal(size=(4, 3))), np.array(rs.normal(size=(4, 2)))
+    (na, ta), (nb, tb) = make(), make()
+    step = tracegrad.jit(body, backend="interpret")
+    for _ in range(4):
+        np.random.seed(5)  # the deferred initializations of the first call draw the same numbers
+        la = body(na, ta, X, Y)
+        np.random.seed(5)
+        lb = step(nb, tb, X, Y)
+        numpy.testing.assert_allclose(lb.asnumpy(), la.asnumpy(), rtol=1e-5, atol=1e-7)
+    for pa, pb in zip(na.collect_params().values(), nb.collect_params().values()):
+        numpy.testing.assert_allclose(pb.data().asnumpy(), pa.data().asnumpy(), rtol=1e-5, atol=1e-7)
+    assert step.counters.compiles == 1 and step.counters.replays == 3 and step.counters.fallbacks == 0
+    assert nb[0].weight.shape == (5, 3)

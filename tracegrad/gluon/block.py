@@ -293,8 +293,11 @@ class Block:
         if waiting:
             if any(p._shape is None or any(d <= 0 for d in p._shape) for p in waiting):
                 self.infer_shape(*args)
-            for p in waiting:
-                p._finish_deferred_init()
+            from ..jit import uncaptured
+
+            with uncaptured():  # on a compiled step's first call: as if done before the step
+                for p in waiting:
+                    p._finish_deferred_init()
         if all(p._data is not None for p in self._reg_params.values()):
             self.__dict__["_deferred_pending"] = False
 
