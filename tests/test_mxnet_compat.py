@@ -62,6 +62,20 @@ def test_errors_are_mxnet_errors(mx):
     assert mx.MXNetError is MXNetError
 
 
+MXNET_2_PACKAGE = (  # every module MXNet 2.0.0b1's `mxnet/__init__.py` imports
+    "context device engine error base util contrib ndarray nd numpy np numpy_extension npx name sym np_symbol "
+    "symbol symbol_doc io recordio operator rnd random optimizer model notebook initializer init visualization "
+    "viz callback lr_scheduler rtc profiler log image img test_utils gluon kvstore kv kvstore_server library tvmop "
+    "numpy_op_signature numpy_dispatch_protocol numpy_op_fallback api container autograd metric").split()
+
+
+def test_every_mxnet_2_module_name_imports(mx):
+    import importlib
+
+    for name in MXNET_2_PACKAGE:
+        assert importlib.import_module(f"mxnet.{name}") is getattr(mx, name), name
+
+
 def test_unimplemented_modules_import_and_fail_on_use(mx):
     from mxnet import image, kv, nd, sym  # noqa: F401  (import works)
     import mxnet.ndarray
