@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Optional
 from .. import initializer
 from ..errors import UnsupportedError
 from .param_dict import ParameterDict
-from .parameter import Parameter, tensor_types
+from .parameter import Parameter
 
 __all__ = ["Block", "HybridBlock", "SymbolBlock", "HookHandle"]
 
@@ -473,6 +473,3 @@ class SymbolBlock(HybridBlock):
             "SymbolBlock.imports reads MXNet symbol JSON, which tracegrad does not provide; define the network as "
             "a HybridBlock and load the .params file with load_parameters() (1.x names are mapped)")
 
-
-def is_tensor(x: Any) -> bool:
-    return isinstance(x, tensor_types())
