@@ -21,7 +21,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
-from .. import initializer
+from .. import autograd, initializer
 from ..errors import UnsupportedError
 from .param_dict import ParameterDict
 from .parameter import Parameter
@@ -417,7 +417,8 @@ class HybridBlock(Block):
         return self._jit_fn.explain()
 
     def _call_forward(self, args: tuple, kwargs: dict) -> Any:
-        if not self._active or kwargs or self._deferred_anywhere():
+        # inside record() the tracer fuses the forward with the backward (the jit would fall back)
+        if not self._active or kwargs or autograd.is_recording() or self._deferred_anywhere():
             return self.forward(*args, **kwargs)
         fn = self._jit_fn
         if fn is None:
