@@ -110,7 +110,7 @@ class Block:
     @property
     def params(self) -> ParameterDict:
         """This block's own Parameters (not its children's: use collect_params())."""
-        return ParameterDict(self._reg_params)
+        return ParameterDict.of_block(self)
 
     # ---- registration -----------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
