@@ -215,3 +215,18 @@ def test_load_mxnet_1x_rnn_pieces_into_the_fused_parameter(tmp_path):
     layer = rnn.LSTM(3, num_layers=2, bidirectional=True)
     layer.load_parameters(f)  # the fused shape comes from the pieces
     numpy.testing.assert_allclose(layer(x).asnumpy(), y, rtol=1e-6)
+
+
+def test_unsupported_rnn_options_are_clear():
+    from tracegrad.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match="use_sequence_length"):
+        rnn.LSTM(3, use_sequence_length=True)
+    with pytest.raises(UnsupportedError, match="projection_size"):
+        rnn.LSTM(3, projection_size=2)
+    with pytest.raises(UnsupportedError, match="state clipping"):
+        rnn.LSTM(3, state_clip_min=-1.0)
+    layer = rnn.GRU(2, input_size=2)
+    layer.initialize()
+    with pytest.raises(UnsupportedError, match="sequence_length"):
+        layer(np.ones((3, 1, 2)), sequence_length=np.array([2]))
