@@ -147,11 +147,15 @@ def _first_max_hits(x, y, kernel, stride, pad, full):
 
 
 def _max_bwd_impl(x, y, g, kernel, stride, pad, full):
+    disjoint = all(s >= k for s, k in zip(stride, kernel))  # each input element in <= 1 window
     acc = None
     for key, hit, hi in _first_max_hits(x, y, kernel, stride, pad, full):
         if acc is None:
             acc = numpy.zeros(tuple(x.shape[:2]) + tuple(n + p + h for n, p, h in zip(x.shape[2:], pad, hi)), g.dtype)
-        acc[key] += numpy.where(hit, g, 0)
+        if disjoint:
+            numpy.multiply(hit, g, out=acc[key])
+        else:
+            acc[key] += numpy.where(hit, g, 0)
     return numpy.ascontiguousarray(_crop(acc, x.shape, pad))
 
 
