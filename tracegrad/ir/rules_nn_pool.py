@@ -22,7 +22,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError, ShapeError
-from .ops import Kind, Op, OpDef, register
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 POOL_TYPES = ("max", "avg", "sum")
 
@@ -198,11 +198,15 @@ def _max_infer(op):
     return infer
 
 
-register(OpDef(Op.POOL, Kind.WINDOW, _pool_infer, _pool_impl, _pool_vjp,
-               doc="max/avg/sum pooling of x (N, C, *S) over windows"))
-register(OpDef(Op.POOL_BWD, Kind.WINDOW, _bwd_infer, _pool_bwd_impl, _pool_bwd_vjp,
-               doc="avg/sum pooling's adjoint: each output gradient spread over its window"))
-register(OpDef(Op.POOL_MAX_BWD, Kind.WINDOW, _max_infer(Op.POOL_MAX_BWD), _max_bwd_impl, _max_bwd_vjp,
-               doc="max pooling's gradient: g to the first maximum of each window (recomputed)"))
-register(OpDef(Op.POOL_MAX_SELECT, Kind.WINDOW, _max_infer(Op.POOL_MAX_SELECT), _max_select_impl, _max_select_vjp,
-               doc="h read at the first maximum of each window (the adjoint of max_pooling_bwd)"))
+register(OpDef(
+    Op.POOL, Kind.WINDOW, _pool_infer, fp_quiet(_pool_impl), _pool_vjp,
+    doc="max/avg/sum pooling of x (N, C, *S) over windows"))
+register(OpDef(
+    Op.POOL_BWD, Kind.WINDOW, _bwd_infer, fp_quiet(_pool_bwd_impl), _pool_bwd_vjp,
+    doc="avg/sum pooling's adjoint: each output gradient spread over its window"))
+register(OpDef(
+    Op.POOL_MAX_BWD, Kind.WINDOW, _max_infer(Op.POOL_MAX_BWD), fp_quiet(_max_bwd_impl), _max_bwd_vjp,
+    doc="max pooling's gradient: g to the first maximum of each window (recomputed)"))
+register(OpDef(
+    Op.POOL_MAX_SELECT, Kind.WINDOW, _max_infer(Op.POOL_MAX_SELECT), fp_quiet(_max_select_impl), _max_select_vjp,
+    doc="h read at the first maximum of each window (the adjoint of max_pooling_bwd)"))
