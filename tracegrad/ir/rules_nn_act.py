@@ -8,7 +8,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError
-from .ops import Kind, Op, OpDef, register
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 _erf = numpy.vectorize(math.erf, otypes=[numpy.float64])
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -28,5 +28,6 @@ def _erf_vjp(b, x, out, g):
     return (b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), _TWO_OVER_SQRT_PI)),)
 
 
-register(OpDef(Op.ERF, Kind.ELEMENTWISE, _erf_infer, _erf_impl, _erf_vjp, "math.erf({0})",
-               doc="the error function"))
+register(OpDef(
+    Op.ERF, Kind.ELEMENTWISE, _erf_infer, fp_quiet(_erf_impl), _erf_vjp, "math.erf({0})",
+    doc="the error function"))
