@@ -102,7 +102,7 @@ def _like(x: Any, data: numpy.ndarray) -> Any:
 
 
 def _entries(names: Sequence[Optional[str]], arrays: Sequence[numpy.ndarray]) -> tuple:
-    return tuple((n or "", tuple(a.shape), a.dtype.str) for n, a in zip(names, arrays))
+    return tuple((n or "", tuple(a.shape), a.dtype.name) for n, a in zip(names, arrays))
 
 
 def _names(name: Optional[str], n: int) -> list[Optional[str]]:
@@ -206,7 +206,7 @@ def allgather(tensor: Any, name: Optional[str] = None, priority: int = 0,
     src = _storage(tensor, "allgather")
     if src.ndim == 0:
         raise ShapeError(f"allgather: a 0-d array cannot be concatenated; reshape it to (1,) (at {_at()})")
-    agree(("allgather", "", ((name or "", tuple(src.shape[1:]), src.dtype.str),)), _at())
+    agree(("allgather", "", ((name or "", (-1,) + tuple(src.shape[1:]), src.dtype.name),)), _at())
     if w.size == 1:
         return _like(tensor, numpy.array(src, copy=True))
     rows = numpy.zeros(w.size, numpy.int64)

@@ -58,9 +58,11 @@ def describe(sigs: list) -> str:
                     "(every rank must reduce the same parameters in the same order)")
         for k, (ea, eb) in enumerate(zip(a, b)):
             if ea != eb:
-                name = f" {ea[0]!r}" if ea[0] == eb[0] and ea[0] else ""
-                return (f"{ref[0]}: array #{k}{name} is {_entry(ea)} on rank 0 but {_entry(eb)} "
-                        f"on rank {r} (every rank must pass the same names, shapes and dtypes)")
+                same = ea[0] == eb[0]
+                name = f" {ea[0]!r}" if same and ea[0] else ""
+                return (f"{ref[0]}: array #{k}{name} is {_entry(ea, not same)} on rank 0 but "
+                        f"{_entry(eb, not same)} on rank {r} (every rank must pass the same names, "
+                        "shapes and dtypes)")
     return "ranks disagree on the collective's signature"
 
 
@@ -68,9 +70,9 @@ def _call(sig: tuple) -> str:
     return f"{sig[0]}({sig[1]}) of {len(sig[2])} arrays"
 
 
-def _entry(e: tuple) -> str:
+def _entry(e: tuple, with_name: bool) -> str:
     name, shape, dtype = e
-    label = f"{name!r} " if name else ""
+    label = f"{name!r} " if name and with_name else ""
     return f"{label}shape {tuple(shape)} {dtype}"
 
 

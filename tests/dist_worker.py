@@ -1,0 +1,111 @@
+"""The program each rank runs in tests/test_distributed.py: `python dist_worker.py CASE OUTDIR`.
+
+Every rank writes what it computed to OUTDIR/rank<r>.npz; the test compares those with
+numpy oracles and across ranks. Inputs are drawn from seeds, so the test can recompute
+every rank's inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy
+
+import tracegrad.distributed as hvd
+from tracegrad import np
+
+SIZES = (7, 1000, 70_000, 1_100_000)  # with a 256 KiB fusion threshold: fused and direct
+
+
+def rank_data(r: int, n: int, dtype: str = "float32") -> numpy.ndarray:
+    """The array rank r contributes (the test computes the same)."""
+    rng = numpy.random.default_rng(1000 + r)
+    v = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)
+    return v.astype(dtype)
+
+
+def collectives(out: str) -> None:
+    r, n = hvd.rank(), hvd.size()
+    res: dict[str, numpy.ndarray] = {}
+    for size in SIZES:  # one array each: the fused path (small) and the direct path (large)
+        x = np.array(rank_data(r, size))
+        res[f"avg{size}"] = hvd.allreduce(x).asnumpy()
+        res[f"sum{size}"] = hvd.allreduce(x, average=False).asnumpy()
+    grouped = [np.array(rank_data(r, s)) for s in SIZES] + [np.array(rank_data(r, 5, "float64"), dtype="float64")]
+    outs = hvd.grouped_allreduce(grouped, op=hvd.Sum, name="g")
+    for s, o in zip(SIZES + ("f64",), outs):
+        res[f"grouped{s}"] = o.asnumpy()
+    ints = np.array(numpy.arange(12, dtype=numpy.int32).reshape(3, 4) * (r + 1), dtype="int32")
+    res["int_sum"] = hvd.allreduce(ints, op=hvd.Sum).asnumpy()
+    res["int_avg"] = hvd.allreduce(ints).asnumpy()
+    m = np.array(rank_data(r, 50))
+    res["max"] = hvd.allreduce(m, op=hvd.Max).asnumpy()
+    res["min"] = hvd.allreduce(m, op=hvd.Min).asnumpy()
+    res["prod"] = hvd.allreduce(np.array(rank_data(r, 9, "float64") / 10, dtype="float64"), op=hvd.Product).asnumpy()
+    res["scaled"] = hvd.allreduce(np.array(rank_data(r, 9)), op=hvd.Sum, prescale_factor=0.5,
+                                  postscale_factor=3.0).asnumpy()
+    inplace = np.array(rank_data(r, 2000).reshape(40, 50))
+    ident = id(inplace)
+    assert hvd.allreduce_(inplace, average=False) is inplace and id(inplace) == ident
+    res["inplace"] = inplace.asnumpy()
+    base = rank_data(r, 600).reshape(20, 30)
+    hvd.allreduce_(base[:, ::3], average=False)  # a strided numpy view: packed, written back
+    res["strided"] = base
+    rows = np.array(rank_data(r, 600).reshape(20, 30))
+    hvd.allreduce_(rows[2:5], average=False)  # a tracegrad view: written through to its base
+    res["rowview"] = rows.asnumpy()
+    g = hvd.allgather(np.array(rank_data(r, (r + 1) * 3).reshape(r + 1, 3)))
+    res["gather"] = g.asnumpy()
+    b = np.array(rank_data(r, 100))
+    res["bcast"] = hvd.broadcast(b, root_rank=n - 1).asnumpy()
+    res["bcast_kept"] = b.asnumpy()
+    hvd.broadcast_(b, root_rank=0)
+    res["bcast_"] = b.asnumpy()
+    params = {f"p{k}": np.array(rank_data(r + 10 * k, 300 * k + 1)) for k in range(5)}
+    hvd.broadcast_parameters(params, root_rank=1)
+    for k, v in params.items():
+        res[f"param_{k}"] = v.asnumpy()
+    res["object"] = numpy.array(hvd.broadcast_object({"rank": r}, root_rank=n - 1)["rank"])
+    res["objects"] = numpy.array(hvd.allgather_object(r * 10))
+    res["world"] = numpy.array([r, n, hvd.local_rank(), hvd.local_size()])
+    numpy.savez(os.path.join(out, f"rank{r}.npz"), **res)
+
+
+def fail(out: str) -> None:
+    r = hvd.rank()
+    x = np.ones((4,))
+    hvd.allreduce_(x)
+    if r == 1:
+        raise ValueError("boom on purpose")
+    time.sleep(0.3)
+    hvd.allreduce_(x)  # never completes: rank 1 is gone
+    open(os.path.join(out, f"survived{r}"), "w").close()
+
+
+def stuck(out: str) -> None:
+    if hvd.rank() == 1:
+        time.sleep(60)  # a rank that never joins
+    hvd.allreduce(np.ones((4,)))
+    open(os.path.join(out, f"survived{hvd.rank()}"), "w").close()
+
+
+def mismatch(out: str) -> None:
+    r = hvd.rank()
+    shapes = [(3, 4), (5,)] if r == 0 else [(3, 4), (6,)]
+    try:
+        hvd.grouped_allreduce([np.ones(s) for s in shapes], name="grads")
+    except hvd.MismatchError as exc:
+        with open(os.path.join(out, f"error{r}.txt"), "w") as fh:
+            fh.write(str(exc))
+    hvd.allreduce(np.ones((2,)))  # the world still works afterwards
+
+
+CASES = {"collectives": collectives, "fail": fail, "stuck": stuck, "mismatch": mismatch}
+
+if __name__ == "__main__":
+    case, out = sys.argv[1], sys.argv[2]
+    hvd.init()
+    CASES[case](out)
+    hvd.shutdown()
