@@ -444,6 +444,17 @@ def _materialize(x: Any) -> Any:
     return x
 
 
+def persistent(*arrays: Any) -> None:
+    """Declare arrays made inside a compiled step as state that outlives the step (optimizer
+    states created on first use): replays read and update them instead of treating them as
+    constants of the trace. A no-op outside a capture."""
+    cap = STATE.capture
+    if cap is not None:
+        for a in arrays:
+            if isinstance(a, Array):
+                cap.on_persistent(a)
+
+
 def jit(fn: Optional[Callable] = None, *, strict: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS,
         backend: str = "auto") -> Any:
     """Compile a step function (usable bare, `@jit`, or with options, `@jit(strict=True)`).

@@ -1,0 +1,7 @@
+"""`gluon.nn`: Gluon's neural-network layers (MXNet 2.x names)."""
+
+from __future__ import annotations
+
+from ..block import Block, HybridBlock, SymbolBlock  # noqa: F401
+from .activations import *  # noqa: F401,F403
+from .basic_layers import *  # noqa: F401,F403
