@@ -13,6 +13,7 @@ import time
 
 import numpy
 
+import tracegrad
 import tracegrad.distributed as hvd
 from tracegrad import np
 
@@ -103,6 +104,57 @@ def mismatch(out: str) -> None:
 
 
 CASES = {"collectives": collectives, "fail": fail, "stuck": stuck, "mismatch": mismatch}
+
+
+# ---- Gluon training: DistributedTrainer / Trainer(kvstore='horovod') vs one process -------
+TRAIN_BATCH, TRAIN_STEPS = 24, 20
+
+
+def train_data() -> tuple[numpy.ndarray, numpy.ndarray]:
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((TRAIN_BATCH, 8)).astype(numpy.float32)
+    y = rng.integers(0, 4, TRAIN_BATCH).astype(numpy.float32)
+    return x, y
+
+
+def train(out: str, mode: str) -> None:
+    """mode: 'plain' (gluon.Trainer, the whole batch, one process), 'dist' (DistributedTrainer),
+    'kv' (gluon.Trainer(kvstore='horovod')); the distributed ones train on their shard."""
+    from tracegrad import autograd, gluon
+
+    r, n = hvd.rank(), hvd.size()
+    numpy.random.seed(100 + r)  # different initial values on every rank: the broadcast fixes them
+    np.random.seed(100 + r)
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(16, activation="tanh", in_units=8), gluon.nn.Dense(4, in_units=16))
+    net.initialize(tracegrad.initializer.Xavier())
+    params = net.collect_params()
+    opt_params = {"learning_rate": 0.1, "momentum": 0.9, "wd": 1e-3}
+    if mode == "plain":
+        trainer = gluon.Trainer(params, "sgd", opt_params)
+    elif mode == "dist":
+        hvd.broadcast_parameters(params, root_rank=0)
+        trainer = hvd.DistributedTrainer(params, "sgd", opt_params)
+    else:
+        hvd.broadcast_parameters(params, root_rank=0)
+        trainer = gluon.Trainer(params, "sgd", opt_params, kvstore="horovod")
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    x, y = train_data()
+    xs, ys = np.array(x[r::n]), np.array(y[r::n])
+    losses = []
+    for _ in range(TRAIN_STEPS):
+        with autograd.record():
+            loss = loss_fn(net(xs), ys)
+        loss.backward()
+        trainer.step(xs.shape[0])
+        losses.append(float(loss.mean()))
+    res = {k: p.data().asnumpy() for k, p in params.items()}
+    res["losses"] = numpy.array(losses)
+    numpy.savez(os.path.join(out, f"rank{r}.npz"), **res)
+
+
+CASES.update({f"train_{m}": (lambda out, m=m: train(out, m)) for m in ("plain", "dist", "kv")})
+
 
 if __name__ == "__main__":
     case, out = sys.argv[1], sys.argv[2]

@@ -67,13 +67,23 @@ def _close(got: numpy.ndarray, want: numpy.ndarray, what: str, mag: numpy.ndarra
 
 
 # ---- collectives across ranks -----------------------------------------------------------
+_RUNS: dict[int, list] = {}
+
+
+def _collectives(n: int, tmp_path_factory) -> list[dict]:
+    """The collectives case on n ranks (run once per session, shared by two tests)."""
+    if n not in _RUNS:
+        out = str(tmp_path_factory.mktemp(f"collectives{n}"))
+        # a 256 KiB fusion threshold: the small arrays share buffers, the largest goes direct
+        _ok(run_ranks(n, "collectives", out, env={"TRACEGRAD_FUSION_THRESHOLD": str(256 * 1024)}))
+        _RUNS[n] = _load(out, n)
+    return _RUNS[n]
+
+
 @needs_mpi
 @pytest.mark.parametrize("n", [2, 3])
-def test_collectives_match_numpy_and_are_identical_on_every_rank(n: int, tmp_path) -> None:
-    out = str(tmp_path)
-    # a 256 KiB fusion threshold: the small arrays share buffers, the largest goes direct
-    _ok(run_ranks(n, "collectives", out, env={"TRACEGRAD_FUSION_THRESHOLD": str(256 * 1024)}))
-    res = _load(out, n)
+def test_collectives_match_numpy_and_are_identical_on_every_rank(n: int, tmp_path_factory) -> None:
+    res = _collectives(n, tmp_path_factory)
     for key in res[0]:  # bit-identical on every rank (MPI's reduction order is the same)
         if key not in ("world", "strided", "rowview", "bcast_kept"):
             for r in range(1, n):
@@ -127,15 +137,59 @@ def test_collectives_match_numpy_and_are_identical_on_every_rank(n: int, tmp_pat
 
 
 @needs_mpi
-def test_results_are_identical_run_to_run(tmp_path) -> None:
-    outs = []
-    for k in range(2):
-        out = str(tmp_path / f"run{k}")
-        os.makedirs(out)
-        _ok(run_ranks(3, "collectives", out))
-        outs.append(_load(out, 3)[0])
-    for key in outs[0]:
-        assert outs[0][key].tobytes() == outs[1][key].tobytes(), key
+def test_results_are_identical_run_to_run(tmp_path, tmp_path_factory) -> None:
+    first = _collectives(3, tmp_path_factory)[0]
+    _ok(run_ranks(3, "collectives", str(tmp_path), env={"TRACEGRAD_FUSION_THRESHOLD": str(256 * 1024)}))
+    again = _load(str(tmp_path), 3)[0]
+    for key in first:
+        assert first[key].tobytes() == again[key].tobytes(), key
+
+
+# ---- Gluon training on shards equals one process on the whole batch -----------------------
+@pytest.fixture(scope="module")
+def one_process_params() -> dict:
+    """The reference: gluon.Trainer in this process on the whole batch (no MPI)."""
+    import tempfile
+
+    import dist_worker
+    import tracegrad.distributed as hvd
+
+    hvd.init()
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            dist_worker.train(out, "plain")
+            return dict(numpy.load(os.path.join(out, "rank0.npz")))
+    finally:
+        hvd.shutdown()
+
+
+@needs_mpi
+@pytest.mark.parametrize("n, mode", [(2, "dist"), (3, "kv")])
+def test_training_on_shards_equals_one_process_on_the_whole_batch(n: int, mode: str, tmp_path,
+                                                                   one_process_params: dict) -> None:
+    _ok(run_ranks(n, f"train_{mode}", str(tmp_path), timeout=120))
+    res = _load(str(tmp_path), n)
+    names = [k for k in one_process_params if k != "losses"]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    for k in names:
+        want = one_process_params[k]
+        for r in range(n):
+            assert res[r][k].tobytes() == res[0][k].tobytes(), f"{k}: rank {r} differs from rank 0"
+        rel = numpy.abs(res[0][k] - want).max() / numpy.abs(want).max()
+        assert rel <= 1e-6, f"{k}: {n} ranks differ from one process by {rel:.2e} (relative)"
+    moved = numpy.abs(res[0]["0.weight"] - _initial_first_weight()).max()
+    assert moved > 1e-2, "training did not change the parameters"
+
+
+def _initial_first_weight() -> numpy.ndarray:
+    import tracegrad.initializer as init
+    from tracegrad import gluon
+
+    numpy.random.seed(100)
+    np.random.seed(100)
+    layer = gluon.nn.Dense(16, activation="tanh", in_units=8)
+    layer.initialize(init.Xavier())
+    return layer.weight.data().asnumpy()
 
 
 # ---- failures: an error naming the rank, within the timeout, never a hang -----------------

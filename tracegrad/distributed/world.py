@@ -186,13 +186,15 @@ def _excepthook(etype: type, value: BaseException, tb: Any) -> None:
     """Report an uncaught exception to every rank, then abort the job (never a hang)."""
     w = WORLD
     prev = w._prev_hook or sys.__excepthook__
-    prev(etype, value, tb)
+    if not isinstance(value, RankFailedError):  # another rank's failure: one line, no traceback
+        prev(etype, value, tb)
     if not w.initialized or w.comm is None or w.size == 1:
+        if isinstance(value, RankFailedError):
+            prev(etype, value, tb)
         return
     try:
         if isinstance(value, RankFailedError):
-            print(f"{_PREFIX} rank {w.rank}: {value}", file=sys.stderr, flush=True)
-            w.ctrl.send("ack", dest=value.failed_rank, tag=_TAG_ACK)
+            _acknowledge(value, f" (this rank was waiting at {_where(tb)})")
         else:
             _announce(f"rank {w.rank} failed: {etype.__name__}: {value} (at {_where(tb)})")
     finally:
@@ -216,6 +218,18 @@ def _announce(text: str) -> None:
     del reqs
 
 
+def _acknowledge(exc: RankFailedError, where: str = "") -> None:
+    """Report another rank's failure here, tell it so, and let it end the job.
+
+    The failed rank aborts once every rank has reported (so no report is cut off); this
+    rank aborts by itself only if that has not happened within the grace period.
+    """
+    w = WORLD
+    print(f"{_PREFIX} rank {w.rank}: {exc}{where}", file=sys.stderr, flush=True)
+    w.ctrl.send("ack", dest=exc.failed_rank, tag=_TAG_ACK)
+    time.sleep(w.grace + 1.0)
+
+
 @atexit.register
 def _at_exit() -> None:
     w = WORLD
@@ -224,9 +238,8 @@ def _at_exit() -> None:
     try:
         shutdown()
     except RankFailedError as exc:
-        print(f"{_PREFIX} rank {w.rank}: {exc}", file=sys.stderr, flush=True)
         try:
-            w.ctrl.send("ack", dest=exc.failed_rank, tag=_TAG_ACK)
+            _acknowledge(exc)
         finally:
             w.MPI.COMM_WORLD.Abort(1)
     except CollectiveTimeoutError as exc:
