@@ -17,7 +17,10 @@ import tracegrad
 import tracegrad.distributed as hvd
 from tracegrad import np
 
-SIZES = (7, 1000, 70_000, 1_100_000)  # with a 256 KiB fusion threshold: fused and direct
+SIZES = (7, 1000, 70_000, 1_100_000)  # one array each: fused (small) and direct (large)
+# grouped, with an 8 KiB fusion threshold: [7, 1000] and [1500, 300] share two buffers,
+# 70000 (over the threshold) and 1.1M (over 1 MiB) travel from their own storage
+GROUP_SIZES = (7, 1000, 1500, 70_000, 1_100_000, 300)
 
 
 def rank_data(r: int, n: int, dtype: str = "float32") -> numpy.ndarray:
@@ -34,9 +37,10 @@ def collectives(out: str) -> None:
         x = np.array(rank_data(r, size))
         res[f"avg{size}"] = hvd.allreduce(x).asnumpy()
         res[f"sum{size}"] = hvd.allreduce(x, average=False).asnumpy()
-    grouped = [np.array(rank_data(r, s)) for s in SIZES] + [np.array(rank_data(r, 5, "float64"), dtype="float64")]
+    grouped = [np.array(rank_data(r, s)) for s in GROUP_SIZES]
+    grouped.insert(2, np.array(rank_data(r, 5, "float64"), dtype="float64"))
     outs = hvd.grouped_allreduce(grouped, op=hvd.Sum, name="g")
-    for s, o in zip(SIZES + ("f64",), outs):
+    for s, o in zip(GROUP_SIZES[:2] + ("f64",) + GROUP_SIZES[2:], outs):
         res[f"grouped{s}"] = o.asnumpy()
     ints = np.array(numpy.arange(12, dtype=numpy.int32).reshape(3, 4) * (r + 1), dtype="int32")
     res["int_sum"] = hvd.allreduce(ints, op=hvd.Sum).asnumpy()

@@ -18,7 +18,7 @@ from tracegrad.distributed import fusion, launch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(tracegrad.__file__)))
 sys.path.insert(0, HERE)
-from dist_worker import SIZES, rank_data  # noqa: E402
+from dist_worker import GROUP_SIZES, SIZES, rank_data  # noqa: E402
 
 
 def _dist_missing() -> str:
@@ -74,8 +74,8 @@ def _collectives(n: int, tmp_path_factory) -> list[dict]:
     """The collectives case on n ranks (run once per session, shared by two tests)."""
     if n not in _RUNS:
         out = str(tmp_path_factory.mktemp(f"collectives{n}"))
-        # a 256 KiB fusion threshold: the small arrays share buffers, the largest goes direct
-        _ok(run_ranks(n, "collectives", out, env={"TRACEGRAD_FUSION_THRESHOLD": str(256 * 1024)}))
+        # an 8 KiB fusion threshold: two shared buffers of float32, one of float64, two direct
+        _ok(run_ranks(n, "collectives", out, env={"TRACEGRAD_FUSION_THRESHOLD": "8192"}))
         _RUNS[n] = _load(out, n)
     return _RUNS[n]
 
@@ -94,6 +94,10 @@ def test_collectives_match_numpy_and_are_identical_on_every_rank(n: int, tmp_pat
         total, mag = numpy.sum(data, axis=0), numpy.sum(numpy.abs(data), axis=0)
         _close(got[f"sum{size}"], total.astype(numpy.float32), f"sum{size}", mag)
         _close(got[f"avg{size}"], (total / n).astype(numpy.float32), f"avg{size}", mag / n)
+
+    for size in GROUP_SIZES:
+        data = [rank_data(r, size).astype(numpy.float64) for r in range(n)]
+        total, mag = numpy.sum(data, axis=0), numpy.sum(numpy.abs(data), axis=0)
         _close(got[f"grouped{size}"], total.astype(numpy.float32), f"grouped{size}", mag)
     f64 = [rank_data(r, 5, "float64") for r in range(n)]
     _close(got["groupedf64"], numpy.sum(f64, axis=0), "f64", numpy.sum(numpy.abs(f64), axis=0))
@@ -139,7 +143,7 @@ def test_collectives_match_numpy_and_are_identical_on_every_rank(n: int, tmp_pat
 @needs_mpi
 def test_results_are_identical_run_to_run(tmp_path, tmp_path_factory) -> None:
     first = _collectives(3, tmp_path_factory)[0]
-    _ok(run_ranks(3, "collectives", str(tmp_path), env={"TRACEGRAD_FUSION_THRESHOLD": str(256 * 1024)}))
+    _ok(run_ranks(3, "collectives", str(tmp_path), env={"TRACEGRAD_FUSION_THRESHOLD": "8192"}))
     again = _load(str(tmp_path), 3)[0]
     for key in first:
         assert first[key].tobytes() == again[key].tobytes(), key
@@ -299,6 +303,9 @@ def test_fusion_plan_groups_in_order_by_dtype_up_to_the_threshold() -> None:
     f32, f64 = numpy.float32, numpy.float64
     arrays = [numpy.zeros(10, f32), numpy.zeros(20, f32), numpy.zeros(5, f64), numpy.zeros(30, f32),
               numpy.zeros(1000, f32), numpy.zeros(3, f32)]
+    small = fusion.plan(arrays, limit=256, direct=120)  # 30 float32 values and up: unpacked
+    assert [([i for i, _, _ in b.items], b.direct) for b in small] == [
+        ([0, 1, 5], False), ([2], False), ([3], True), ([4], True)]
     buckets = fusion.plan(arrays, limit=256)  # 64 float32 values a buffer
     got = [(str(b.dtype), [i for i, _, _ in b.items], b.total, b.direct) for b in buckets]
     assert got == [

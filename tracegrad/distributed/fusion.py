@@ -5,8 +5,9 @@ Arrays are packed in order into per-dtype fusion buffers of at most the fusion t
 64 MiB). Each buffer's non-blocking collective starts as soon as it is packed, while the
 next one is packed; buffers are unpacked (with the scale factor fused into the copy) in
 order as their collectives complete, and a callback can consume each finished group (the
-trainer's update) while later groups are still on the wire. An array larger than the
-threshold that is contiguous goes on the wire directly from its own storage, unpacked.
+trainer's update) while later groups are still on the wire. A contiguous array of at least
+1 MiB (`direct_min`), or one larger than the threshold, goes on the wire directly from its
+own storage, unpacked: on CPU a copy in and out costs as much as the reduction itself.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ DEFAULT_THRESHOLD = 64 * 1024 * 1024
 SUPPORTED = tuple(numpy.dtype(t) for t in ("float32", "float64", "int32", "int64", "int8", "uint8"))
 
 
+DEFAULT_DIRECT = 1024 * 1024
+
+
 def threshold() -> int:
     """The fusion buffer size in bytes (0 disables fusion: one message per array)."""
     for var in ("TRACEGRAD_FUSION_THRESHOLD", "HOROVOD_FUSION_THRESHOLD"):
@@ -29,6 +33,17 @@ def threshold() -> int:
         if v:
             return int(v)
     return DEFAULT_THRESHOLD
+
+
+def direct_min() -> int:
+    """Arrays of at least this many bytes travel from their own storage, unpacked.
+
+    On CPU, packing costs a copy in and a copy out, as much memory traffic as the shared-
+    memory reduction itself; from 1 MiB up a message is long enough that its latency does
+    not matter, so such arrays are not fused (`TRACEGRAD_FUSION_DIRECT`, bytes).
+    """
+    v = os.environ.get("TRACEGRAD_FUSION_DIRECT")
+    return int(v) if v else DEFAULT_DIRECT
 
 
 class Bucket:
@@ -43,13 +58,16 @@ class Bucket:
         self.direct = False
 
 
-def plan(arrays: Sequence[numpy.ndarray], limit: int) -> list[Bucket]:
-    """Group arrays, in order, into buckets of one dtype and at most `limit` bytes each."""
+def plan(arrays: Sequence[numpy.ndarray], limit: int, direct: Optional[int] = None) -> list[Bucket]:
+    """Group arrays, in order, into buckets of one dtype and at most `limit` bytes each;
+    contiguous arrays of at least `direct` bytes (and any over `limit`) go on their own."""
+    direct = limit if direct is None else min(direct, limit)
     buckets: list[Bucket] = []
     open_by_dtype: dict[numpy.dtype, Bucket] = {}
     for i, a in enumerate(arrays):
         n, dt = a.size, a.dtype
-        if n * dt.itemsize >= limit:  # too big to fuse: a message of its own
+        nbytes = n * dt.itemsize
+        if nbytes >= limit or (nbytes >= direct and a.flags.c_contiguous):  # a message of its own
             b = Bucket(dt)
             b.items.append((i, 0, n))
             b.total, b.direct = n, True
@@ -103,7 +121,7 @@ def run(
     `postscale` multiplies the results, fused into the unpacking copy.
     """
     limit = threshold() if limit is None else limit
-    buckets = plan(srcs, max(limit, 1))
+    buckets = plan(srcs, max(limit, 1), direct_min())
     reqs: list[Any] = []
     bufs: list[Optional[numpy.ndarray]] = []
     for slot, b in enumerate(buckets):
