@@ -190,6 +190,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="tracegrad.distributed benchmarks")
     ap.add_argument("--quick", action="store_true", help="fewer steps, repeats and sizes")
     ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--model-compute-ms", type=float, default=None,
+                    help="model with this per-rank compute time instead of the one measured now")
     ap.add_argument("--worker", choices=["w3", "allreduce"], help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=W3_GLOBAL_BATCH, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -213,9 +215,10 @@ def main() -> None:
     two = _run(command(2, [me, "--worker", "w3", "--batch", str(W3_GLOBAL_BATCH // 2)] + flags))
     ar = _run(command(2, [me, "--worker", "allreduce"] + flags))
     best_one = min(one["split"], one["fused"])
+    compute = two["compute"] if args.model_compute_ms is None else args.model_compute_ms / 1e3
     res = {"w3_one": one, "w3_two": two, "allreduce": ar["rows"],
            "w3_speedup": best_one / two["split"],
-           "model": model(two["compute"], two["grad_bytes"])}
+           "model": model(compute, two["grad_bytes"])}
     print(f"W3, global batch {W3_GLOBAL_BATCH}, 1 thread per rank:")
     print(f"  1 rank  : {best_one * 1e3:7.2f} ms/step (fused program {one['fused'] * 1e3:.2f}, "
           f"split {one['split'] * 1e3:.2f})  {W3_GLOBAL_BATCH / best_one:8.0f} samples/s")
@@ -232,7 +235,7 @@ def main() -> None:
     res["allreduce_100mb_grouped_ratio"] = big.get("grouped100", float("nan")) / big["mpi4py"]
     print(f"  100 MB: one array {res['allreduce_100mb_ratio']:.2f}x, 100 fused arrays "
           f"{res['allreduce_100mb_grouped_ratio']:.2f}x mpi4py's one-buffer Allreduce (target <= 1.5x)")
-    print(f"model: W3 per-rank batch 256, compute {two['compute'] * 1e3:.2f} ms, gradients "
+    print(f"model: W3 per-rank batch 256, compute {compute * 1e3:.2f} ms, gradients "
           f"{two['grad_bytes'] / 1e6:.2f} MB, ring allreduce, no overlap:")
     for row in res["model"]:
         print(f"  {row['ranks']:>4} ranks {row['gbit_s']:>5.0f} Gb/s: allreduce {row['allreduce_ms']:7.3f} ms, "

@@ -21,7 +21,7 @@ from ..tracer.state import STATE
 from ..tracer.where import user_line_long
 from . import fusion
 from .errors import DistributedError
-from .signature import agree
+from .signature import agree, layout
 from .world import require, wait
 
 
@@ -75,7 +75,7 @@ def _storage(x: Any, what: str, write: bool = False) -> numpy.ndarray:
     if isinstance(x, numpy.ndarray):
         arr = x
     elif isinstance(x, Array):
-        if array_device(x).is_gpu:
+        if x._dev is not None and array_device(x).is_gpu:
             raise UnsupportedError(
                 f"{what}: arrays on {array_device(x)} are not supported yet; "
                 f"reduce a CPU copy (x.as_in_ctx(npx.cpu())) (at {_at()})"
@@ -128,7 +128,6 @@ def reduce_storage(
         raise DTypeError(f"{what}: prescale/postscale factors need floating-point arrays (at {_at()})")
     if op == ReduceOp.AVERAGE:
         postscale = postscale / w.size
-    agree((what, f"op={op.name.lower()}", _entries(names, srcs)), _at())
     if w.size == 1:
         for i, (s, d) in enumerate(zip(srcs, dsts)):
             factor = prescale * postscale
@@ -139,9 +138,13 @@ def reduce_storage(
         if on_ready is not None:
             on_ready(list(range(len(srcs))))
         return
+    limit, direct = fusion.threshold(), fusion.direct_min()
+    key = (what, op, tuple(names), tuple((a.shape, a.dtype.num, a.flags.c_contiguous) for a in srcs),
+           limit, direct)
+    buckets = layout(key, lambda: (what, f"op={op.name.lower()}", _entries(names, srcs)),
+                     lambda: fusion.plan(srcs, limit, direct))
     MPI = w.MPI
-    mpi_op = {ReduceOp.AVERAGE: MPI.SUM, ReduceOp.SUM: MPI.SUM, ReduceOp.MIN: MPI.MIN,
-              ReduceOp.MAX: MPI.MAX, ReduceOp.PRODUCT: MPI.PROD}[op]
+    mpi_op = _mpi_op(MPI, op)
     comm = w.comm
 
     def start(buf: numpy.ndarray, out: Optional[numpy.ndarray]) -> Any:
@@ -149,7 +152,12 @@ def reduce_storage(
             return comm.Iallreduce(MPI.IN_PLACE, buf, op=mpi_op)
         return comm.Iallreduce(buf, out, op=mpi_op)
 
-    fusion.run(srcs, dsts, start, what, prescale=prescale, postscale=postscale, on_ready=on_ready)
+    fusion.run(srcs, dsts, start, what, buckets, prescale=prescale, postscale=postscale,
+               on_ready=on_ready)
+
+
+def _mpi_op(MPI: Any, op: ReduceOp) -> Any:
+    return (MPI.SUM, MPI.SUM, None, MPI.MIN, MPI.MAX, MPI.PROD)[op]
 
 
 def allreduce(tensor: Any, average: Optional[bool] = None, name: Optional[str] = None,
@@ -239,15 +247,19 @@ def broadcast_storage(arrays: Sequence[numpy.ndarray], root_rank: int,
     if not 0 <= root_rank < w.size:
         raise DistributedError(f"{what}: root_rank {root_rank} is not a rank of this world of "
                                f"size {w.size} (at {_at()})")
-    agree((what, f"root_rank={root_rank}", _entries(names, arrays)), _at())
     if w.size == 1:
         return
+    limit, direct = fusion.threshold(), fusion.direct_min()
+    key = (what, root_rank, tuple(names),
+           tuple((a.shape, a.dtype.num, a.flags.c_contiguous) for a in arrays), limit, direct)
+    buckets = layout(key, lambda: (what, f"root_rank={root_rank}", _entries(names, arrays)),
+                     lambda: fusion.plan(arrays, limit, direct))
     comm, is_root = w.comm, w.rank == root_rank
 
     def start(buf: numpy.ndarray, out: Optional[numpy.ndarray]) -> Any:
         return comm.Ibcast(buf, root=root_rank)
 
-    fusion.run(arrays, arrays, start, what, pack=is_root, unpack=not is_root)
+    fusion.run(arrays, arrays, start, what, buckets, pack=is_root, unpack=not is_root)
 
 
 def broadcast(tensor: Any, root_rank: int, name: Optional[str] = None, priority: int = 0,

@@ -61,6 +61,7 @@ class Bucket:
 def plan(arrays: Sequence[numpy.ndarray], limit: int, direct: Optional[int] = None) -> list[Bucket]:
     """Group arrays, in order, into buckets of one dtype and at most `limit` bytes each;
     contiguous arrays of at least `direct` bytes (and any over `limit`) go on their own."""
+    limit = max(limit, 1)
     direct = limit if direct is None else min(direct, limit)
     buckets: list[Bucket] = []
     open_by_dtype: dict[numpy.dtype, Bucket] = {}
@@ -106,22 +107,21 @@ def run(
     dsts: Sequence[numpy.ndarray],
     start: Callable[[numpy.ndarray, Optional[numpy.ndarray]], Any],
     what: str,
+    buckets: list[Bucket],
     prescale: float = 1.0,
     postscale: float = 1.0,
     pack: bool = True,
     unpack: bool = True,
     on_ready: Optional[Callable[[list[int]], None]] = None,
-    limit: Optional[int] = None,
 ) -> None:
-    """Run one collective over many arrays: `dsts[i]` receives the result for `srcs[i]`.
+    """Run one collective over many arrays (grouped as `buckets`, from `plan`): `dsts[i]`
+    receives the result for `srcs[i]`.
 
     `start(buf, out)` starts the non-blocking collective on a buffer (in place when `out`
     is None) and returns its request. `pack=False` skips packing (a broadcast's receivers),
     `unpack=False` the copy back (a broadcast's root: its arrays already hold the result).
     `postscale` multiplies the results, fused into the unpacking copy.
     """
-    limit = threshold() if limit is None else limit
-    buckets = plan(srcs, max(limit, 1), direct_min())
     reqs: list[Any] = []
     bufs: list[Optional[numpy.ndarray]] = []
     for slot, b in enumerate(buckets):

@@ -9,14 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from typing import Any
+from typing import Any, Callable
 
 import numpy
 
+from ..tracer.where import user_line_long
 from .errors import MismatchError
 from .world import WORLD, wait
 
 _AGREED: set[int] = set()
+_LAYOUTS: dict[tuple, Any] = {}
+
+
+def layout(key: tuple, sig: Callable[[], tuple], build: Callable[[], Any]) -> Any:
+    """What `build()` made for this layout `key` (e.g. its fusion plan), checked with the
+    other ranks (`agree(sig())`) the first time the key is seen on this rank."""
+    got = _LAYOUTS.get(key)
+    if got is None:
+        agree(sig(), user_line_long())
+        if len(_LAYOUTS) > 4096:
+            _LAYOUTS.clear()
+        got = _LAYOUTS[key] = build()
+    return got
 
 
 def layout_hash(sig: tuple) -> int:
@@ -94,3 +108,4 @@ def gather_objects(obj: Any, what: str) -> list:
 def reset() -> None:
     """Forget the agreed layouts (after the world changes)."""
     _AGREED.clear()
+    _LAYOUTS.clear()

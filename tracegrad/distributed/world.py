@@ -152,11 +152,11 @@ def wait(reqs: list, what: str) -> None:
                     "another rank is stuck, has exited, or called a different collective "
                     "(TRACEGRAD_DIST_TIMEOUT sets the limit)"
                 )
-        if now - t0 > 1e-4:  # past a short spin, give the core to the other ranks
-            if now - t0 < 5e-3:
+        if now - t0 > 1e-4:  # past a short spin, let the other ranks (and processes) run
+            if now - t0 < 0.05:
                 os.sched_yield()
-            else:
-                time.sleep(2e-4)
+            else:  # a long wait (another rank compiles or computes): stop burning a core
+                time.sleep(1e-3)
 
 
 def check_failures() -> None:
