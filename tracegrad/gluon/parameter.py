@@ -8,8 +8,7 @@ initializer at `initialize()` and is created when the first forward fills its sh
 `data()[...]`) keep the array's identity, so compiled steps that read it see new values.
 
 One device per Parameter: data parallelism goes through `tracegrad.distributed`.
-Gradient freshness (`_fresh_grad`) is not tracked per backward: every attached gradient
-counts as fresh (Trainer's `ignore_stale_grad` then has nothing to skip).
+`_fresh_grad` is the data array's flag: set by backward, cleared by Trainer after an update.
 """
 
 from __future__ import annotations
@@ -160,12 +159,13 @@ class Parameter:
 
     @property
     def _fresh_grad(self) -> bool:
-        """Always True once a gradient is attached (freshness is not tracked; see module doc)."""
-        return self._data is not None and self._data.grad is not None
+        """Whether backward wrote the gradient since the last update (the array's flag)."""
+        return self._data is not None and self._data.grad is not None and bool(self._data._fresh_grad)
 
     @_fresh_grad.setter
     def _fresh_grad(self, value: bool) -> None:
-        pass
+        if self._data is not None:
+            self._data._fresh_grad = value
 
     # ---- initialization ---------------------------------------------------------------
     def initialize(self, init: Any = None, device: Any = None, default_init: Any = None,

@@ -92,21 +92,9 @@ class SELU(HybridBlock):
         return _SELU_SCALE * (_npx.relu(x) + _SELU_ALPHA * _np.expm1(_neg_part(x)))
 
 
-# Abramowitz & Stegun 7.1.26: |erf(x) - approximation| < 1.5e-7 for every x
-_AS_P = 0.3275911
-_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
-
-
-def _erf(x: Any) -> Any:
-    ax = _np.abs(x)
-    t = 1.0 / (1.0 + _AS_P * ax)
-    poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
-    return _np.sign(x) * (1.0 - poly * _np.exp(_np.negative(ax * ax)))
-
-
 class GELU(HybridBlock):
-    """x * Phi(x): approximation='erf' (0.5 x (1 + erf(x / sqrt 2)); erf to within 1.5e-7) or
-    'tanh' (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))."""
+    """x * Phi(x): approximation='erf' (0.5 x (1 + erf(x / sqrt 2))) or 'tanh'
+    (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))."""
 
     def __init__(self, approximation: str = "erf", **kwargs: Any) -> None:
         if approximation not in ("erf", "tanh"):
@@ -118,7 +106,7 @@ class GELU(HybridBlock):
         if self._approximation == "tanh":
             inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
             return 0.5 * x * (1.0 + _np.tanh(inner))
-        return 0.5 * x * (1.0 + _erf(x * (1.0 / math.sqrt(2.0))))
+        return 0.5 * x * (1.0 + _npx.erf(x * (1.0 / math.sqrt(2.0))))
 
 
 class SiLU(HybridBlock):

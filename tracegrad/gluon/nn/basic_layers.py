@@ -140,7 +140,7 @@ class Embedding(HybridBlock):
     def forward(self, x: Any) -> Any:
         idx = x if x.dtype.kind in "iu" else x.astype("int64")
         idx = _np.clip(idx, 0, self._input_dim - 1)
-        return _np.take(self.weight.data(), idx, axis=0)
+        return self.weight.data()[idx]
 
     def _repr_args(self) -> str:
         return f"{self._input_dim} -> {self._output_dim}, {self.weight.dtype}"

@@ -1,0 +1,207 @@
+"""Rows of convolution and its two backward passes (1-D/2-D/3-D, channels first).
+
+Params: `stride`, `pad`, `dilate` (one int per spatial dim) and `groups`. The three rows
+emit each other as gradients (conv is bilinear in data and weight), so every order of
+differentiation stays in the table:
+
+    CONV(x, w)               -> y       gx = CONV_BWD_DATA(g, w),  gw = CONV_BWD_WEIGHT(x, g)
+    CONV_BWD_DATA(gy, w)     -> gx      (deconvolution is this row run forward)
+    CONV_BWD_WEIGHT(x, gy)   -> gw
+
+The references are im2col + GEMM (numpy.matmul, so BLAS): the column buffer lives only
+inside one step, and its layout (C*K, N*P) makes each pass one GEMM per group.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy
+from numpy.lib.stride_tricks import as_strided
+
+from . import dtypes
+from ..errors import DTypeError, ShapeError
+from .ops import Kind, Op, OpDef, register
+
+
+def conv_out_size(size: int, k: int, stride: int, pad: int, dilate: int) -> int:
+    """The output length of one spatial dim (MXNet's floor convention)."""
+    return (size + 2 * pad - dilate * (k - 1) - 1) // stride + 1
+
+
+def _avals_text(*xs) -> str:
+    return ", ".join(f"{tuple(x.shape)} {dtypes.of(x)}" for x in xs)
+
+
+def _check(op: Op, x, w, stride, pad, dilate, groups) -> tuple[int, ...]:
+    """Validate conv operands; returns the output spatial shape."""
+    nd = len(x.shape) - 2
+    what = f"{op.value}: data and weight {_avals_text(x, w)}"
+    if nd not in (1, 2, 3) or len(w.shape) != nd + 2:
+        raise ShapeError(f"{what}: need (N, C, *spatial) data with 1-3 spatial dims and a weight of the same rank")
+    if not (len(stride) == len(pad) == len(dilate) == nd):
+        raise ShapeError(f"{what}: stride {stride}, pad {pad}, dilate {dilate} need {nd} values each")
+    if dtypes.of(x) != dtypes.of(w) or not dtypes.is_float(dtypes.of(x)):
+        raise DTypeError(f"{what}: need one floating dtype")
+    if groups < 1 or x.shape[1] != w.shape[1] * groups or w.shape[0] % groups:
+        raise ShapeError(
+            f"{what}: with num_group={groups} the weight must be (num_filter, C/num_group, *kernel) "
+            f"= ({w.shape[0]}, {x.shape[1] // max(groups, 1)}, ...) and num_filter divisible by num_group"
+        )
+    if min(stride) < 1 or min(dilate) < 1 or min(pad) < 0:
+        raise ShapeError(f"{what}: stride and dilate must be >= 1 and pad >= 0")
+    out = tuple(
+        conv_out_size(x.shape[2 + i], w.shape[2 + i], stride[i], pad[i], dilate[i]) for i in range(nd)
+    )
+    if min(out) < 1:
+        raise ShapeError(
+            f"{what}: kernel {tuple(w.shape[2:])} (dilate {dilate}) is larger than the padded input "
+            f"{tuple(x.shape[2 + i] + 2 * pad[i] for i in range(nd))}"
+        )
+    return out
+
+
+def _conv_infer(x, w, stride, pad, dilate, groups):
+    out = _check(Op.CONV, x, w, stride, pad, dilate, groups)
+    return [((x.shape[0], w.shape[0]) + out, dtypes.of(x))]
+
+
+class _Probe:
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), dtype
+
+
+def _bwd_data_infer(gy, w, x_shape, stride, pad, dilate, groups):
+    out = _check(Op.CONV_BWD_DATA, _Probe(x_shape, dtypes.of(gy)), w, stride, pad, dilate, groups)
+    want = (x_shape[0], w.shape[0]) + out
+    if tuple(gy.shape) != want:
+        raise ShapeError(
+            f"{Op.CONV_BWD_DATA.value}: data {_avals_text(gy)} with weight {_avals_text(w)} must have shape "
+            f"{want} to give an output of spatial shape {tuple(x_shape[2:])}"
+        )
+    return [(tuple(x_shape), dtypes.of(gy))]
+
+
+def _bwd_weight_infer(x, gy, w_shape, stride, pad, dilate, groups):
+    out = _check(Op.CONV_BWD_WEIGHT, x, _Probe(w_shape, dtypes.of(x)), stride, pad, dilate, groups)
+    want = (x.shape[0], w_shape[0]) + out
+    if tuple(gy.shape) != want:
+        raise ShapeError(f"{Op.CONV_BWD_WEIGHT.value}: gradient {_avals_text(gy)} must have shape {want}")
+    if dtypes.of(gy) != dtypes.of(x):
+        raise DTypeError(f"{Op.CONV_BWD_WEIGHT.value}: dtypes of {_avals_text(x, gy)} differ")
+    return [(tuple(w_shape), dtypes.of(x))]
+
+
+# ---- im2col / col2im ---------------------------------------------------------------------
+def _padded(x: numpy.ndarray, pad) -> numpy.ndarray:
+    if not any(pad):
+        return x
+    return numpy.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad])
+
+
+def _windows(xp: numpy.ndarray, kshape, out, stride, dilate) -> numpy.ndarray:
+    """A strided view (N, C, *K, *O) of the padded input: element [.., k, o] = xp[o*s + k*d]."""
+    nd = len(kshape)
+    st = xp.strides
+    shape = xp.shape[:2] + tuple(kshape) + tuple(out)
+    strides = st[:2] + tuple(st[2 + i] * dilate[i] for i in range(nd)) + tuple(st[2 + i] * stride[i] for i in range(nd))
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def _im2col(x, kshape, out, stride, pad, dilate) -> numpy.ndarray:
+    """The column matrix (C*K, N*P) of x, one contiguous copy."""
+    nd = len(kshape)
+    win = _windows(_padded(x, pad), kshape, out, stride, dilate)
+    perm = (1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
+    cols = numpy.ascontiguousarray(win.transpose(perm))
+    k = int(numpy.prod(kshape))
+    return cols.reshape(x.shape[1] * k, -1)
+
+
+def _col2im(cols, x_shape, kshape, out, stride, pad, dilate) -> numpy.ndarray:
+    """The adjoint of _im2col: columns (C*K, N*P) summed back into an array of x_shape."""
+    n, c = x_shape[:2]
+    nd = len(kshape)
+    sp = tuple(x_shape[2 + i] + 2 * pad[i] for i in range(nd))
+    acc = numpy.zeros((c, n) + sp, cols.dtype)
+    cv = cols.reshape((c,) + tuple(kshape) + (n,) + tuple(out))
+    for k in itertools.product(*[range(kk) for kk in kshape]):
+        key = (slice(None), slice(None)) + tuple(
+            slice(k[i] * dilate[i], k[i] * dilate[i] + stride[i] * (out[i] - 1) + 1, stride[i]) for i in range(nd)
+        )
+        acc[key] += cv[(slice(None),) + k]
+    crop = (slice(None), slice(None)) + tuple(slice(pad[i], pad[i] + x_shape[2 + i]) for i in range(nd))
+    return numpy.ascontiguousarray(acc[crop].swapaxes(0, 1))
+
+
+def _channels_first(y: numpy.ndarray) -> numpy.ndarray:
+    """(F, N, ...) -> (N, F, ...) contiguous."""
+    return numpy.ascontiguousarray(y.swapaxes(0, 1))
+
+
+def _conv_impl(x, w, stride, pad, dilate, groups):
+    n, f = x.shape[0], w.shape[0]
+    kshape = w.shape[2:]
+    out = _check(Op.CONV, x, w, stride, pad, dilate, groups)
+    cols = _im2col(x, kshape, out, stride, pad, dilate)
+    y = numpy.empty((f, cols.shape[1]), numpy.result_type(x, w))
+    fg, rg = f // groups, cols.shape[0] // groups
+    for g in range(groups):
+        numpy.matmul(w[g * fg : (g + 1) * fg].reshape(fg, rg), cols[g * rg : (g + 1) * rg], out=y[g * fg : (g + 1) * fg])
+    return _channels_first(y.reshape((f, n) + out))
+
+
+def _rows_of(gy: numpy.ndarray) -> numpy.ndarray:
+    """(N, F, *O) -> (F, N*P) contiguous."""
+    return numpy.ascontiguousarray(gy.swapaxes(0, 1)).reshape(gy.shape[1], -1)
+
+
+def _bwd_data_impl(gy, w, x_shape, stride, pad, dilate, groups):
+    kshape = w.shape[2:]
+    out = tuple(gy.shape[2:])
+    g2 = _rows_of(gy)
+    f = w.shape[0]
+    fg = f // groups
+    rg = w.shape[1] * int(numpy.prod(kshape))
+    cols = numpy.empty((rg * groups, g2.shape[1]), numpy.result_type(gy, w))
+    for g in range(groups):
+        wg = w[g * fg : (g + 1) * fg].reshape(fg, rg)
+        numpy.matmul(wg.T, g2[g * fg : (g + 1) * fg], out=cols[g * rg : (g + 1) * rg])
+    return _col2im(cols, tuple(x_shape), kshape, out, stride, pad, dilate)
+
+
+def _bwd_weight_impl(x, gy, w_shape, stride, pad, dilate, groups):
+    kshape = tuple(w_shape[2:])
+    out = tuple(gy.shape[2:])
+    cols = _im2col(x, kshape, out, stride, pad, dilate)
+    g2 = _rows_of(gy)
+    f = w_shape[0]
+    fg, rg = f // groups, cols.shape[0] // groups
+    gw = numpy.empty((f, rg), numpy.result_type(x, gy))
+    for g in range(groups):
+        numpy.matmul(g2[g * fg : (g + 1) * fg], cols[g * rg : (g + 1) * rg].T, out=gw[g * fg : (g + 1) * fg])
+    return gw.reshape(w_shape)
+
+
+# ---- gradient rules ----------------------------------------------------------------------
+def _conv_vjp(b, x, w, out, g, **p):
+    return (
+        b.conv_bwd_data(g, w, x_shape=tuple(x.shape), **p),
+        b.conv_bwd_weight(x, g, w_shape=tuple(w.shape), **p),
+    )
+
+
+def _bwd_data_vjp(b, gy, w, out, h, x_shape, **p):
+    return b.conv(h, w, **p), b.conv_bwd_weight(h, gy, w_shape=tuple(w.shape), **p)
+
+
+def _bwd_weight_vjp(b, x, gy, out, h, w_shape, **p):
+    return b.conv_bwd_data(gy, h, x_shape=tuple(x.shape), **p), b.conv(x, h, **p)
+
+
+register(OpDef(Op.CONV, Kind.WINDOW, _conv_infer, _conv_impl, _conv_vjp,
+               doc="cross-correlation of x (N, C, *S) with w (F, C/groups, *K), no bias"))
+register(OpDef(Op.CONV_BWD_DATA, Kind.WINDOW, _bwd_data_infer, _bwd_data_impl, _bwd_data_vjp,
+               doc="the transpose of convolution in its data: also deconvolution's forward"))
+register(OpDef(Op.CONV_BWD_WEIGHT, Kind.WINDOW, _bwd_weight_infer, _bwd_weight_impl, _bwd_weight_vjp,
+               doc="the gradient of convolution in its weight"))
