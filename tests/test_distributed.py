@@ -185,6 +185,25 @@ def test_training_on_shards_equals_one_process_on_the_whole_batch(n: int, mode: 
     assert moved > 1e-2, "training did not change the parameters"
 
 
+@pytest.mark.parametrize("mode", ["dist", "kv"])
+def test_one_rank_distributed_training_equals_the_plain_trainer(mode: str, one_process_params: dict) -> None:
+    import tempfile
+
+    import dist_worker
+    import tracegrad.distributed as hvd
+
+    hvd.init()  # no launcher: the one-rank world, no MPI
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            dist_worker.train(out, mode)
+            got = dict(numpy.load(os.path.join(out, "rank0.npz")))
+    finally:
+        hvd.shutdown()
+    for k, want in one_process_params.items():  # (the first run here also ran interpreted steps:
+        rel = numpy.abs(got[k] - want).max() / numpy.abs(want).max()  # rounding may differ)
+        assert rel <= 1e-6, (k, rel)
+
+
 def _initial_first_weight() -> numpy.ndarray:
     import tracegrad.initializer as init
     from tracegrad import gluon
@@ -336,3 +355,13 @@ def test_collective_inside_a_jit_step_runs_as_python_every_call() -> None:
         assert step.counters.replays == 0 and step.counters.calls == 3
     finally:
         hvd.shutdown()
+
+
+def test_install_as_horovod_serves_horovod_mxnet_imports() -> None:
+    code = ("import tracegrad.distributed as td\ntd.install_as_horovod()\n"
+            "import horovod.mxnet as hvd\nfrom horovod.mxnet import DistributedTrainer\n"
+            "assert hvd is td and DistributedTrainer is td.DistributedTrainer\n"
+            "hvd.init(); print('size', hvd.size())\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=_plain_env(), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "size 1" in proc.stdout, proc.stderr

@@ -103,9 +103,24 @@ def gloo_built() -> bool:
     return False
 
 
+def install_as_horovod() -> None:
+    """Make `import horovod.mxnet as hvd` give this module (for code written for Horovod)."""
+    import sys
+    import types
+
+    this = sys.modules[__name__]
+    pkg = sys.modules.get("horovod")
+    if pkg is None or not hasattr(pkg, "__path__"):
+        pkg = types.ModuleType("horovod", "tracegrad.distributed standing in for Horovod")
+        pkg.__path__ = []  # a package, so that `import horovod.mxnet` resolves the child below
+        sys.modules["horovod"] = pkg
+    pkg.mxnet = this  # type: ignore[attr-defined]
+    sys.modules["horovod.mxnet"] = this
+
+
 def __getattr__(name: str) -> Any:
     """`DistributedTrainer` imports Gluon: only on first use."""
-    if name in ("DistributedTrainer", "DistributedOptimizer"):
+    if name in ("DistributedTrainer", "DistributedOptimizer", "Compression"):
         from . import trainer
 
         return getattr(trainer, name)
@@ -120,5 +135,5 @@ __all__ = [
     "broadcast_object", "broadcast_parameters", "allreduce_grads", "DistributedTrainer",
     "DistributedOptimizer", "ReduceOp", "Average", "Sum", "Adasum", "Min", "Max", "Product",
     "ProcessSet", "global_process_set", "DistributedError", "MismatchError", "RankFailedError",
-    "CollectiveTimeoutError", "launched_by_mpi",
+    "CollectiveTimeoutError", "launched_by_mpi", "install_as_horovod", "Compression",
 ]
