@@ -365,3 +365,16 @@ def test_install_as_horovod_serves_horovod_mxnet_imports() -> None:
     proc = subprocess.run([sys.executable, "-c", code], env=_plain_env(), capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0 and "size 1" in proc.stdout, proc.stderr
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_example_reaches_the_same_accuracy_on_two_ranks_as_on_one() -> None:
+    example = os.path.join(ROOT, "examples", "dist_mlp.py")
+    args = [example, "--epochs", "2"]
+    one = subprocess.run([sys.executable, *args], env=_plain_env(), capture_output=True, text=True, timeout=300)
+    two = subprocess.run(launch.command(2, args), env=_plain_env(), capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    last = [p.stdout.strip().splitlines()[-1].split() for p in (one, two)]
+    assert last[0][:3] == ["final", "test", "accuracy"] and last[0][3] == last[1][3], last  # accuracy
+    assert abs(float(last[0][-1]) - float(last[1][-1])) <= 1e-5 * abs(float(last[0][-1])), last  # weights

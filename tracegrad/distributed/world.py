@@ -110,6 +110,10 @@ def shutdown() -> None:
         wait([w.comm.Ibarrier()], "shutdown barrier")  # on failure the world stays for the abort
     if sys.excepthook is _excepthook:
         sys.excepthook = w._prev_hook or sys.__excepthook__
+    from . import fusion, signature  # (they import this module: imported here, not at the top)
+
+    signature.reset()  # the agreed layouts belong to this world
+    fusion.POOL.clear()
     for c in (w.comm, w.ctrl):
         if c is not None:
             c.Free()
