@@ -378,3 +378,21 @@ def test_example_reaches_the_same_accuracy_on_two_ranks_as_on_one() -> None:
     last = [p.stdout.strip().splitlines()[-1].split() for p in (one, two)]
     assert last[0][:3] == ["final", "test", "accuracy"] and last[0][3] == last[1][3], last  # accuracy
     assert abs(float(last[0][-1]) - float(last[1][-1])) <= 1e-5 * abs(float(last[0][-1])), last  # weights
+
+
+def test_broadcast_parameters_of_a_deferred_parameter_says_what_to_do() -> None:
+    import tracegrad.distributed as hvd
+    from tracegrad import gluon
+
+    net = gluon.nn.Dense(4)  # in_units unknown: the weight's shape waits for the first forward
+    net.initialize()
+    hvd.init()
+    try:
+        with pytest.raises(hvd.DistributedError, match="'weight' has no data yet.*run one forward pass"):
+            hvd.broadcast_parameters(net.collect_params())
+        net(np.ones((2, 3)))
+        hvd.broadcast_parameters(net.collect_params())  # fine once the shapes are known
+        with pytest.raises(tracegrad.UnsupportedError, match="compression"):
+            hvd.DistributedTrainer(net.collect_params(), "sgd", compression="fp16")
+    finally:
+        hvd.shutdown()
