@@ -13,6 +13,10 @@ from . import autograd, npx  # noqa: E402
 from . import lr_scheduler, optimizer  # noqa: E402,F401
 from .jit import jit  # noqa: E402  (the compiled step; the function shadows the subpackage name)
 from .errors import (  # noqa: F401
+    ArgumentError,
+    ArgumentTypeError,
+    GradReqError,
+    IndexOutOfRangeError,
     CompileError,
     DTypeError,
     GraphError,
