@@ -308,3 +308,36 @@ def test_unsupported_pieces_are_clear():
         blk.child = nn.Dense(1)
         blk.child = None
         assert blk.collect_params() == {}
+
+
+def test_1x_params_argument_shares_parameters():
+    a = nn.Dense(3, in_units=2)
+    b = nn.Dense(3, in_units=2, params=a.params)
+    assert b.weight is a.weight and b.bias is a.bias
+    a.initialize()
+    numpy.testing.assert_array_equal(a(np.ones((1, 2))).asnumpy(), b(np.ones((1, 2))).asnumpy())
+    c = nn.Dense(3, in_units=2, params=a.collect_params())
+    assert c.weight is a.weight
+
+
+def test_1x_custom_block_with_params_get():
+    class MyDense(gluon.HybridBlock):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            with self.name_scope():
+                self.weight = self.params.get("weight", shape=(units, -1))
+                self.params.get("bias", shape=(units,), init="ones")
+                self.scale = self.params.get_constant("scale", [2.0])
+
+        def infer_shape(self, x):
+            self.weight.shape = (self.weight.shape[0], x.shape[1])
+
+        def hybrid_forward(self, F, x, weight, bias, scale):
+            return F.np.dot(x, weight.T) * scale + bias
+
+    blk = MyDense(3)
+    blk.initialize(init.One())
+    assert list(blk.collect_params()) == ["weight", "bias", "scale"]
+    out = blk(np.ones((2, 4)))
+    numpy.testing.assert_array_equal(out.asnumpy(), numpy.full((2, 3), 9.0))
+    assert blk.params.get(blk.prefix + "bias") is blk.collect_params()["bias"]

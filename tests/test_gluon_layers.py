@@ -130,3 +130,10 @@ def test_flatten_and_identity_gradients():
     x = RS.normal(size=(2, 3, 2))
     numpy.testing.assert_array_equal(nn.Flatten()(np.array(x)).asnumpy(), x.reshape(2, 6).astype(numpy.float32))
     check_block_gradients(nn.Flatten(), x)
+
+
+def test_layer_shape_errors_name_the_users_line():
+    layer = nn.Dense(3, in_units=4)
+    layer.initialize()
+    with pytest.raises(ValueError, match=r"in_units=4\n  \(at .*test_gluon_layers.py:\d+"):
+        layer(np.ones((2, 5)))

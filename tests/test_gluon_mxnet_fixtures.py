@@ -96,3 +96,27 @@ def test_npx_load_reads_mxnet_npx_save_and_savez():
     assert many["b"].dtype == numpy.int32 and many["b"].asnumpy().tolist() == [1, 2]
     legacy = npx.load(os.path.join(HERE, "mlp_legacy.params"))
     assert sorted(legacy) == sorted(f"hybridsequential0_dense{i}_{k}" for i in (0, 1) for k in ("weight", "bias"))
+
+
+OURS = numpy.load(os.path.join(HERE, "ours.npz"))
+
+
+@pytest.mark.parametrize("case", sorted({k.split("|")[0] for k in OURS.files}))
+def test_files_we_wrote_that_mxnet_reads(case):
+    """ours_<case>.params were written by tracegrad (write_ours.py); real MXNet 2.0.0b1 loads
+    them and gives the recorded outputs (check_ours_in_mxnet.py, run when they were made).
+    Here: the files still load into the same outputs, and today's writer names and types
+    every array as they do."""
+    net = _build(str(OURS[f"{case}|text"]))
+    f = os.path.join(HERE, f"ours_{case}.params")
+    net.load_parameters(f)
+    numpy.testing.assert_allclose(net(np.array(OURS[f"{case}|x"])).asnumpy(), OURS[f"{case}|y"], rtol=1e-6, atol=1e-7)
+    import io
+
+    buf = io.BytesIO()
+    from tracegrad import serialization
+
+    serialization.savez(buf, **{k: p.data() for k, p in net.collect_params().items()})
+    buf.seek(0)
+    now, then = numpy.load(buf), numpy.load(f)
+    assert now.files == then.files and all(now[k].dtype == then[k].dtype for k in then.files)

@@ -195,3 +195,38 @@ def test_hybridized_lstm_equals_plain_and_trains():
     loss.backward()
     g = layer.rnn_param.grad().asnumpy()
     assert g.shape == layer.rnn_param.shape and numpy.abs(g).sum() > 0
+
+
+def test_load_mxnet_1x_rnn_pieces_into_the_fused_parameter(tmp_path):
+    from tracegrad import serialization
+
+    src = rnn.LSTM(3, num_layers=2, bidirectional=True, input_size=2)
+    src.initialize(init.Normal(0.5))
+    x = np.array(RS.normal(size=(4, 2, 2)))
+    y = src(x).asnumpy()
+    flat = src.rnn_param.data().asnumpy()
+    pieces, pos = {}, 0
+    for name, shape in src._pieces():  # MXNet 1.x: one parameter per piece, prefixed names
+        size = int(numpy.prod(shape))
+        pieces[f"lstm0_{name}"] = flat[pos:pos + size].reshape(shape)
+        pos += size
+    f = str(tmp_path / "lstm_1x.params")
+    serialization.save_legacy(f, dict(reversed(list(pieces.items()))))  # any order in the file
+    layer = rnn.LSTM(3, num_layers=2, bidirectional=True)
+    layer.load_parameters(f)  # the fused shape comes from the pieces
+    numpy.testing.assert_allclose(layer(x).asnumpy(), y, rtol=1e-6)
+
+
+def test_unsupported_rnn_options_are_clear():
+    from tracegrad.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match="use_sequence_length"):
+        rnn.LSTM(3, use_sequence_length=True)
+    with pytest.raises(UnsupportedError, match="projection_size"):
+        rnn.LSTM(3, projection_size=2)
+    with pytest.raises(UnsupportedError, match="state clipping"):
+        rnn.LSTM(3, state_clip_min=-1.0)
+    layer = rnn.GRU(2, input_size=2)
+    layer.initialize()
+    with pytest.raises(UnsupportedError, match="sequence_length"):
+        layer(np.ones((3, 1, 2)), sequence_length=np.array([2]))

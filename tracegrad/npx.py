@@ -8,7 +8,6 @@ import numpy
 
 from . import device as _device
 from . import np as _np
-from .errors import UnsupportedError
 from .ir import dtypes
 from .ir.ops import Op
 from .np._core import as_array, cast, default_float, to_dtype

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import numpy
 
 from . import np as _np
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 from .ir.ops import Op
 from .np._core import as_array, at, cast, to_dtype
 from .npx_nn import float_array
@@ -58,7 +58,8 @@ def leaky_relu(data: Any = None, gamma: Any = None, act_type: str = "leaky", slo
             u = _np.random._rng_state().uniform(lower_bound, upper_bound, size=x.shape)
             if STATE.capture is not None:
                 STATE.capture.on_random("rrelu")
-            return _negative_part(x, _np.multiply(x, as_array(u.astype(x.dtype))))
+            slopes = _np.array(u.astype(x.dtype), dtype=x.dtype, device=x.device)
+            return _negative_part(x, _np.multiply(x, slopes))
         return _negative_part(x, _np.multiply(x, (lower_bound + upper_bound) / 2.0))
     raise ValueError(
         f"leaky_relu: unknown act_type {act_type!r}; use leaky, prelu, elu, selu, gelu or rrelu" + at()
@@ -86,24 +87,25 @@ def _length_mask(x: Array, length: Any, axis: int, op: str) -> Array:
         raise ShapeError(f"{op}: length {tuple(ln.shape)} must have the data's shape {tuple(x.shape)} "
                          f"without axis {axis}: {want}" + at())
     if ln.dtype.kind not in "iu":
-        raise ShapeError(f"{op}: length must be an integer array, got {ln.dtype}" + at())
-    pos = _np.reshape(_np.arange(x.shape[ax], dtype="float64"), (-1,) + (1,) * (x.ndim - 1 - ax))
+        raise DTypeError(f"{op}: length must be an integer array (as in MXNet), got {ln.dtype}" + at())
+    pos = _np.arange(x.shape[ax], dtype="float64", device=x.device)
+    pos = _np.reshape(pos, (-1,) + (1,) * (x.ndim - 1 - ax))
     return _np.less(pos, _np.expand_dims(cast(ln, to_dtype("float64")), ax))
 
 
 def _masked(x: Array, mask: Array, axis: int, log: bool) -> Array:
     mask = _np.broadcast_to(mask, x.shape)
-    low = _np.full((), numpy.finfo(x.dtype).min, dtype=x.dtype)
+    low = _np.full((), numpy.finfo(x.dtype).min, dtype=x.dtype, device=x.device)
     xm = _np.where(mask, x, _np.broadcast_to(low, x.shape))
     m = _np.stop_gradient(_np.max(xm, axis=axis, keepdims=True))
     shifted = _np.subtract(xm, m)
-    zero = _np.zeros(x.shape, dtype=x.dtype)
+    zero = _np.zeros_like(x)
     e = _np.where(mask, _np.exp(_np.where(mask, shifted, zero)), zero)
     s = _np.sum(e, axis=axis, keepdims=True)
-    s = _np.where(_np.equal(s, 0.0), _np.ones(s.shape, dtype=x.dtype), s)
+    s = _np.where(_np.equal(s, 0.0), _np.ones(s.shape, dtype=x.dtype, device=x.device), s)
     if not log:
         return _np.divide(e, s)
-    ninf = _np.broadcast_to(_np.full((), -numpy.inf, dtype=x.dtype), x.shape)
+    ninf = _np.broadcast_to(_np.full((), -numpy.inf, dtype=x.dtype, device=x.device), x.shape)
     return _np.where(mask, _np.subtract(shifted, _np.log(s)), ninf)
 
 

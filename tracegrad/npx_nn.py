@@ -7,7 +7,7 @@ bias is a broadcast add, so it fuses into the kernels that follow.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from . import np as _np
 from .errors import ShapeError, UnsupportedError
@@ -124,7 +124,9 @@ def pooling(data: Any = None, kernel: Any = None, stride: Any = None, pad: Any =
     x = float_array(data)
     nd = _spatial("pooling", x, layout)
     if pooling_convention not in ("valid", "full"):
-        raise UnsupportedError(f"pooling: pooling_convention {pooling_convention!r} is not supported (valid, full)" + at())
+        raise UnsupportedError(
+            f"pooling: pooling_convention {pooling_convention!r} is not supported (valid, full)" + at()
+        )
     if global_pool:
         kern, st, pd = tuple(x.shape[2:]), (1,) * nd, (0,) * nd
     else:
@@ -178,7 +180,8 @@ def embedding(data: Any, weight: Any, input_dim: Optional[int] = None, output_di
         output_dim is not None and w.shape[1] != output_dim
     ):
         raise ShapeError(
-            f"embedding: weight {tuple(w.shape)} {w.dtype} must be (input_dim={input_dim}, output_dim={output_dim})" + at()
+            f"embedding: weight {tuple(w.shape)} {w.dtype} must be "
+            f"(input_dim={input_dim}, output_dim={output_dim})" + at()
         )
     if idx.dtype.kind == "f":
         idx = cast(idx, to_dtype("int64"))
@@ -207,14 +210,10 @@ def sequence_mask(data: Any = None, sequence_length: Any = None, use_sequence_le
     if ln.shape != (x.shape[batch_axis],):
         raise ShapeError(f"sequence_mask: sequence_length {tuple(ln.shape)} must be ({x.shape[batch_axis]},) "
                          f"for data {tuple(x.shape)} with axis={axis}" + at())
-    t = _np.arange(x.shape[axis], dtype="float64")
+    t = _np.arange(x.shape[axis], dtype="float64", device=x.device)
     lf = cast(ln, to_dtype("float64"))
     keep = _np.less(_np.reshape(t, (-1, 1)), _np.reshape(lf, (1, -1))) if axis == 0 else _np.less(
         _np.reshape(t, (1, -1)), _np.reshape(lf, (-1, 1)))
     keep = _np.reshape(keep, keep.shape + (1,) * (x.ndim - 2))
-    fill = _np.full((), value, dtype=x.dtype)
+    fill = _np.full((), value, dtype=x.dtype, device=x.device)
     return _np.where(_np.broadcast_to(keep, x.shape), x, _np.broadcast_to(fill, x.shape))
-
-
-def _shape_str(xs: Sequence[Any]) -> str:
-    return ", ".join(str(tuple(as_array(x).shape)) for x in xs)

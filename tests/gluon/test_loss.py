@@ -140,3 +140,15 @@ def test_errors():
     with pytest.raises(TypeError, match="loss weight must be a number"):
         gloss.L1Loss(weight="2")(np.array(pred), np.array(label))
     assert "L2Loss(batch_axis=0, w=1.0)" == repr(gloss.L2Loss())
+
+
+def test_loss_is_a_hybrid_block_and_hybridizes():
+    from tracegrad.gluon import HybridBlock
+
+    loss = gloss.SoftmaxCrossEntropyLoss()
+    assert isinstance(loss, HybridBlock)
+    x, c = np.array(pred.astype("float32")), np.array(cls)
+    plain = loss(x, c).asnumpy()
+    loss.hybridize()
+    for _ in range(2):
+        onp.testing.assert_allclose(loss(x, c).asnumpy(), plain, rtol=1e-6)

@@ -21,10 +21,10 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
-from .. import initializer
+from .. import autograd, initializer
 from ..errors import UnsupportedError
 from .param_dict import ParameterDict
-from .parameter import Parameter, tensor_types
+from .parameter import Parameter
 
 __all__ = ["Block", "HybridBlock", "SymbolBlock", "HookHandle"]
 
@@ -110,7 +110,7 @@ class Block:
     @property
     def params(self) -> ParameterDict:
         """This block's own Parameters (not its children's: use collect_params())."""
-        return ParameterDict(self._reg_params)
+        return ParameterDict.of_block(self)
 
     # ---- registration -----------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -122,7 +122,7 @@ class Block:
         elif isinstance(value, Parameter):
             if name in d.get("_children", ()):
                 raise TypeError(f"Changing attribute type for {name} from Block to Parameter is not allowed.")
-            self._register_param(name, value)
+            value = self._register_param(name, value)
         else:
             if name in d.get("_children", ()) and value is not None:
                 raise TypeError(f"Changing attribute type for {name} from Block to {type(value).__name__} is not "
@@ -138,11 +138,15 @@ class Block:
         self._reg_params.pop(name, None)
         object.__delattr__(self, name)
 
-    def _register_param(self, name: str, param: Parameter) -> None:
+    def _register_param(self, name: str, param: Parameter) -> Parameter:
+        shared = self.__dict__.get("_shared_from")
+        if shared is not None:  # 1.x `params=other.params`: reuse the Parameter of that name
+            param = _shared_param(shared, name, param)
         self._reg_params[name] = param
         if param._structure is None:
             param._structure = self._prefix + name
         self.__dict__["_deferred_pending"] = True
+        return param
 
     def register_child(self, block: "Block", name: Optional[str] = None) -> "Block":
         """Register a child (named by its attribute, or its position for containers)."""
@@ -289,8 +293,11 @@ class Block:
         if waiting:
             if any(p._shape is None or any(d <= 0 for d in p._shape) for p in waiting):
                 self.infer_shape(*args)
-            for p in waiting:
-                p._finish_deferred_init()
+            from ..jit import uncaptured
+
+            with uncaptured():  # on a compiled step's first call: as if done before the step
+                for p in waiting:
+                    p._finish_deferred_init()
         if all(p._data is not None for p in self._reg_params.values()):
             self.__dict__["_deferred_pending"] = False
 
@@ -324,6 +331,19 @@ class Block:
 
     def _repr_args(self) -> str:
         return ""
+
+
+def _shared_param(shared: Any, name: str, param: Parameter) -> Parameter:
+    """The Parameter in a 1.x `params=` dict that `name` refers to (by structural or prefixed
+    name: 'weight', '0.weight', 'dense0_weight'); `param` itself when none does."""
+    items = dict(shared)
+    if name in items:
+        return items[name]
+    hits = [p for k, p in items.items() if k.endswith("." + name) or k.endswith("_" + name)]
+    hits = list({id(p): p for p in hits}.values())
+    if len(hits) > 1:
+        raise ValueError(f"params=: {len(hits)} shared Parameters match {name!r}; pass the block's own params")
+    return hits[0] if hits else param
 
 
 def _indent(s: str, n: int) -> str:
@@ -397,7 +417,8 @@ class HybridBlock(Block):
         return self._jit_fn.explain()
 
     def _call_forward(self, args: tuple, kwargs: dict) -> Any:
-        if not self._active or kwargs or self._deferred_anywhere():
+        # inside record() the tracer fuses the forward with the backward (the jit would fall back)
+        if not self._active or kwargs or autograd.is_recording() or self._deferred_anywhere():
             return self.forward(*args, **kwargs)
         fn = self._jit_fn
         if fn is None:
@@ -453,6 +474,3 @@ class SymbolBlock(HybridBlock):
             "SymbolBlock.imports reads MXNet symbol JSON, which tracegrad does not provide; define the network as "
             "a HybridBlock and load the .params file with load_parameters() (1.x names are mapped)")
 
-
-def is_tensor(x: Any) -> bool:
-    return isinstance(x, tensor_types())

@@ -7,6 +7,7 @@ from numbers import Number
 from typing import Any, Optional
 
 from .. import np, npx
+from .block import HybridBlock
 
 __all__ = ["Loss", "L2Loss", "L1Loss", "SigmoidBinaryCrossEntropyLoss", "SigmoidBCELoss",
            "SoftmaxCrossEntropyLoss", "SoftmaxCELoss", "KLDivLoss", "HuberLoss", "HingeLoss",
@@ -38,24 +39,17 @@ def _softrelu(x: Any) -> Any:
     return np.log1p(np.exp(x))
 
 
-class Loss:
-    """Base class of the losses: `weight` (a global scalar factor or None), `batch_axis`.
-
-    Called as `loss(pred, label, ...)`; a subclass implements `forward`.
-    """
+class Loss(HybridBlock):
+    """Base class of the losses (a HybridBlock): `weight` (a global scalar factor or None),
+    `batch_axis`. Called as `loss(pred, label, ...)`; a subclass implements `forward`."""
 
     def __init__(self, weight: Optional[float] = None, batch_axis: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._weight = weight
         self._batch_axis = batch_axis
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
-
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward")
-
-    def hybridize(self, active: bool = True, **kwargs: Any) -> None:
-        """Accepted for MXNet compatibility: a loss is traced with whatever step calls it."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(batch_axis={self._batch_axis}, w={self._weight})"

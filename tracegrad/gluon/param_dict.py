@@ -13,7 +13,17 @@ __all__ = ["ParameterDict"]
 
 
 class ParameterDict(dict):
-    """{structural name: Parameter}; see the module docstring."""
+    """{structural name: Parameter}; see the module docstring. `Block.params` gives one bound
+    to its block, where 1.x `get(name, shape=..., init=...)` creates and registers a
+    Parameter that does not exist yet."""
+
+    _owner: Any = None
+
+    @classmethod
+    def of_block(cls, block: Any) -> "ParameterDict":
+        d = cls(block._reg_params)
+        d._owner = block
+        return d
 
     @property
     def prefix(self) -> str:
@@ -39,11 +49,37 @@ class ParameterDict(dict):
         return dict.__contains__(self, key) or self._by_old_name(key) is not None
 
     def get(self, name: Any, default: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        """The Parameter by structural or 1.x name (default when absent, as dict.get)."""
+        """The Parameter by structural or 1.x name; when absent: on a block's `params`, a new
+        Parameter(name, **kwargs) registered on that block (MXNet 1.x), else `default`."""
         try:
             return self[name]
         except KeyError:
+            pass
+        owner = self._owner
+        if owner is None:
             return default
+        if isinstance(name, str) and name.startswith(owner.prefix) and name != owner.prefix:
+            name = name[len(owner.prefix):]
+        kwargs.setdefault("allow_deferred_init", True)
+        p = Parameter(name, **kwargs)
+        p = owner._register_param(name, p)
+        self[name] = p
+        return p
+
+    def get_constant(self, name: str, value: Any = None) -> Any:
+        """MXNet 1.x: the block's Constant `name`, created from `value` when absent."""
+        from .parameter import Constant
+
+        try:
+            return self[name]
+        except KeyError:
+            pass
+        if self._owner is None or value is None:
+            raise KeyError(f"no constant {name!r}; pass value= to create it")
+        c = Constant(value)
+        c = self._owner._register_param(name, c)
+        self[name] = c
+        return c
 
     def setattr(self, name: str, value: Any) -> None:
         """Set an attribute on every Parameter (e.g. `setattr('grad_req', 'null')`)."""

@@ -11,6 +11,7 @@ that numbered the original blocks.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 import numpy
@@ -77,7 +78,7 @@ def _strip(key: str) -> str:
 def map_legacy_names(params: dict, loaded: dict, source: str = "the file") -> dict:
     """{structural name: array} for a file keyed by 1.x prefixed names (see module doc);
     names that match nothing keep their key (reported as extra by the caller)."""
-    loaded = {_strip(k): v for k, v in loaded.items()}
+    loaded = _fuse_rnn_pieces(params, {_strip(k): v for k, v in loaded.items()})
     if all(k in params for k in loaded):
         return loaded
     by_old = {p._structure: k for k, p in params.items() if p._structure}
@@ -87,6 +88,37 @@ def map_legacy_names(params: dict, loaded: dict, source: str = "the file") -> di
     if mapped is not None:
         return mapped
     return {(by_old.get(k, k)): v for k, v in loaded.items()}
+
+
+_RNN_PIECE = re.compile(r"^(.*?)([lr]\d+_(?:i2h|h2h)_(?:weight|bias))$")
+
+
+def _fuse_rnn_pieces(params: dict, loaded: dict) -> dict:
+    """MXNet 1.x RNN layers kept one Parameter per piece ('lstm0_l0_i2h_weight',
+    'rnn.l0_h2h_bias'); 2.x and tracegrad keep one flat `rnn_param`. Concatenates each 1.x
+    layer's pieces (in file order of layers) into the flat layout of ours, in order."""
+    ours = [(k, p) for k, p in params.items() if _attr(k) == "rnn_param" and hasattr(p.init, "_layer")]
+    groups: dict[str, dict[str, Any]] = {}
+    for k, v in loaded.items():
+        m = _RNN_PIECE.match(k)
+        if m:
+            groups.setdefault(m.group(1), {})[m.group(2)] = (k, v)
+    if not ours or len(groups) != len(ours):
+        return loaded
+    out = dict(loaded)
+    for (key, p), pieces in zip(ours, groups.values()):
+        first = pieces.get("l0_i2h_weight")
+        if first is None:
+            return loaded
+        order = p.init._layer._pieces(int(numpy.shape(first[1])[1]))
+        if sorted(n for n, _ in order) != sorted(pieces):
+            return loaded
+        if any(tuple(numpy.shape(pieces[n][1])) != tuple(shape) for n, shape in order):
+            return loaded
+        out[key] = numpy.concatenate([numpy.asarray(pieces[n][1]).reshape(-1) for n, _ in order])
+        for n, _ in order:
+            del out[pieces[n][0]]
+    return out
 
 
 def _attr(name: str) -> str:

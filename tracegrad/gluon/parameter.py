@@ -14,7 +14,7 @@ One device per Parameter: data parallelism goes through `tracegrad.distributed`.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy
 
@@ -376,9 +376,3 @@ def tensor_types() -> tuple:
 
     return (ndarray,)
 
-
-def param_sequence(params: Any) -> Sequence[Parameter]:
-    """Parameters from a dict (collect_params) or a list."""
-    if isinstance(params, dict):
-        return list(params.values())
-    return list(params)

@@ -8,8 +8,10 @@ differentiation stays in the table:
     CONV_BWD_DATA(gy, w)     -> gx      (deconvolution is this row run forward)
     CONV_BWD_WEIGHT(x, gy)   -> gw
 
-The references are im2col + GEMM (numpy.matmul, so BLAS): the column buffer lives only
-inside one step, and its layout (C*K, N*P) makes each pass one GEMM per group.
+The references are im2col + GEMM (numpy.matmul, so BLAS) over batch tiles: each tile's
+column buffer (C*K, images*P) is at most TILE_BYTES, built, multiplied and dropped; nothing
+is kept past the step. With stride 1 the data gradient is itself a convolution (of the
+padded gradient with the flipped weight), which measures faster than col2im.
 """
 
 from __future__ import annotations
@@ -92,30 +94,35 @@ def _bwd_weight_infer(x, gy, w_shape, stride, pad, dilate, groups):
     return [(tuple(w_shape), dtypes.of(x))]
 
 
-# ---- im2col / col2im ---------------------------------------------------------------------
+# ---- im2col / col2im, one batch tile at a time -------------------------------------------
+TILE_BYTES = 1 << 24  # the largest column buffer of one batch tile (bounds the memory of big batches)
+
+
 def _padded(x: numpy.ndarray, pad) -> numpy.ndarray:
     if not any(pad):
         return x
     return numpy.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad])
 
 
-def _windows(xp: numpy.ndarray, kshape, out, stride, dilate) -> numpy.ndarray:
-    """A strided view (N, C, *K, *O) of the padded input: element [.., k, o] = xp[o*s + k*d]."""
+def _tiles(n: int, rows: int, cols_per_image: int, itemsize: int):
+    """Batch ranges whose column buffer (rows x images*cols_per_image) is about TILE_BYTES.
+    The split depends on the shapes only (never on the thread count): results are
+    reproducible bit for bit."""
+    per = max(1, TILE_BYTES // max(1, rows * cols_per_image * itemsize))
+    for n0 in range(0, n, per):
+        yield n0, min(n, n0 + per)
+
+
+def _im2col(xp, kshape, out, stride, dilate) -> numpy.ndarray:
+    """The column matrix (C*K, N*P) of an already padded xp (N, C, *Sp): one copy."""
     nd = len(kshape)
     st = xp.strides
-    shape = xp.shape[:2] + tuple(kshape) + tuple(out)
-    strides = st[:2] + tuple(st[2 + i] * dilate[i] for i in range(nd)) + tuple(st[2 + i] * stride[i] for i in range(nd))
-    return as_strided(xp, shape, strides, writeable=False)
-
-
-def _im2col(x, kshape, out, stride, pad, dilate) -> numpy.ndarray:
-    """The column matrix (C*K, N*P) of x, one contiguous copy."""
-    nd = len(kshape)
-    win = _windows(_padded(x, pad), kshape, out, stride, dilate)
-    perm = (1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
-    cols = numpy.ascontiguousarray(win.transpose(perm))
-    k = int(numpy.prod(kshape))
-    return cols.reshape(x.shape[1] * k, -1)
+    shape = (xp.shape[1],) + tuple(kshape) + (xp.shape[0],) + tuple(out)
+    strides = (st[1],) + tuple(st[2 + i] * dilate[i] for i in range(nd)) + (st[0],) + tuple(
+        st[2 + i] * stride[i] for i in range(nd)
+    )
+    cols = numpy.ascontiguousarray(as_strided(xp, shape, strides, writeable=False))
+    return cols.reshape(xp.shape[1] * int(numpy.prod(kshape)), -1)
 
 
 def _col2im(cols, x_shape, kshape, out, stride, pad, dilate) -> numpy.ndarray:
@@ -131,24 +138,7 @@ def _col2im(cols, x_shape, kshape, out, stride, pad, dilate) -> numpy.ndarray:
         )
         acc[key] += cv[(slice(None),) + k]
     crop = (slice(None), slice(None)) + tuple(slice(pad[i], pad[i] + x_shape[2 + i]) for i in range(nd))
-    return numpy.ascontiguousarray(acc[crop].swapaxes(0, 1))
-
-
-def _channels_first(y: numpy.ndarray) -> numpy.ndarray:
-    """(F, N, ...) -> (N, F, ...) contiguous."""
-    return numpy.ascontiguousarray(y.swapaxes(0, 1))
-
-
-def _conv_impl(x, w, stride, pad, dilate, groups):
-    n, f = x.shape[0], w.shape[0]
-    kshape = w.shape[2:]
-    out = _check(Op.CONV, x, w, stride, pad, dilate, groups)
-    cols = _im2col(x, kshape, out, stride, pad, dilate)
-    y = numpy.empty((f, cols.shape[1]), numpy.result_type(x, w))
-    fg, rg = f // groups, cols.shape[0] // groups
-    for g in range(groups):
-        numpy.matmul(w[g * fg : (g + 1) * fg].reshape(fg, rg), cols[g * rg : (g + 1) * rg], out=y[g * fg : (g + 1) * fg])
-    return _channels_first(y.reshape((f, n) + out))
+    return acc[crop].swapaxes(0, 1)
 
 
 def _rows_of(gy: numpy.ndarray) -> numpy.ndarray:
@@ -156,30 +146,60 @@ def _rows_of(gy: numpy.ndarray) -> numpy.ndarray:
     return numpy.ascontiguousarray(gy.swapaxes(0, 1)).reshape(gy.shape[1], -1)
 
 
+def _conv_impl(x, w, stride, pad, dilate, groups):
+    n, f = x.shape[0], w.shape[0]
+    kshape = w.shape[2:]
+    out = _check(Op.CONV, x, w, stride, pad, dilate, groups)
+    xp = _padded(x, pad)
+    dt = numpy.result_type(x, w)
+    y = numpy.empty((n, f) + out, dt)
+    fg, rg = f // groups, w[0].size
+    wm = w.reshape(f, rg)
+    p = int(numpy.prod(out))
+    for n0, n1 in _tiles(n, rg * groups, p, dt.itemsize):
+        cols = _im2col(xp[n0:n1], kshape, out, stride, dilate)
+        t = numpy.empty((f, cols.shape[1]), dt)
+        for g in range(groups):
+            numpy.matmul(wm[g * fg : (g + 1) * fg], cols[g * rg : (g + 1) * rg], out=t[g * fg : (g + 1) * fg])
+        y[n0:n1] = t.reshape(f, n1 - n0, *out).swapaxes(0, 1)
+    return y
+
+
 def _bwd_data_impl(gy, w, x_shape, stride, pad, dilate, groups):
     kshape = w.shape[2:]
     out = tuple(gy.shape[2:])
-    g2 = _rows_of(gy)
     f = w.shape[0]
-    fg = f // groups
-    rg = w.shape[1] * int(numpy.prod(kshape))
-    cols = numpy.empty((rg * groups, g2.shape[1]), numpy.result_type(gy, w))
-    for g in range(groups):
-        wg = w[g * fg : (g + 1) * fg].reshape(fg, rg)
-        numpy.matmul(wg.T, g2[g * fg : (g + 1) * fg], out=cols[g * rg : (g + 1) * rg])
-    return _col2im(cols, tuple(x_shape), kshape, out, stride, pad, dilate)
+    fg, rg = f // groups, w[0].size
+    wm = w.reshape(f, rg)
+    dt = numpy.result_type(gy, w)
+    gx = numpy.empty(tuple(x_shape), dt)
+    p = int(numpy.prod(out))
+    for n0, n1 in _tiles(x_shape[0], rg * groups, p, dt.itemsize):
+        g2 = _rows_of(gy[n0:n1])
+        cols = numpy.empty((rg * groups, g2.shape[1]), dt)
+        for g in range(groups):
+            numpy.matmul(wm[g * fg : (g + 1) * fg].T, g2[g * fg : (g + 1) * fg], out=cols[g * rg : (g + 1) * rg])
+        gx[n0:n1] = _col2im(cols, (n1 - n0,) + tuple(x_shape[1:]), kshape, out, stride, pad, dilate)
+    return gx
 
 
 def _bwd_weight_impl(x, gy, w_shape, stride, pad, dilate, groups):
     kshape = tuple(w_shape[2:])
     out = tuple(gy.shape[2:])
-    cols = _im2col(x, kshape, out, stride, pad, dilate)
-    g2 = _rows_of(gy)
+    xp = _padded(x, pad)
     f = w_shape[0]
-    fg, rg = f // groups, cols.shape[0] // groups
-    gw = numpy.empty((f, rg), numpy.result_type(x, gy))
-    for g in range(groups):
-        numpy.matmul(g2[g * fg : (g + 1) * fg], cols[g * rg : (g + 1) * rg].T, out=gw[g * fg : (g + 1) * fg])
+    rg = int(numpy.prod(w_shape[1:]))
+    fg = f // groups
+    dt = numpy.result_type(x, gy)
+    gw = numpy.zeros((f, rg), dt)
+    t = numpy.empty((fg, rg), dt)
+    p = int(numpy.prod(out))
+    for n0, n1 in _tiles(x.shape[0], rg * groups, p, dt.itemsize):
+        cols = _im2col(xp[n0:n1], kshape, out, stride, dilate)
+        g2 = _rows_of(gy[n0:n1])
+        for g in range(groups):
+            numpy.matmul(g2[g * fg : (g + 1) * fg], cols[g * rg : (g + 1) * rg].T, out=t)
+            gw[g * fg : (g + 1) * fg] += t
     return gw.reshape(w_shape)
 
 

@@ -38,7 +38,10 @@ def _out_shape(op: Op, x, pool_type, kernel, stride, pad, full) -> tuple[int, ..
     if pool_type not in POOL_TYPES:
         raise ValueError(f"{op.value}: pool_type must be one of {POOL_TYPES}, got {pool_type!r}")
     if nd not in (1, 2, 3) or not (len(kernel) == len(stride) == len(pad) == nd):
-        raise ShapeError(f"{what}: need (N, C, *spatial) data with 1-3 spatial dims and kernel, stride, pad of that many values")
+        raise ShapeError(
+            f"{what}: need (N, C, *spatial) data with 1-3 spatial dims and kernel, stride, pad "
+            "of that many values"
+        )
     if not dtypes.is_float(dtypes.of(x)):
         raise DTypeError(f"{what}: needs a floating dtype")
     if min(kernel) < 1 or min(stride) < 1 or min(pad) < 0:

@@ -81,6 +81,13 @@ UNSUPPORTED = {
     "mxnet.gluon.probability": "gluon.probability is not provided by tracegrad",
 }  # fmt: skip
 
+# the rest of MXNet 2.x's package: importable, clear errors on use
+for _name in ("symbol_doc", "ndarray_doc", "numpy_op_signature", "numpy_dispatch_protocol", "numpy_op_fallback",
+              "_global_var", "_api_internal", "api", "container", "libinfo", "misc", "registry", "space", "cuda",
+              "_deferred_compute", "kvstore_server", "np_symbol", "tools", "cython", "_ctypes", "_ffi", "_cy3",
+              "_numpy_op_doc"):
+    UNSUPPORTED.setdefault(f"mxnet.{_name}", f"mxnet.{_name} is an MXNet internal that tracegrad does not provide")
+
 # what `mx.<name>` gives without importing a submodule
 _TOP_LEVEL = {
     "cpu": ("tracegrad.mxnet_compat.context", "cpu"), "gpu": ("tracegrad.mxnet_compat.context", "gpu"),

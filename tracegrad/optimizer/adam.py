@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import np
-from .optimizer import Optimizer, as_dtype, register
+from .optimizer import Optimizer, register
 
 
 def _moments(opt: Any, g: Any, state: Any) -> tuple:
@@ -38,7 +38,7 @@ class Adam(Optimizer):
         return _zeros2(weight)
 
     def _rule(self, w: Any, g: Any, state: Any, lr: Any, wd: float, t: Any) -> None:
-        lr_t = as_dtype(lr * np.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t), w)
+        lr_t = self.hoist(lr * np.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t), w)
         if wd:
             g = g + wd * w
         m, v = _moments(self, g, state)
@@ -63,7 +63,7 @@ class AdamW(Optimizer):
     def _rule(self, w: Any, g: Any, state: Any, lr: Any, wd: float, t: Any) -> None:
         if self.correct_bias:
             lr = lr * np.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
-        lr_t = as_dtype(lr, w)
+        lr_t = self.hoist(lr, w)
         m, v = _moments(self, g, state)
         d = m / (np.sqrt(v) + self.epsilon)
         if wd:
@@ -92,8 +92,8 @@ class LAMB(Optimizer):
     def _rule(self, w: Any, g: Any, state: Any, lr: Any, wd: float, t: Any) -> None:
         m, v = _moments(self, g, state)
         if self.bias_correction:
-            m = m / as_dtype(1.0 - self.beta1 ** t, w)
-            v = v / as_dtype(1.0 - self.beta2 ** t, w)
+            m = m / self.hoist(1.0 - self.beta1 ** t, w)
+            v = v / self.hoist(1.0 - self.beta2 ** t, w)
         d = m / (np.sqrt(v) + self.epsilon)
         if wd:
             d = d + wd * w
@@ -105,4 +105,4 @@ class LAMB(Optimizer):
         r2 = np.sqrt(np.sum(np.square(d)))
         ok = (r1 > 0) & (r2 > 0)
         ratio = np.where(ok, r1 / np.where(ok, r2, 1.0), 1.0)
-        w[...] = w - (as_dtype(lr, w) * ratio) * d
+        w[...] = w - self.hoist(lr * ratio, w) * d

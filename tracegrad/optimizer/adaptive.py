@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import np
-from .optimizer import Optimizer, as_dtype, register
+from .optimizer import Optimizer, register
 
 
 def _zeros(weight: Any) -> Any:
@@ -34,7 +34,7 @@ class RMSProp(Optimizer):
         return _zeros(weight)
 
     def _rule(self, w: Any, g: Any, state: Any, lr: Any, wd: float, t: Any) -> None:
-        lr = as_dtype(lr, w)
+        lr = self.hoist(lr, w)
         if wd:
             g = g + wd * w
         rho = self.rho
@@ -77,7 +77,7 @@ class AdaGrad(Optimizer):
             g = g + wd * w
         h = hist + np.square(g)
         hist[...] = h
-        w[...] = w - as_dtype(lr, w) * g / (np.sqrt(h) + self.epsilon)
+        w[...] = w - self.hoist(lr, w) * g / (np.sqrt(h) + self.epsilon)
 
 
 @register
@@ -104,4 +104,4 @@ class AdaDelta(Optimizer):
         ad = self.rho * acc_d + (1.0 - self.rho) * np.square(d)
         acc_g[...] = ag
         acc_d[...] = ad
-        w[...] = w - as_dtype(lr, w) * d
+        w[...] = w - self.hoist(lr, w) * d

@@ -97,6 +97,8 @@ class Optimizer:
         self.param_dict = dict(param_dict or {})
         self.sym_info = ()
         self._program: Callable = jit(_fused_update)
+        self._scratch: list = []
+        self._scratch_i = 0
 
     # ---- learning rate, counts ----------------------------------------------------------
     @property
@@ -211,9 +213,14 @@ class Optimizer:
             tuple(self._get_wd(i) for i in indices),
             self._static_config(),
             self.lr_scheduler.config() if traced and self.lr_scheduler is not None else None,
+            tuple(-1 if st is None else len(st) if isinstance(st, (tuple, list)) else 0 for st in states),
         )
-        self._program(self, static, list(weights), list(grads), list(states), counts,
-                      [self._lr_buf, self._rescale_buf, self._nu_buf])
+        layout = _LAYOUTS.get(static)
+        if layout is None:
+            layout = _LAYOUTS[static] = _Layout(static)
+        # flat array arguments and an interned layout: the compiled step's cheap signature check
+        self._program(self, layout, *weights, *grads, *_leaves(list(states)), *counts,
+                      self._lr_buf, self._rescale_buf, self._nu_buf)
 
     def update_multi_precision(self, indices: Any, weights: Any, grads: Any, states: Any) -> None:
         self.update(indices, weights, grads, states)
@@ -223,17 +230,34 @@ class Optimizer:
 
     def _static_config(self) -> tuple:
         """The hyperparameters a compiled update bakes in (a change compiles a new variant)."""
-        skip = {"_lr", "_rescale", "_lr_buf", "_rescale_buf", "_nu_buf", "_counts", "_program", "lr_scheduler",
+        skip = {"_scratch", "_scratch_i", "_lr", "_rescale", "_lr_buf", "_rescale_buf", "_nu_buf", "_counts", "_program", "lr_scheduler",
                 "lr_mult", "wd_mult", "idx2name", "param_dict", "sym_info"}
         return tuple(sorted((k, v) for k, v in vars(self).items()
                             if k not in skip and isinstance(v, (int, float, bool, str, type(None)))))
+
+    def hoist(self, value: Any, like: Any) -> Any:
+        """A traced scalar cast to `like`'s dtype and stored in a small persistent buffer: the
+        compiled program computes it once instead of inside every element loop."""
+        value = as_dtype(value, like)
+        i = self._scratch_i
+        self._scratch_i += 1
+        if i == len(self._scratch):
+            buf = np.zeros((), dtype=like.dtype)
+            persistent(buf)
+            self._scratch.append(buf)
+        buf = self._scratch[i]
+        if buf.dtype != like.dtype:
+            buf = self._scratch[i] = np.zeros((), dtype=like.dtype)
+            persistent(buf)
+        buf[...] = value
+        return buf
 
     def _rule(self, weight: Any, grad: Any, state: Any, lr: Any, wd: float, t: Any) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _rule")
 
     def __getstate__(self) -> dict:
         d = dict(self.__dict__)
-        for k in ("_lr_buf", "_rescale_buf", "_nu_buf", "_program"):
+        for k in ("_lr_buf", "_rescale_buf", "_nu_buf", "_program", "_scratch"):
             d.pop(k, None)
         d["param_dict"] = {}  # the Parameters stay with their Trainer
         d["_counts"] = {i: float(c.item()) for i, c in self._counts.items()}
@@ -247,6 +271,7 @@ class Optimizer:
         self._lr_buf, self._rescale_buf, self._nu_buf = _scalar(self._lr), _scalar(self._rescale), _scalar(nu)
         self._counts = {i: _scalar(v) for i, v in counts.items()}
         self._program = jit(_fused_update)
+        self._scratch, self._scratch_i = [], 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.lr}, wd={self.wd})"
@@ -263,10 +288,35 @@ def as_dtype(x: Any, like: Any) -> Any:
     return x.astype(like.dtype) if hasattr(x, "astype") else x
 
 
-def _fused_update(opt: Optimizer, static: tuple, weights: list, grads: list, states: list, counts: list,
-                  scalars: list) -> None:
-    lr_mults, wds, _config, sched = static
-    lr_buf, rescale_buf, nu_buf = scalars
+class _Layout:
+    """The static part of one compiled update (interned, so identity is its key)."""
+
+    __slots__ = ("static",)
+
+    def __init__(self, static: tuple) -> None:
+        self.static = static
+
+
+_LAYOUTS: dict[tuple, _Layout] = {}
+
+
+def _fused_update(opt: Optimizer, layout: _Layout, *arrays: Any) -> None:
+    lr_mults, wds, _config, sched, structure = layout.static
+    n = len(structure)
+    weights, grads = arrays[:n], arrays[n:2 * n]
+    pos = 2 * n
+    states: list = []
+    for k in structure:
+        if k < 0:
+            states.append(None)
+        elif k == 0:
+            states.append(arrays[pos])
+            pos += 1
+        else:
+            states.append(tuple(arrays[pos:pos + k]))
+            pos += k
+    counts = arrays[pos:pos + n]
+    lr_buf, rescale_buf, nu_buf = arrays[pos + n:]
     nu = nu_buf
     ts = []
     for c in counts:
@@ -277,8 +327,13 @@ def _fused_update(opt: Optimizer, static: tuple, weights: list, grads: list, sta
     nu_buf[...] = nu
     base = opt.lr_scheduler.expression(nu, np) if sched is not None else lr_buf
     clip = opt.clip_gradient
+    opt._scratch_i = 0
+    rescale = {}
     for w, g, s, t, lr_mult, wd in zip(weights, grads, states, ts, lr_mults, wds):
-        g = g * as_dtype(rescale_buf, g)
+        r = rescale.get(g.dtype)
+        if r is None:
+            r = rescale[g.dtype] = opt.hoist(rescale_buf, g)
+        g = g * r
         if clip is not None:
             g = np.clip(g, -clip, clip)
         opt._rule(w, g, s, base * lr_mult if lr_mult != 1.0 else base, wd, t)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import np
-from .optimizer import Optimizer, as_dtype, register
+from .optimizer import Optimizer, register
 
 
 @register
@@ -27,7 +27,7 @@ class SGD(Optimizer):
         return np.zeros(weight.shape, dtype=weight.dtype, device=weight.device)
 
     def _rule(self, w: Any, g: Any, mom: Any, lr: Any, wd: float, t: Any) -> None:
-        lr = as_dtype(lr, w)
+        lr = self.hoist(lr, w)
         if wd:
             g = g + wd * w
         if mom is None:
@@ -44,7 +44,7 @@ class NAG(SGD):
     with `g = grad + wd * w`."""
 
     def _rule(self, w: Any, g: Any, mom: Any, lr: Any, wd: float, t: Any) -> None:
-        lr = as_dtype(lr, w)
+        lr = self.hoist(lr, w)
         if wd:
             g = g + wd * w
         if mom is None:

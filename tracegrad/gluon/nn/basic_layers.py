@@ -11,6 +11,7 @@ import numpy
 from ... import np as _np
 from ... import npx as _npx
 from ...errors import ShapeError
+from ...np._core import at
 from ..block import Block, HybridBlock, _F
 from ..parameter import Parameter
 from .activations import Activation
@@ -98,7 +99,7 @@ class Dense(HybridBlock):
             x = _np.reshape(x, (x.shape[0], -1)) if x.ndim != 2 else x
         if x.shape[-1] != w.shape[1]:
             raise ShapeError(f"Dense: input of shape {tuple(x.shape)} has {x.shape[-1]} features but the weight "
-                             f"expects in_units={w.shape[1]}")
+                             f"expects in_units={w.shape[1]}" + at())
         out = _np.matmul(x, _np.transpose(w))
         if self.bias is not None:
             out = out + self.bias.data()

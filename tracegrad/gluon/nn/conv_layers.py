@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ... import npx as _npx
-from ...errors import UnsupportedError
+from ...errors import ShapeError, UnsupportedError
+from ...np._core import at
 from ..block import HybridBlock
 from ..parameter import Parameter
 from .activations import Activation
@@ -69,8 +70,8 @@ class _Conv(HybridBlock):
 
     def infer_shape(self, x: Any, *args: Any) -> None:
         if x.ndim != self._nd + 2:
-            raise ValueError(f"{type(self).__name__}: expected {self._nd + 2}-D input ({self._layout}), got shape "
-                             f"{tuple(x.shape)}")
+            raise ShapeError(f"{type(self).__name__}: expected {self._nd + 2}-D input ({self._layout}), got shape "
+                             f"{tuple(x.shape)}" + at())
         self.weight.shape = self._weight_shape(int(x.shape[1]))
 
     def forward(self, x: Any) -> Any:

@@ -14,6 +14,7 @@ import numpy
 from ... import initializer
 from ... import np as _np
 from ... import npx as _npx
+from ...errors import UnsupportedError
 from ..block import HybridBlock
 from ..parameter import Parameter, tensor_types
 from .rnn_cell import _act
@@ -67,9 +68,10 @@ class _RNNLayer(HybridBlock):
         if layout not in ("TNC", "NTC"):
             raise ValueError(f"Invalid layout {layout}; must be one of ['TNC' or 'NTC']")
         if projection_size:
-            from ...errors import UnsupportedError
-
             raise UnsupportedError("LSTM projection_size (LSTMP) is not supported")
+        if use_sequence_length:
+            raise UnsupportedError(f"{type(self).__name__}(use_sequence_length=True) is not supported; run the "
+                                   "cells with unroll(valid_length=...) or mask the padded steps")
         self._hidden_size, self._num_layers, self._layout = int(hidden_size), int(num_layers), layout
         self._dropout, self._dir, self._input_size, self._mode = float(dropout), 2 if bidirectional else 1, \
             int(input_size), mode
@@ -115,8 +117,10 @@ class _RNNLayer(HybridBlock):
             states = self.begin_state(inputs.shape[self._layout.find("N")], dtype=inputs.dtype)
         if isinstance(states, tensor_types()):
             states = [states]
-        args = (inputs, list(states)) + ((sequence_length,) if self._use_sequence_length else ())
-        out, new_states = super().__call__(*args, **kwargs)
+        if sequence_length is not None:
+            raise UnsupportedError(f"{type(self).__name__}: sequence_length is not supported; run the cells with "
+                                   "unroll(valid_length=...) or mask the padded steps")
+        out, new_states = super().__call__(inputs, list(states), **kwargs)
         return out if skip else (out, new_states)
 
     def forward(self, inputs: Any, states: Any, sequence_length: Any = None) -> tuple[Any, list]:
@@ -216,6 +220,8 @@ class LSTM(_RNNLayer):
                  h2h_bias_initializer: Any = "zeros", projection_size: Optional[int] = None, h2r_weight_initializer: Any = None,
                  state_clip_min: Any = None, state_clip_max: Any = None, state_clip_nan: bool = False,
                  dtype: Any = "float32", **kwargs: Any) -> None:
+        if state_clip_min is not None or state_clip_max is not None or state_clip_nan:
+            raise UnsupportedError("LSTM state clipping (state_clip_min/max/nan) is not supported")
         super().__init__(hidden_size, num_layers, layout, dropout, bidirectional, input_size, i2h_weight_initializer,
                          h2h_weight_initializer, i2h_bias_initializer, h2h_bias_initializer, "lstm", dtype,
                          projection_size, **kwargs)
