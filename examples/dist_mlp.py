@@ -7,8 +7,9 @@
 Every global batch is split across the ranks; `DistributedTrainer` sums the gradients over
 the ranks and averages them inside the update, so N ranks make the same updates as one
 process on the whole batch (up to float32 rounding) and reach the same accuracy.
-The data set is synthetic (8x8 "digit"-like images made from 10 noisy class prototypes),
-so the example runs anywhere without downloads.
+The data are scikit-learn's bundled 8x8 digits (the split of `tracegrad.examples.digits`)
+when scikit-learn is installed, else (or with `--data synthetic`) images made from 10 noisy
+class prototypes, so the example runs anywhere without downloads.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ def make_data(n_train: int, n_test: int, seed: int = 0) -> tuple:
     return draw(n_train), draw(n_test)
 
 
+def load(kind: str) -> tuple:
+    """((x_train, y_train), (x_test, y_test)) with flat float32 images and float32 labels."""
+    if kind == "digits":
+        try:
+            from tracegrad.examples.digits import load_digits
+
+            xtr, ytr, xte, yte = load_digits()
+        except (ImportError, SystemExit):
+            kind = "synthetic"
+        else:
+            flat = lambda x: x.reshape(len(x), -1).astype(numpy.float32)  # noqa: E731
+            return (flat(xtr), ytr.astype(numpy.float32)), (flat(xte), yte.astype(numpy.float32))
+    return make_data(3000, 1000)
+
+
 def accuracy(net: gluon.Block, x: numpy.ndarray, y: numpy.ndarray) -> float:
     """Accuracy over the whole set: each rank scores its shard, the counts are summed."""
     r, n = hvd.rank(), hvd.size()
@@ -46,11 +62,10 @@ def accuracy(net: gluon.Block, x: numpy.ndarray, y: numpy.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=120, help="global batch (split across ranks)")
-    ap.add_argument("--lr", type=float, default=0.05)
-    ap.add_argument("--train", type=int, default=3000)
-    ap.add_argument("--test", type=int, default=1000)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--data", choices=["digits", "synthetic"], default="digits")
     args = ap.parse_args()
 
     hvd.init()
@@ -58,7 +73,7 @@ def main() -> None:
     if args.batch_size % size:
         raise SystemExit(f"--batch-size {args.batch_size} must be divisible by the {size} ranks")
     local = args.batch_size // size
-    (xtr, ytr), (xte, yte) = make_data(args.train, args.test)
+    (xtr, ytr), (xte, yte) = load(args.data)
 
     numpy.random.seed(rank)  # different initial values per rank: the broadcast makes them equal
     np.random.seed(rank)
@@ -73,9 +88,9 @@ def main() -> None:
     order = numpy.random.default_rng(1)  # the same shuffle on every rank
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
-        perm = order.permutation(args.train)
+        perm = order.permutation(len(xtr))
         total = 0.0
-        steps = args.train // args.batch_size
+        steps = len(xtr) // args.batch_size
         for s in range(steps):
             idx = perm[s * args.batch_size : (s + 1) * args.batch_size][rank * local : (rank + 1) * local]
             x, y = np.array(xtr[idx]), np.array(ytr[idx])
