@@ -125,7 +125,8 @@ def run(
     reqs: list[Any] = []
     bufs: list[Optional[numpy.ndarray]] = []
     for slot, b in enumerate(buckets):
-        if b.direct and _direct_ok(srcs[b.items[0][0]], dsts[b.items[0][0]], prescale):
+        # an array alone in its bucket needs no packing either
+        if (b.direct or len(b.items) == 1) and _direct_ok(srcs[b.items[0][0]], dsts[b.items[0][0]], prescale):
             i = b.items[0][0]
             src, dst = srcs[i], dsts[i]
             if src is dst or not pack:
