@@ -20,7 +20,7 @@ count, float64 scalar array) are traced values, `wd` a Python float.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as _onp
 
