@@ -42,7 +42,8 @@ def run_ranks(n: int, case: str, out: str, timeout: float = 60.0, env: dict | No
     e.setdefault("TRACEGRAD_DIST_TIMEOUT", "30")
     e.update(env or {})
     cmd = launch.command(n, [os.path.join(HERE, script), case, out])
-    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)  # CI runs without a standard input
 
 
 def _ok(proc: subprocess.CompletedProcess) -> None:
@@ -373,7 +374,8 @@ def test_example_reaches_the_same_accuracy_on_two_ranks_as_on_one() -> None:
     example = os.path.join(ROOT, "examples", "dist_mlp.py")
     args = [example, "--epochs", "2"]
     one = subprocess.run([sys.executable, *args], env=_plain_env(), capture_output=True, text=True, timeout=300)
-    two = subprocess.run(launch.command(2, args), env=_plain_env(), capture_output=True, text=True, timeout=300)
+    two = subprocess.run(launch.command(2, args), env=_plain_env(), capture_output=True, text=True, timeout=300,
+                         stdin=subprocess.DEVNULL)
     assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
     last = [p.stdout.strip().splitlines()[-1].split() for p in (one, two)]
     assert last[0][:3] == ["final", "test", "accuracy"] and last[0][3] == last[1][3], last  # accuracy
