@@ -288,3 +288,19 @@ def test_crops_and_flips():
     onp.testing.assert_array_equal(T.RandomFlipLeftRight(p=1.0)(img), img[:, ::-1])
     onp.testing.assert_array_equal(T.RandomFlipTopBottom(p=1.0)(img), img[::-1])
     onp.testing.assert_array_equal(T.RandomFlipLeftRight(p=0.0)(img), img)
+
+
+def test_cifar10_from_the_archive_in_root(tmp_path):
+    import tarfile
+
+    rng = onp.random.default_rng(2)
+    src = tmp_path / "src" / "cifar-10-batches-bin"
+    src.mkdir(parents=True)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        _cifar_records(1, 1, rng)[0].tofile(str(src / name))
+    root = tmp_path / "root"
+    root.mkdir()
+    with tarfile.open(str(root / "cifar-10-binary.tar.gz"), "w:gz") as tar:
+        tar.add(str(src), arcname="cifar-10-batches-bin")
+    assert len(gdata.vision.CIFAR10(root=str(root))) == 5
+    assert (root / "cifar-10-batches-bin" / "test_batch.bin").is_file()

@@ -45,7 +45,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.2) -> tuple:
 
 
 def build_net() -> nn.HybridSequential:
-    """LeNet-style: conv(32) - pool - conv(64) - pool - dense(128) - dense(10)."""
+    """LeNet-style: conv(32) - pool - conv(64) - pool - dense(128) - dropout - dense(10)."""
     net = nn.HybridSequential()
     net.add(nn.Conv2D(32, kernel_size=3, padding=1, activation="relu"),
             nn.MaxPool2D(pool_size=2),
@@ -53,6 +53,7 @@ def build_net() -> nn.HybridSequential:
             nn.MaxPool2D(pool_size=2),
             nn.Flatten(),
             nn.Dense(128, activation="relu"),
+            nn.Dropout(0.3),
             nn.Dense(10))
     return net
 

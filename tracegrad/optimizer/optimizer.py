@@ -20,7 +20,7 @@ count, float64 scalar array) are traced values, `wd` a Python float.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as _onp
 
@@ -213,9 +213,14 @@ class Optimizer:
             tuple(self._get_wd(i) for i in indices),
             self._static_config(),
             self.lr_scheduler.config() if traced and self.lr_scheduler is not None else None,
+            tuple(-1 if st is None else len(st) if isinstance(st, (tuple, list)) else 0 for st in states),
         )
-        self._program(self, static, list(weights), list(grads), list(states), counts,
-                      [self._lr_buf, self._rescale_buf, self._nu_buf])
+        layout = _LAYOUTS.get(static)
+        if layout is None:
+            layout = _LAYOUTS[static] = _Layout(static)
+        # flat array arguments and an interned layout: the compiled step's cheap signature check
+        self._program(self, layout, *weights, *grads, *_leaves(list(states)), *counts,
+                      self._lr_buf, self._rescale_buf, self._nu_buf)
 
     def update_multi_precision(self, indices: Any, weights: Any, grads: Any, states: Any) -> None:
         self.update(indices, weights, grads, states)
@@ -283,10 +288,35 @@ def as_dtype(x: Any, like: Any) -> Any:
     return x.astype(like.dtype) if hasattr(x, "astype") else x
 
 
-def _fused_update(opt: Optimizer, static: tuple, weights: list, grads: list, states: list, counts: list,
-                  scalars: list) -> None:
-    lr_mults, wds, _config, sched = static
-    lr_buf, rescale_buf, nu_buf = scalars
+class _Layout:
+    """The static part of one compiled update (interned, so identity is its key)."""
+
+    __slots__ = ("static",)
+
+    def __init__(self, static: tuple) -> None:
+        self.static = static
+
+
+_LAYOUTS: dict[tuple, _Layout] = {}
+
+
+def _fused_update(opt: Optimizer, layout: _Layout, *arrays: Any) -> None:
+    lr_mults, wds, _config, sched, structure = layout.static
+    n = len(structure)
+    weights, grads = arrays[:n], arrays[n:2 * n]
+    pos = 2 * n
+    states: list = []
+    for k in structure:
+        if k < 0:
+            states.append(None)
+        elif k == 0:
+            states.append(arrays[pos])
+            pos += 1
+        else:
+            states.append(tuple(arrays[pos:pos + k]))
+            pos += k
+    counts = arrays[pos:pos + n]
+    lr_buf, rescale_buf, nu_buf = arrays[pos + n:]
     nu = nu_buf
     ts = []
     for c in counts:

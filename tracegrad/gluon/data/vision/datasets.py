@@ -153,7 +153,10 @@ class CIFAR10(_DownloadedDataset):
                 f"and {self._archive} could not be downloaded. Put MXNet's files there (or pass root=) and retry."
             ) from None
         with tarfile.open(archive) as tar:
-            tar.extractall(self._root, filter="data")
+            for m in tar.getmembers():  # Pythons without extraction filters: refuse unsafe names
+                if m.name.startswith(("/", "\\")) or ".." in m.name.split("/") or not (m.isfile() or m.isdir()):
+                    raise ValueError(f"{archive}: refusing to extract {m.name!r}")
+            tar.extractall(self._root)
         return self._locate()
 
     def _get_data(self) -> None:
