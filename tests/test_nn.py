@@ -53,6 +53,37 @@ def test_compiled_matches_interpreter_on_a_conv_net(monkeypatch) -> None:
         numpy.testing.assert_allclose(c, r, rtol=1e-4, atol=1e-5 * scale, err_msg=f"output {i}")
 
 
+def norms_step(seed: int = 1) -> list[numpy.ndarray]:
+    """The normalizations, activations and masked softmax on 2**19+ elements, with gradients."""
+    rs = numpy.random.RandomState(seed)
+    x = tnp.array(rs.uniform(-2, 2, (16, 32, 32, 32)), dtype="float32")
+    g = tnp.array(rs.uniform(0.5, 1.5, (32,)), dtype="float32")
+    b = tnp.array(rs.uniform(-0.5, 0.5, (32,)), dtype="float32")
+    gl = tnp.array(rs.uniform(0.5, 1.5, (32,)), dtype="float32")
+    mask = tnp.array(rs.uniform(size=(16, 32, 32, 32)) > 0.3)
+    for p in (x, g, b, gl):
+        p.attach_grad()
+    with autograd.record():
+        h = npx.group_norm(x, g, b, num_groups=4) + npx.instance_norm(x, g, b) + npx.layer_norm(x, gl, b)
+        h = npx.leaky_relu(h, act_type="elu") + npx.leaky_relu(h, act_type="selu") + npx.activation(h, "mish")
+        s = npx.masked_softmax(h, mask) + npx.softmax(h, length=tnp.array(rs.randint(0, 33, (16, 32, 32)),
+                                                                          dtype="int32"), use_length=True)
+        loss = (s * h).sum()
+    loss.backward()
+    return [loss.asnumpy()] + [p.grad.asnumpy() for p in (x, g, b, gl)]
+
+
+@pytest.mark.slow  # ~1 min of Numba compilation (2.5 min on a loaded 2-core machine)
+def test_compiled_matches_interpreter_on_norms_and_masked_softmax(monkeypatch) -> None:
+    monkeypatch.setattr(execute, "MODE", "strict")
+    compiled = norms_step()
+    monkeypatch.setattr(execute, "MODE", "never")
+    interpreted = norms_step()
+    for i, (c, r) in enumerate(zip(compiled, interpreted)):
+        scale = max(float(numpy.abs(r).max()), 1e-3)
+        numpy.testing.assert_allclose(c, r, rtol=1e-4, atol=2e-5 * scale, err_msg=f"output {i}")
+
+
 _HASH = (
     "import hashlib, sys; sys.path.insert(0, {here!r}); import test_nn; "
     "print(hashlib.sha256(b''.join(o.tobytes() for o in test_nn.net_step())).hexdigest())"
@@ -196,3 +227,17 @@ def test_masked_softmax_takes_every_mask_dtype(dtype) -> None:
                              tnp.array([[1, 0, 1], [0, 0, 0]], dtype=dtype))
     e = numpy.exp([1.0, 3.0]) / numpy.exp([1.0, 3.0]).sum()
     numpy.testing.assert_allclose(out.asnumpy(), [[e[0], 0, e[1]], [0, 0, 0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("act_type", ["elu", "selu"])
+def test_elu_selu_gradients_stay_finite_for_large_inputs(act_type) -> None:
+    # the untaken expm1 branch overflowed to inf for x >> 0, and 0 * inf made the gradient NaN
+    x = tnp.array([-200.0, -1.0, 0.0, 1.0, 100.0, 1000.0])
+    x.attach_grad()
+    with autograd.record():
+        y = npx.leaky_relu(x, act_type=act_type, slope=0.5)
+    y.backward()
+    g = x.grad.asnumpy()
+    assert numpy.isfinite(g).all(), g
+    lam = 1.0507009873554805 if act_type == "selu" else 1.0
+    numpy.testing.assert_allclose(g[3:], lam, rtol=1e-6)

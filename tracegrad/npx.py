@@ -72,7 +72,7 @@ def sigmoid(data: Any) -> Array:
     return apply(Op.SIGMOID, [_float(data)], {})[0]
 
 
-def activation(data: Any, act_type: str = "relu") -> Array:
+def activation(data: Any, act_type: str = "relu", **kwargs: Any) -> Array:
     x = _float(data)
     if act_type == "relu":
         return relu(x)

@@ -84,7 +84,7 @@ def convolution(data: Any = None, weight: Any = None, bias: Any = None, kernel: 
 
 def deconvolution(data: Any = None, weight: Any = None, bias: Any = None, kernel: Any = None, stride: Any = None,
                   dilate: Any = None, pad: Any = None, adj: Any = None, target_shape: Any = None,
-                  num_filter: int = 1, num_group: int = 1, workspace: int = 512, no_bias: bool = True,
+                  num_filter: int = 1, num_group: int = 1, workspace: int = 1024, no_bias: bool = False,
                   cudnn_tune: Any = None, cudnn_off: bool = False, layout: Optional[str] = None) -> Array:
     """The transpose of convolution: weight (C, num_filter/num_group, *kernel); the output
     is (in - 1) * stride - 2 * pad + dilate * (kernel - 1) + 1 + adj per spatial dim, or

@@ -108,7 +108,7 @@ def layer_norm(data: Any = None, gamma: Any = None, beta: Any = None, axis: int 
     return [out, mean, std] if output_mean_var else out
 
 
-def group_norm(data: Any, gamma: Any, beta: Any, num_groups: int = 1, eps: float = 1e-5,
+def group_norm(data: Any, gamma: Any, beta: Any, num_groups: int = 1, eps: float = 1e-3,
                output_mean_var: bool = False) -> Union[Array, list]:
     """Normalize each of num_groups channel groups of data (N, C, ...) per sample, then a
     per-channel gamma (C,) and beta (C,). output_mean_var adds the mean and std (N, groups)."""

@@ -12,11 +12,7 @@ from typing import Any
 from .parameter import Constant, DeferredInitializationError, Parameter  # noqa: F401
 
 # ---- gluon-core: Block and the layer packages -------------------------------------------
-try:  # block.py lands right after parameter.py
-    from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
-except ImportError as _exc:  # pragma: no cover - only while block.py is missing
-    if "block" not in str(_exc):
-        raise
+from .block import Block, HybridBlock, SymbolBlock  # noqa: F401,E402
 
 # Submodules loaded on first use: gluon.nn, gluon.rnn (gluon-core); gluon.loss, gluon.data,
 # gluon.utils, gluon.metric, gluon.trainer (gluon-train). A module that is not there yet

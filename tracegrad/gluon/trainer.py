@@ -61,6 +61,10 @@ class Trainer:
         self._update_on_kvstore = False
         optimizer_params = dict(optimizer_params or {})
         self._scale = float(optimizer_params.get("rescale_grad", 1.0))
+        if self._distributed:  # dist (issue 12): the average over ranks runs inside the update
+            from .. import distributed
+
+            self._scale /= distributed.size()
         self._states: dict[int, Any] = {}
         self._init_optimizer(optimizer, optimizer_params)
 
@@ -107,10 +111,11 @@ class Trainer:
 
     def _allreduce_grads(self) -> None:
         """The hook `tracegrad.distributed.DistributedTrainer` overrides."""
-        if self._distributed:
+        if self._distributed:  # dist (issue 12): summed in fused buffers; 1/size is in _scale
             from .. import distributed
 
-            distributed.allreduce_grads(self._params, average=True)
+            if distributed.size() > 1:
+                distributed.allreduce_grads(self._params, average=False)
 
     def _update(self, ignore_stale_grad: bool = False) -> None:
         indices, weights, grads, states = [], [], [], []

@@ -28,5 +28,6 @@ def _erf_vjp(b, x, out, g):
     return (b.mul(g, b.mul(b.exp(b.neg(b.mul(x, x))), _TWO_OVER_SQRT_PI)),)
 
 
-register(OpDef(Op.ERF, Kind.ELEMENTWISE, _erf_infer, fp_quiet(_erf_impl), _erf_vjp, "math.erf({0})",
-               doc="the error function"))
+register(OpDef(
+    Op.ERF, Kind.ELEMENTWISE, _erf_infer, fp_quiet(_erf_impl), _erf_vjp, "math.erf({0})",
+    doc="the error function"))

@@ -219,9 +219,12 @@ def _bwd_weight_vjp(b, x, gy, out, h, w_shape, **p):
     return b.conv_bwd_data(gy, h, x_shape=tuple(x.shape), **p), b.conv(x, h, **p)
 
 
-register(OpDef(Op.CONV, Kind.WINDOW, _conv_infer, fp_quiet(_conv_impl), _conv_vjp,
-               doc="cross-correlation of x (N, C, *S) with w (F, C/groups, *K), no bias"))
-register(OpDef(Op.CONV_BWD_DATA, Kind.WINDOW, _bwd_data_infer, fp_quiet(_bwd_data_impl), _bwd_data_vjp,
-               doc="the transpose of convolution in its data: also deconvolution's forward"))
-register(OpDef(Op.CONV_BWD_WEIGHT, Kind.WINDOW, _bwd_weight_infer, fp_quiet(_bwd_weight_impl), _bwd_weight_vjp,
-               doc="the gradient of convolution in its weight"))
+register(OpDef(
+    Op.CONV, Kind.WINDOW, _conv_infer, fp_quiet(_conv_impl), _conv_vjp,
+    doc="cross-correlation of x (N, C, *S) with w (F, C/groups, *K), no bias"))
+register(OpDef(
+    Op.CONV_BWD_DATA, Kind.WINDOW, _bwd_data_infer, fp_quiet(_bwd_data_impl), _bwd_data_vjp,
+    doc="the transpose of convolution in its data: also deconvolution's forward"))
+register(OpDef(
+    Op.CONV_BWD_WEIGHT, Kind.WINDOW, _bwd_weight_infer, fp_quiet(_bwd_weight_impl), _bwd_weight_vjp,
+    doc="the gradient of convolution in its weight"))

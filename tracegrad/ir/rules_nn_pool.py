@@ -147,11 +147,15 @@ def _first_max_hits(x, y, kernel, stride, pad, full):
 
 
 def _max_bwd_impl(x, y, g, kernel, stride, pad, full):
+    disjoint = all(s >= k for s, k in zip(stride, kernel))  # each input element in <= 1 window
     acc = None
     for key, hit, hi in _first_max_hits(x, y, kernel, stride, pad, full):
         if acc is None:
             acc = numpy.zeros(tuple(x.shape[:2]) + tuple(n + p + h for n, p, h in zip(x.shape[2:], pad, hi)), g.dtype)
-        acc[key] += numpy.where(hit, g, 0)
+        if disjoint:
+            numpy.multiply(hit, g, out=acc[key])
+        else:
+            acc[key] += numpy.where(hit, g, 0)
     return numpy.ascontiguousarray(_crop(acc, x.shape, pad))
 
 
@@ -194,11 +198,15 @@ def _max_infer(op):
     return infer
 
 
-register(OpDef(Op.POOL, Kind.WINDOW, _pool_infer, fp_quiet(_pool_impl), _pool_vjp,
-               doc="max/avg/sum pooling of x (N, C, *S) over windows"))
-register(OpDef(Op.POOL_BWD, Kind.WINDOW, _bwd_infer, fp_quiet(_pool_bwd_impl), _pool_bwd_vjp,
-               doc="avg/sum pooling's adjoint: each output gradient spread over its window"))
-register(OpDef(Op.POOL_MAX_BWD, Kind.WINDOW, _max_infer(Op.POOL_MAX_BWD), fp_quiet(_max_bwd_impl), _max_bwd_vjp,
-               doc="max pooling's gradient: g to the first maximum of each window (recomputed)"))
-register(OpDef(Op.POOL_MAX_SELECT, Kind.WINDOW, _max_infer(Op.POOL_MAX_SELECT), fp_quiet(_max_select_impl), _max_select_vjp,
-               doc="h read at the first maximum of each window (the adjoint of max_pooling_bwd)"))
+register(OpDef(
+    Op.POOL, Kind.WINDOW, _pool_infer, fp_quiet(_pool_impl), _pool_vjp,
+    doc="max/avg/sum pooling of x (N, C, *S) over windows"))
+register(OpDef(
+    Op.POOL_BWD, Kind.WINDOW, _bwd_infer, fp_quiet(_pool_bwd_impl), _pool_bwd_vjp,
+    doc="avg/sum pooling's adjoint: each output gradient spread over its window"))
+register(OpDef(
+    Op.POOL_MAX_BWD, Kind.WINDOW, _max_infer(Op.POOL_MAX_BWD), fp_quiet(_max_bwd_impl), _max_bwd_vjp,
+    doc="max pooling's gradient: g to the first maximum of each window (recomputed)"))
+register(OpDef(
+    Op.POOL_MAX_SELECT, Kind.WINDOW, _max_infer(Op.POOL_MAX_SELECT), fp_quiet(_max_select_impl), _max_select_vjp,
+    doc="h read at the first maximum of each window (the adjoint of max_pooling_bwd)"))
