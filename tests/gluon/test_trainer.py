@@ -244,3 +244,28 @@ def test_hybridized_gluon_loop_equals_plain_loop():
         onp.testing.assert_allclose(pb.data().asnumpy(), pa.data().asnumpy(), rtol=1e-4, atol=1e-5)
     assert last < first
     assert step.counters.fallbacks == 0 and step.counters.replays >= 7
+
+
+def test_horovod_kvstore_in_a_one_rank_world_equals_local():
+    distributed = pytest.importorskip("tracegrad.distributed")
+    started = not distributed.is_initialized()
+    distributed.init()
+    try:
+        _horovod_vs_local()
+    finally:
+        if started:
+            distributed.shutdown()
+
+
+def _horovod_vs_local():
+    X, y = _data(8)
+    results = []
+    for kv in ("device", "horovod"):
+        w, b = _params()
+        tr = Trainer([w, b], "sgd", {"learning_rate": 0.1}, kvstore=kv)
+        with autograd.record():
+            loss = gloss.L2Loss()(_forward(w, b, X), y)
+        loss.backward()
+        tr.step(8)
+        results.append(w.data().asnumpy().copy())
+    onp.testing.assert_allclose(results[1], results[0], rtol=1e-6)
