@@ -145,6 +145,8 @@ def merge_rounds(recs: list[dict[str, Any]]) -> dict[str, Any]:
     """One row from its rounds: OK only when every round was OK (every round's timed results
     were checked); then median = the best round median, min = the best step, first call = the
     median of the rounds' (each started on an empty cache), err and memory = the worst."""
+    if len(recs) == 1:
+        return dict(recs[0])
     bad = [r for r in recs if r.get("status") != "OK"]
     if bad:
         bad.sort(key=lambda r: _STATUS_RANK.index(r["status"]) if r.get("status") in _STATUS_RANK else 0)

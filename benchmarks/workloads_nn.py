@@ -151,6 +151,8 @@ def adam_update(p: np.ndarray, grads: Sequence[np.ndarray], mxnet_eps: bool) -> 
     PyTorch's form: p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps); MXNet's puts eps
     outside the bias correction: p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps).
     """
+    if not grads:
+        return p.copy()
     m = np.zeros_like(p)
     v = np.zeros_like(p)
     for g in grads:
