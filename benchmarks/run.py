@@ -201,7 +201,8 @@ def run_all(workloads: list[str], impls: list[Impl], sizes: str, budget: float,
                 t = rec.get("median_s") or rec.get("cold_first_call_s")
                 print(f"  [{pos + 1}/{len(order)}] {wid:3} {name:15} r{rnd} {rec.get('status'):6} "
                       f"{'' if t is None else f'{t:.3g} s'}", file=sys.stderr, flush=True)
-        floors_after = measure_floors(sizes, quick, timeout, threads)
+        # full runs measure the floors again at the end and keep the best of both
+        floors_after = {} if quick else measure_floors(sizes, quick, timeout, threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     from .bandwidth import merge
@@ -226,7 +227,7 @@ def run_all(workloads: list[str], impls: list[Impl], sizes: str, budget: float,
             "wall_s": time.perf_counter() - t_start,
         },
         "floors": floors,
-        "floors_runs": [floors_before, floors_after],
+        "floors_runs": [f for f in (floors_before, floors_after) if f],
         "results": records,
     }
 

@@ -96,7 +96,9 @@ def make(tg: Any, mode: str, wid: str, d: dict[str, numpy.ndarray], size: Any,
 
 
 def _body(tg: Any, wid: str, size: Any) -> tuple[Callable, list[str], list[str]]:
-    """(step body, parameter names, constant input names) in MXNet 2.x np/npx code."""
+    """(step body, parameter names, constant input names) in MXNet 2.x np/npx code
+    (npx.fully_connected's no_bias defaults to True in MXNet 2.0: the bias is passed with
+    no_bias=False, as Gluon's Dense does)."""
     np, npx, autograd = tg.np, tg.npx, tg.autograd
     if wid == "W7":
         def lenet(X: Any, y: Any, c1w: Any, c1b: Any, c2w: Any, c2b: Any, f1w: Any, f1b: Any,
@@ -106,9 +108,9 @@ def _body(tg: Any, wid: str, size: Any) -> tuple[Callable, list[str], list[str]]
                 h = npx.pooling(npx.relu(h), kernel=(2, 2), stride=(2, 2), pool_type="max")
                 h = npx.convolution(h, c2w, c2b, kernel=(5, 5), stride=(1, 1), pad=(0, 0), num_filter=16)
                 h = npx.pooling(npx.relu(h), kernel=(2, 2), stride=(2, 2), pool_type="max")
-                h = npx.relu(npx.fully_connected(h, f1w, f1b, num_hidden=120))
-                h = npx.relu(npx.fully_connected(h, f2w, f2b, num_hidden=84))
-                logits = npx.fully_connected(h, f3w, f3b, num_hidden=10)
+                h = npx.relu(npx.fully_connected(h, f1w, f1b, num_hidden=120, no_bias=False))
+                h = npx.relu(npx.fully_connected(h, f2w, f2b, num_hidden=84, no_bias=False))
+                logits = npx.fully_connected(h, f3w, f3b, num_hidden=10, no_bias=False)
                 loss = -npx.pick(npx.log_softmax(logits), y).mean()
             loss.backward()
             for p in (c1w, c1b, c2w, c2b, f1w, f1b, f2w, f2b, f3w, f3b):
