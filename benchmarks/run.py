@@ -1,7 +1,7 @@
 """Run the benchmark: every workload x every installed implementation, one fresh process each.
 
     python -m benchmarks.run                      # full sizes, every installed implementation
-    python -m benchmarks.run --quick              # small sizes, numpy + tracegrad, < 60 s
+    python -m benchmarks.run --quick              # small sizes, W1-W6, numpy + tracegrad rows
     python -m benchmarks.run --only W1,W2 --impls numpy,torch,tracegrad
     python -m benchmarks.run --json out.json --png out.png
 
@@ -262,7 +262,7 @@ def _loadavg() -> Optional[list[float]]:
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, numpy + tracegrad only, < 60 s")
+    p.add_argument("--quick", action="store_true", help="small sizes, W1-W6, numpy + tracegrad rows, 1 round")
     p.add_argument("--sizes", choices=("full", "quick", "tiny"), help="size preset (overrides --quick's)")
     p.add_argument("--only", default=None, help="comma-separated workloads, e.g. W1,W2 (default all)")
     p.add_argument("--impls", default=None,
