@@ -124,16 +124,19 @@ def run_w6(impl: Impl, sizes: str, timeout: float, tmp: str, threads: int = comm
 def schedule(workloads: list[str], impls: list[Impl], rounds: int, seed: int) -> list[tuple[str, str, int]]:
     """The run order: `rounds` blocks, each every (workload, implementation) row once in its own
     seeded random order, so that a slow spell of the machine hits rows of every kind instead
-    of one workload's; W6 rows (cold/warm first calls) run in the last block, after the W3
-    rows whose caches they reuse."""
+    of one workload's; W6 rows (cold/warm first calls) run at the end of the last block, after
+    the W3 rows whose caches they reuse."""
     rng = random.Random(seed)
     rows = [(wid, impl.name) for wid in workloads if wid != "W6" for impl in impls if wid in impl.workloads]
     w6 = [("W6", impl.name) for impl in impls if "W6" in workloads and impl.cache and "W6" in impl.workloads]
     order: list[tuple[str, str, int]] = []
     for r in range(rounds):
-        block = rows + (w6 if r == rounds - 1 else [])
-        block = block[:]
+        block = rows[:]
         rng.shuffle(block)
+        if r == rounds - 1:  # W6 at the end of the last block, after every W3 row
+            tail = w6[:]
+            rng.shuffle(tail)
+            block += tail
         order.extend((wid, name, r) for wid, name in block)
     return order
 

@@ -335,6 +335,9 @@ def test_run_order_is_seeded_random_and_interleaved():
     assert [b[:3] for b in blocks[0]] != [b[:3] for b in blocks[1]] or blocks[0] != blocks[1]
     w6 = [o for o in order if o[0] == "W6"]
     assert {n for _, n, _ in w6} == {"tracegrad", "tracegrad.jit"} and all(r == 2 for *_, r in w6)
+    for rounds in (1, 2):  # W6 reuses a W3 row's cache: it comes after every W3 row
+        o = run.schedule(wl, impls, rounds, seed=3)
+        assert max(i for i, x in enumerate(o) if x[0] == "W3") < min(i for i, x in enumerate(o) if x[0] == "W6")
 
 
 def test_rounds_merge_to_the_best_median_and_any_failure_fails():
