@@ -36,13 +36,34 @@ def thread_env(threads: int = THREADS, base: Optional[dict[str, str]] = None) ->
         "NUMEXPR_NUM_THREADS",
     ):
         env[var] = n
+    # XLA's CPU client sizes its intra-op pool ("XLAEigen" threads) from PJRT_NPROC, else from
+    # the CPU affinity; XLA_FLAGS' intra_op_parallelism_threads does not change it (measured:
+    # tests/test_benchmarks.py::test_jax_reads_the_thread_setting counts the pool's threads).
+    env["PJRT_NPROC"] = n
     flags = env.get("XLA_FLAGS", "")
-    if "intra_op_parallelism_threads" not in flags:
-        flags = (flags + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}").strip()
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        flags = (flags + " --xla_cpu_multi_thread_eigen=true").strip()
     env["XLA_FLAGS"] = flags
     env["BENCH_THREADS"] = n
     env.setdefault("PYTHONHASHSEED", "0")
     return env
+
+
+def thread_names() -> dict[str, int]:
+    """How many threads of this process carry each name (/proc/self/task/*/comm)."""
+    names: dict[str, int] = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return names
+    for t in tasks:
+        try:
+            with open(f"/proc/self/task/{t}/comm") as fh:
+                name = fh.read().strip()
+        except OSError:
+            continue
+        names[name] = names.get(name, 0) + 1
+    return names
 
 
 def _status_kb(field: str) -> Optional[int]:

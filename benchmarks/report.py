@@ -12,7 +12,7 @@ from .workloads import WORKLOADS
 
 log = logging.getLogger("benchmarks")
 
-ORDER = ("W1", "W2", "W3", "W4", "W5")
+ORDER = ("W1", "W2", "W3", "W4", "W5", "W7", "W8", "W9", "W9c")
 
 
 def _scale(wid: str) -> tuple[float, str]:
@@ -20,27 +20,57 @@ def _scale(wid: str) -> tuple[float, str]:
     return (1e6, "us") if unit == "us" else (1e3, "ms")
 
 
-def bound_s(wid: str, size: Any, floors: dict[str, Any]) -> Optional[float]:
-    """The floor a step time is compared with: minimal traffic / bandwidth (W1, W2), or the
-    step's matmuls alone (W3); None where there is none."""
+def floor_s(wid: str, size: Any, floors: dict[str, Any]) -> tuple[Optional[float], str]:
+    """The measured floor of a step and what it is: minimal traffic / the best measured
+    bandwidth (W1, W2), the step's GEMMs alone (W3, W9c); (None, '') where there is none."""
     spec = WORKLOADS[wid]
-    bw = floors.get("triad_bytes_per_s")
     if size is None:
-        return None
+        return None, ""
+    bw = floors.get("bw_bytes_per_s") or floors.get("triad_bytes_per_s")
     if spec.min_bytes is not None and bw:
-        return spec.min_bytes(size) / bw
-    if wid == "W3":
-        return floors.get("w3_matmul_s")
-    return None
+        kernel = floors.get("bw_kernel", "triad")
+        return spec.min_bytes(size) / bw, f"minimal traffic / {bw / 1e9:.1f} GB/s (best of the bandwidth kernels: {kernel})"
+    if wid == "W3" and floors.get("w3_matmul_s"):
+        return floors["w3_matmul_s"], "its five matmuls alone (numpy BLAS, best time)"
+    if wid == "W9c" and floors.get("w9c_gemm_s"):
+        return floors["w9c_gemm_s"], "its three im2col GEMMs alone (numpy BLAS, best time)"
+    return None, ""
 
 
-def add_ratios(records: list[dict[str, Any]], floors: dict[str, Any]) -> None:
-    """Adds x_numpy, x_best_peer, x_bound (and mem_x_min) to every OK record, in place."""
+def bound_for(wid: str, records: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, Any]:
+    """The lower bound of a workload: the measured floor, unless a correct (OK) row ran a step
+    faster than it; then the floor was under-measured and the bound is that row's best step
+    time, named in `why`. {'bound_s': None} where the workload has no floor."""
+    rows = [r for r in records if r["workload"] == wid]
+    size = next((r["size"] for r in rows if r.get("size") is not None), None)
+    floor, what = floor_s(wid, size, floors)
+    if floor is None:
+        return {"bound_s": None, "why": ""}
+    fast = [r for r in rows if r.get("status") == "OK" and r.get("min_s")]
+    best = min(fast, key=lambda r: r["min_s"]) if fast else None
+    if best is not None and best["min_s"] < floor:
+        return {"bound_s": best["min_s"], "floor_s": floor, "from": best["impl"],
+                "why": (f"{best['impl']}'s best step {best['min_s'] * _scale(wid)[0]:.3g} {_scale(wid)[1]} "
+                        f"beat the measured floor {floor * _scale(wid)[0]:.3g} {_scale(wid)[1]} ({what}): "
+                        "the floor was under-measured, so the bound is that kernel's figure")}
+    return {"bound_s": floor, "floor_s": floor, "from": "floor", "why": what}
+
+
+def bound_s(wid: str, size: Any, floors: dict[str, Any]) -> Optional[float]:
+    """The measured floor alone (no rows to correct it); see bound_for."""
+    return floor_s(wid, size, floors)[0]
+
+
+def add_ratios(records: list[dict[str, Any]], floors: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Adds x_numpy, x_best_peer, x_bound (and mem_x_min) to every OK record, in place;
+    returns the bound of each workload (see bound_for), also stored in floors['bounds']."""
+    bounds: dict[str, dict[str, Any]] = {}
     for wid in ORDER:
         rows = [r for r in records if r["workload"] == wid and r.get("status") == "OK"
                 and r.get("median_s")]
         if not rows:
             continue
+        bounds[wid] = bound_for(wid, records, floors)
         numpy_t = next((r["median_s"] for r in rows if r["impl"] == "numpy"), None)
         peers = [r["median_s"] for r in rows if BY_NAME[r["impl"]].peer]
         best = min(peers) if peers else None
@@ -51,12 +81,14 @@ def add_ratios(records: list[dict[str, Any]], floors: dict[str, Any]) -> None:
             r["x_numpy"] = t / numpy_t if numpy_t else None
             r["x_best_peer"] = t / best if best else None
             r["best_peer"] = best_name
-            b = bound_s(wid, r.get("size"), floors)
+            b = bounds[wid]["bound_s"]
             r["bound_s"] = b
             r["x_bound"] = t / b if b else None
             spec = WORKLOADS[wid]
             if spec.min_bytes is not None and r.get("mem_peak_bytes"):
                 r["mem_x_min"] = r["mem_peak_bytes"] / spec.min_bytes(r["size"])
+    floors["bounds"] = bounds
+    return bounds
 
 
 def _fmt(v: Optional[float], spec: str = ".2f") -> str:
@@ -67,14 +99,29 @@ def table(records: list[dict[str, Any]], floors: dict[str, Any],
           meta: Optional[dict[str, Any]] = None) -> str:
     """The text table: one block per workload, then W6, then notes for skipped/failed rows."""
     lines = []
-    bw = floors.get("triad_bytes_per_s")
-    load = meta.get("loadavg_before") if meta else None
-    if load:
-        lines.append(f"load average before the run: {load[0]:.2f} on {meta.get('cpus')} cpus"
-                     + ("  (CONTENDED: times are noisy)" if load[0] > 0.5 * (meta.get("cpus") or 1) else ""))
-    lines.append(f"bandwidth (triad, {floors.get('threads', '?')} threads): "
-                 f"{_fmt(bw / 1e9 if bw else None, '.1f')} GB/s;  W3 matmuls alone: "
-                 f"{_fmt(floors['w3_matmul_s'] * 1e3 if floors.get('w3_matmul_s') else None)} ms")
+    bw = floors.get("bw_bytes_per_s") or floors.get("triad_bytes_per_s")
+    meta = meta or {}
+    commit = meta.get("commit") or {}
+    if commit.get("sha"):
+        lines.append(f"commit {commit['sha'][:12]}{' + uncommitted changes' if commit.get('dirty') else ''}"
+                     f" ({commit.get('subject') or ''})")
+    if meta.get("date_start"):
+        lines.append(f"run {meta['date_start']} .. {meta.get('date_end', '?')}; "
+                     f"{meta.get('rounds', 1)} round(s) per row in a random interleaved order, seed "
+                     f"{meta.get('order_seed')}")
+    for when in ("before", "after"):
+        load = meta.get(f"loadavg_{when}")
+        if load:
+            lines.append(f"load average {when} the run: {load[0]:.2f} (1 min) {load[1]:.2f} (5 min) on "
+                         f"{meta.get('cpus')} cpus"
+                         + ("  (CONTENDED: times are noisy)" if load[0] > 0.5 * (meta.get("cpus") or 1) else ""))
+    kernels = floors.get("bw_kernels") or {}
+    lines.append(f"bandwidth ({floors.get('threads', '?')} threads, best of {floors.get('measurements', 1)} "
+                 f"measurement(s)): {_fmt(bw / 1e9 if bw else None, '.1f')} GB/s"
+                 + (" [" + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in kernels.items()) + "]" if kernels else "")
+                 + f";  W3 matmuls alone: {_fmt(floors['w3_matmul_s'] * 1e3 if floors.get('w3_matmul_s') else None)} ms"
+                 + f";  W9c GEMMs alone: {_fmt(floors['w9c_gemm_s'] * 1e3 if floors.get('w9c_gemm_s') else None)} ms")
+    bounds = floors.get("bounds") or {}
     head = (f"{'wl':3} {'implementation':15} {'status':6} {'median':>10} {'min':>9} {'first call':>10} "
             f"{'import':>7} {'peak MB':>12} {'tmp MB':>7} {'x numpy':>7} {'x best':>7} "
             f"{'x bound':>7} {'rel err':>8}")
@@ -86,10 +133,11 @@ def table(records: list[dict[str, Any]], floors: dict[str, Any],
         mult, unit = _scale(wid)
         spec = WORKLOADS[wid]
         size = next((r["size"] for r in rows if r.get("size") is not None), None)
-        b = bound_s(wid, size, floors)
+        bd = bounds.get(wid) or bound_for(wid, records, floors)
+        b = bd.get("bound_s")
         lines.append("")
         lines.append(f"{wid} {spec.name} (size {size}; times in {unit}; bound "
-                     f"{_fmt(b * mult if b else None)} {unit})")
+                     f"{_fmt(b * mult if b else None)} {unit}{': ' + bd['why'] if bd.get('why') else ''})")
         lines.append(head)
         for r in rows:
             st = r.get("status", "?")
@@ -111,6 +159,8 @@ def table(records: list[dict[str, Any]], floors: dict[str, Any],
                 f"{_fmt(r.get('x_bound')):>7} {_fmt(r.get('err'), '.1e'):>8}")
             if r.get("reason"):
                 notes.append(f"{wid} {r['impl']}: {st}: {r['reason']}")
+            if r.get("backend"):
+                notes.append(f"{wid} {r['impl']}: backend: {r['backend']}")
             if r.get("notes"):
                 notes.append(f"{wid} {r['impl']}: note: {r['notes']}")
     w6 = [r for r in records if r["workload"] == "W6"]
@@ -131,8 +181,11 @@ def table(records: list[dict[str, Any]], floors: dict[str, Any],
         lines.append("notes:")
         lines.extend("  " + n for n in notes)
     lines.append("")
-    lines.append("x best = / fastest OK peer (numpy, autograd, torch, torch.compile, jax.jit, mxnet);"
-                 " x bound = / minimal traffic at triad bandwidth (W1, W2) or / matmuls alone (W3);"
+    lines.append("x best = / fastest OK peer (numpy, autograd, torch, torch.compile, jax, jax.jit, mxnet);"
+                 " x bound = / the lower bound: minimal traffic at the best measured bandwidth (W1, W2),"
+                 " the GEMMs alone (W3, W9c), or the fastest correct row where that beat the floor;"
+                 " every OK row's timed results were checked against float64 (W3/W7/W8: a timed step"
+                 " from the parameters before it; others: the last timed step or calls);"
                  " peak MB = peak RSS in the timed steps - RSS before the data (x = / inputs+params+grads);"
                  " tmp MB = per-step transients (peak - RSS before the timed steps);"
                  " rel err = max|got-ref|/max|ref| vs float64.")
@@ -174,7 +227,7 @@ def write_png(path: str, records: list[dict[str, Any]], floors: dict[str, Any]) 
                 ax.text(0.01, i, r.get("status", "?"), va="center", transform=ax.get_yaxis_transform())
             elif vals[i] > 0:
                 ax.text(vals[i], i, f" {vals[i]:.3g}", va="center", fontsize=7)
-        b = bound_s(wid, next((r["size"] for r in rows if r.get("size") is not None), None), floors)
+        b = bound_for(wid, records, floors).get("bound_s")
         if b:
             ax.axvline(b * mult, color="k", ls="--", lw=1, label="bound")
             ax.legend(loc="lower right", fontsize=7)

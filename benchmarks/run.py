@@ -1,7 +1,7 @@
 """Run the benchmark: every workload x every installed implementation, one fresh process each.
 
     python -m benchmarks.run                      # full sizes, every installed implementation
-    python -m benchmarks.run --quick              # small sizes, numpy + tracegrad, < 60 s
+    python -m benchmarks.run --quick              # small sizes, W1-W6, numpy + tracegrad rows
     python -m benchmarks.run --only W1,W2 --impls numpy,torch,tracegrad
     python -m benchmarks.run --json out.json --png out.png
 
@@ -18,7 +18,9 @@ import datetime
 import importlib.util
 import os
 import platform
+import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,8 @@ from .impls import BY_NAME, IMPLS, Impl
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MXNET_VENV = os.environ.get(
     "MXNET_VENV", os.path.join(os.path.expanduser("~"), ".cache", "tracegrad-bench", "mxnet-venv"))
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W9c")
+QUICK_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")  # --quick: short; W7-W9c by --only
 RESULTS = os.path.join(ROOT, "benchmarks", "results")  # git-ignored
 
 
@@ -118,53 +121,137 @@ def run_w6(impl: Impl, sizes: str, timeout: float, tmp: str, threads: int = comm
     return rec
 
 
+def schedule(workloads: list[str], impls: list[Impl], rounds: int, seed: int) -> list[tuple[str, str, int]]:
+    """The run order: `rounds` blocks, each every (workload, implementation) row once in its own
+    seeded random order, so that a slow spell of the machine hits rows of every kind instead
+    of one workload's; W6 rows (cold/warm first calls) run at the end of the last block, after
+    the W3 rows whose caches they reuse."""
+    rng = random.Random(seed)
+    rows = [(wid, impl.name) for wid in workloads if wid != "W6" for impl in impls if wid in impl.workloads]
+    w6 = [("W6", impl.name) for impl in impls if "W6" in workloads and impl.cache and "W6" in impl.workloads]
+    order: list[tuple[str, str, int]] = []
+    for r in range(rounds):
+        block = rows[:]
+        rng.shuffle(block)
+        if r == rounds - 1:  # W6 at the end of the last block, after every W3 row
+            tail = w6[:]
+            rng.shuffle(tail)
+            block += tail
+        order.extend((wid, name, r) for wid, name in block)
+    return order
+
+
+_STATUS_RANK = ("FAIL", "ERROR", "CRASH", "TIMEOUT", "SKIP", "N/A")
+
+
+def merge_rounds(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from its rounds: OK only when every round was OK (every round's timed results
+    were checked); then median = the best round median, min = the best step, first call = the
+    median of the rounds' (each started on an empty cache), err and memory = the worst."""
+    if len(recs) == 1:
+        return dict(recs[0])
+    bad = [r for r in recs if r.get("status") != "OK"]
+    if bad:
+        bad.sort(key=lambda r: _STATUS_RANK.index(r["status"]) if r.get("status") in _STATUS_RANK else 0)
+        out = dict(bad[0])
+    else:
+        out = dict(recs[0])
+        out["median_s"] = min(r["median_s"] for r in recs)
+        out["min_s"] = min(r["min_s"] for r in recs)
+        firsts = [r["first_call_s"] for r in recs if r.get("first_call_s") is not None]
+        out["first_call_s"] = statistics.median(firsts) if firsts else None
+        out["err"] = max(r.get("err") or 0.0 for r in recs)
+        for key in ("mem_peak_bytes", "mem_step_extra_bytes"):
+            vals = [r[key] for r in recs if r.get(key) is not None]
+            if vals:
+                out[key] = max(vals)
+        out["reps"] = sum(r.get("reps") or 0 for r in recs)
+    if len(recs) > 1:
+        out["rounds"] = [{k: r.get(k) for k in ("status", "median_s", "min_s", "first_call_s", "err", "position")}
+                         for r in recs]
+    return out
+
+
 def run_all(workloads: list[str], impls: list[Impl], sizes: str, budget: float,
             timeout: float, quick: bool, progress: bool = True,
-            threads: int = common.THREADS) -> dict[str, Any]:
-    """Every requested (workload, implementation) pair plus the floors; the JSON document."""
+            threads: int = common.THREADS, rounds: int = 1, seed: Optional[int] = None) -> dict[str, Any]:
+    """Every requested (workload, implementation) row in `rounds` interleaved rounds (see
+    `schedule`), the floors before and after; the JSON document."""
     t_start = time.perf_counter()
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = _now()
     load_before = _loadavg()
+    seed = random.SystemRandom().randrange(1 << 31) if seed is None else seed
+    order = schedule(workloads, impls, rounds, seed)
     tmp = tempfile.mkdtemp(prefix="tracegrad-bench-")
-    records: list[dict[str, Any]] = []
-    caches: dict[tuple[str, str], str] = {}  # (workload, impl) -> the cache folder it filled
+    by_row: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    caches: dict[tuple[str, str], str] = {}  # (workload, impl) -> the cache its round-0 row filled
     try:
-        floors = measure_floors(sizes, quick, timeout, threads)
-        for wid in workloads:
-            for impl in impls:
-                if wid == "W6":
-                    if not impl.cache:
-                        continue
-                    w3 = next((r for r in records if r["workload"] == "W3"
-                               and r["impl"] == impl.name), None)
-                    rec = run_w6(impl, sizes, timeout, tmp, threads, w3,
-                                 caches.get(("W3", impl.name)))
-                else:
-                    cache = tempfile.mkdtemp(prefix=f"{wid}-{impl.mode}-", dir=tmp)
-                    caches[(wid, impl.name)] = cache
-                    rec = run_worker(impl, wid, sizes, budget, timeout, cache, threads=threads)
-                records.append(rec)
-                if progress:
-                    t = rec.get("median_s") or rec.get("cold_first_call_s")
-                    print(f"  {wid} {impl.name:15} {rec.get('status'):6} "
-                          f"{'' if t is None else f'{t:.3g} s'}", file=sys.stderr, flush=True)
+        floors_before = measure_floors(sizes, quick, timeout, threads)
+        for pos, (wid, name, rnd) in enumerate(order):
+            impl = BY_NAME[name]
+            if wid == "W6":
+                w3 = (by_row.get(("W3", name)) or [None])[0]
+                rec = run_w6(impl, sizes, timeout, tmp, threads, w3, caches.get(("W3", name)))
+            else:
+                cache = tempfile.mkdtemp(prefix=f"{wid}-{impl.mode}-r{rnd}-", dir=tmp)
+                if rnd == 0:
+                    caches[(wid, name)] = cache
+                rec = run_worker(impl, wid, sizes, budget / rounds, timeout, cache, threads=threads)
+            rec["position"] = pos
+            rec["round"] = rnd
+            by_row.setdefault((wid, name), []).append(rec)
+            if progress:
+                t = rec.get("median_s") or rec.get("cold_first_call_s")
+                print(f"  [{pos + 1}/{len(order)}] {wid:3} {name:15} r{rnd} {rec.get('status'):6} "
+                      f"{'' if t is None else f'{t:.3g} s'}", file=sys.stderr, flush=True)
+        # full runs measure the floors again at the end and keep the best of both
+        floors_after = {} if quick else measure_floors(sizes, quick, timeout, threads)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    from .bandwidth import merge
     from .report import add_ratios
 
+    floors = merge(floors_before, floors_after)
+    rank = {name: i for i, name in enumerate(BY_NAME)}
+    records = [merge_rounds(recs) for _, recs in sorted(
+        by_row.items(), key=lambda kv: (ALL_WORKLOADS.index(kv[0][0]), rank[kv[0][1]]))]
     add_ratios(records, floors)
     return {
         "meta": {
-            "date": started,
+            "date": started, "date_start": started, "date_end": _now(),
+            "commit": _commit(),
             "host": platform.node(), "machine": platform.machine(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "threads": threads, "sizes": sizes,
-            "loadavg_before": load_before,
+            "loadavg_before": load_before, "loadavg_after": _loadavg(),
             "workloads": workloads, "impls": [i.name for i in impls],
+            "rounds": rounds, "order_seed": seed,
+            "order": [f"{wid}/{name}/r{rnd}" for wid, name, rnd in order],
+            "budget_s_per_row": budget,
             "wall_s": time.perf_counter() - t_start,
         },
         "floors": floors,
+        "floors_runs": [f for f in (floors_before, floors_after) if f],
         "results": records,
     }
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _commit() -> dict[str, Any]:
+    """The source the run measured: HEAD's commit and whether tracked files differ from it."""
+    def git(*args: str) -> Optional[str]:
+        try:
+            out = subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"sha": head, "dirty": bool(status) if status is not None else None,
+            "subject": git("log", "-1", "--format=%s")}
 
 
 def _loadavg() -> Optional[list[float]]:
@@ -178,7 +265,7 @@ def _loadavg() -> Optional[list[float]]:
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes, numpy + tracegrad only, < 60 s")
+    p.add_argument("--quick", action="store_true", help="small sizes, W1-W6, numpy + tracegrad rows, 1 round")
     p.add_argument("--sizes", choices=("full", "quick", "tiny"), help="size preset (overrides --quick's)")
     p.add_argument("--only", default=None, help="comma-separated workloads, e.g. W1,W2 (default all)")
     p.add_argument("--impls", default=None,
@@ -191,9 +278,15 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true", help="list the implementations and exit")
     p.add_argument("--threads", type=int, default=common.THREADS,
                    help="threads for every runtime (default 2, the workloads' rule)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds per row, interleaved in random order (default 2; --quick 1)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the run order (default: drawn; recorded in the JSON either way)")
     a = p.parse_args(argv)
     a.sizes = a.sizes or ("quick" if a.quick else "full")
-    wl = [w.strip().upper() for w in a.only.split(",")] if a.only else list(ALL_WORKLOADS)
+    canon = {w.upper(): w for w in ALL_WORKLOADS}
+    default = QUICK_WORKLOADS if a.quick else ALL_WORKLOADS
+    wl = [canon.get(w.strip().upper(), w.strip()) for w in a.only.split(",")] if a.only else list(default)
     bad = [w for w in wl if w not in ALL_WORKLOADS]
     if bad:
         p.error(f"unknown workload(s) {bad}; choose from {','.join(ALL_WORKLOADS)}")
@@ -212,6 +305,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         a.budget = 0.2 if a.quick or a.sizes != "full" else 2.0
     if a.timeout is None:
         a.timeout = 60.0 if a.quick else 600.0
+    if a.rounds is None:
+        a.rounds = 1 if a.quick else 2
+    if a.rounds < 1:
+        p.error("--rounds must be at least 1")
     if not a.quick and a.json is None:
         a.json = os.path.join(RESULTS, "bench_results.json")
     if not a.quick and a.png is None:
@@ -236,8 +333,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"tracegrad benchmark: sizes={a.sizes}, workloads={','.join(a.workloads)}, "
           f"{a.threads} threads each, one process per row", file=sys.stderr)
     doc = run_all(a.workloads, a.impl_list, a.sizes, a.budget, a.timeout, a.quick,
-                  threads=a.threads)
-    doc["meta"]["loadavg_after"] = _loadavg()
+                  threads=a.threads, rounds=a.rounds, seed=a.seed)
     from .report import table, write_json, write_png
 
     print(table(doc["results"], doc["floors"], doc["meta"]))

@@ -5,8 +5,8 @@
 Prints one tagged JSON line (benchmarks.common.RESULT_TAG). Order of events: import the
 framework (import_s), read RSS (rss0), build the data and the step, first call (first_call_s,
 includes compiling), warm-up, reset the peak-RSS mark, timed steps (median_s), read the peak
-RSS, then fetch the results and check them against the float64 reference; a wrong result
-makes the status FAIL and the harness ignores its times.
+RSS, then check the results of timed steps (see `run`) against the float64 reference; a
+wrong result makes the status FAIL and the harness ignores its times.
 
 Memory: mem_peak_bytes = peak RSS during the timed steps - rss0, i.e. the data as the
 framework holds it, gradients, temporaries, and whatever the runtime/compiler keeps resident
@@ -24,7 +24,7 @@ import statistics
 import sys
 import time
 import traceback
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import common
 
@@ -45,7 +45,10 @@ def _stack(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: np.stack([np.asarray(r[k]) for r in results]) for k in results[0]}
 
 
-def _time_steps(step: Any, budget_s: float, min_reps: int, max_reps: int) -> list[float]:
+def _time_steps(step: Any, budget_s: float, min_reps: int, max_reps: int,
+                after: Optional[Callable[[int], None]] = None) -> list[float]:
+    """Run `step` until the budget (at least min_reps, at most max_reps times); `after(i)` runs
+    after timed step i, outside the timer (fetching results for the check)."""
     times: list[float] = []
     clock = time.perf_counter
     total = 0.0
@@ -55,12 +58,34 @@ def _time_steps(step: Any, budget_s: float, min_reps: int, max_reps: int) -> lis
         dt = clock() - t0
         times.append(dt)
         total += dt
+        if after is not None:
+            after(len(times) - 1)
     return times
+
+
+def _fetch(st: Any) -> dict[str, Any]:
+    """The step's results as owned numpy copies (a framework may hand out views of buffers the
+    next step overwrites)."""
+    import numpy as np
+
+    return {k: np.array(v, copy=True) for k, v in st.fetch().items()}
+
+
+def _check(wid: str, data: dict[str, Any], got: dict[str, Any], history: list) -> tuple[bool, float, str]:
+    from .workloads import check, reference
+
+    return check(wid, got, reference(wid, data, got, history))
 
 
 def run(impl_name: str, wid: str, sizes: str, budget_s: float, max_reps: int,
         first_only: bool = False) -> dict[str, Any]:
-    """Run one (implementation, workload) pair here; the result record as a dict."""
+    """Run one (implementation, workload) pair here; the result record as a dict.
+
+    What is checked: a training step (Workload.params) on the first timed step, recomputed in
+    float64 from the parameters fetched just before it (and on the first call, the capture);
+    W5 on the last `check_calls` timed calls; the other workloads on the last timed step.
+    Fetching happens outside the timer. `first_only` (W6) checks the first call.
+    """
     from .impls import BY_NAME
 
     impl = BY_NAME[impl_name]
@@ -72,11 +97,12 @@ def run(impl_name: str, wid: str, sizes: str, budget_s: float, max_reps: int,
         module.setup(impl.mode)
         res["import_s"] = time.perf_counter() - t0
         res["version"] = _versions(impl.module)
-        from .workloads import SIZES, WORKLOADS, check, make_data, reference
+        from .workloads import SIZES, WORKLOADS, make_data, with_params
 
         spec = WORKLOADS[wid]
         size = SIZES[sizes][wid]
         res["size"] = size
+        names = spec.params(size) if spec.params else []
         gc.collect()
         rss0 = common.rss_bytes()
         data = make_data(wid, size)
@@ -88,41 +114,71 @@ def run(impl_name: str, wid: str, sizes: str, budget_s: float, max_reps: int,
         t0 = time.perf_counter()
         st.step()
         res["first_call_s"] = time.perf_counter() - t0
-        got = st.fetch() if spec.check_after_first else None
+        history: list[dict[str, Any]] = []
+        problems: list[str] = []
+        worst = 0.0
+        if spec.stateful or first_only:
+            history.append(_fetch(st))
+            ok, err, msg = _check(wid, make_data(wid, size), history[0], [])
+            res["err_first_call"] = err
+            worst = err
+            if not ok:
+                problems.append("first call (capture): " + msg)
+        timed: dict[str, Any] = {}
         if not first_only:
             for _ in range(spec.warmup):
                 st.step()
+                if spec.stateful:
+                    history.append(_fetch(st))
             gc.collect()
             rss1 = common.rss_bytes()
+            calls: list[dict[str, Any]] = []
+
+            def after(i: int) -> None:
+                if spec.stateful and i == 0:
+                    timed["got"] = _fetch(st)
+                elif spec.check_calls:
+                    calls.append(_fetch(st))
+                    del calls[:-spec.check_calls]
+
             common.reset_hwm()  # steady state: compile-time transients are not a step's memory
             reps = 5 if spec.unit == "ms" else 50
-            times = _time_steps(st.step, budget_s, min(reps, max_reps), max_reps)
+            times = _time_steps(st.step, budget_s, min(reps, max_reps), max_reps, after)
             res["median_s"] = statistics.median(times)
             res["min_s"] = min(times)
             res["reps"] = len(times)
             hwm = common.hwm_bytes()
             if hwm is not None and rss1 is not None:
                 res["mem_step_extra_bytes"] = hwm - rss1
+            data = make_data(wid, size)
+            if spec.stateful:
+                res["checked"] = "timed step 1 (from the parameters fetched before it)"
+                got = timed["got"]
+                ok, err, msg = _check(wid, with_params(data, history[-1], names), got, history)
+            elif spec.check_calls:
+                res["checked"] = f"last {len(calls)} timed calls"
+                ok, err, msg = _check(wid, data, _stack(calls), [])
+            else:
+                res["checked"] = "last timed step"
+                ok, err, msg = _check(wid, data, _fetch(st), [])
+            worst = max(worst, err)
+            if not ok:
+                problems.append("timed step: " + msg)
+        else:
+            res["checked"] = "first call"
         hwm = common.hwm_bytes()
         if hwm is not None and rss0 is not None:
             res["mem_peak_bytes"] = hwm - rss0
-        if spec.check_calls:
-            calls = []
-            for _ in range(spec.check_calls):
-                st.step()
-                calls.append(st.fetch())
-            got = _stack(calls)
-        elif got is None:
-            got = st.fetch()
-        ref = reference(wid, make_data(wid, size), got)
-        ok, err, msg = check(wid, got, ref)
-        res["err"] = err
-        res["status"] = "OK" if ok else "FAIL"
-        if not ok:
-            res["reason"] = "wrong result vs float64 reference: " + msg
+        res["err"] = worst
+        res["status"] = "FAIL" if problems else "OK"
+        if problems:
+            res["reason"] = "wrong result vs float64 reference: " + "; ".join(problems)
         notes = st.notes() if callable(st.notes) else st.notes
         if notes:
             res["notes"] = notes
+        backend = st.backend() if callable(st.backend) else st.backend
+        if backend:
+            res["backend"] = backend
     except common.Skipped as e:
         res.update(status="SKIP", reason=str(e))
     except common.NotApplicable as e:

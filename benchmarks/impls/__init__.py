@@ -25,20 +25,30 @@ class Impl:
     venv: Optional[str] = None   # "mxnet": runs under the MXNet venv's python
     cache: bool = False          # has a disk compile cache (W6 runs it cold and warm)
     quick: bool = False          # part of the default --quick set
+    workloads: tuple[str, ...] = ()  # the workloads it has rows for
+
+
+CLASSIC = ("W1", "W2", "W3", "W4", "W5", "W6")
+NN = ("W7", "W8", "W9", "W9c")
 
 
 IMPLS: tuple[Impl, ...] = (
-    Impl("numpy", "numpy_impl", "hand", "numpy", quick=True),
-    Impl("autograd", "autograd_impl", "hips", "autograd"),
-    Impl("torch", "torch_impl", "eager", "torch"),
-    Impl("torch.compile", "torch_impl", "compile", "torch", cache=True),
-    Impl("jax.jit", "jax_impl", "jit", "jax", cache=True),
-    Impl("mxnet", "mxnet_impl", "eager", "mxnet", venv="mxnet"),
-    Impl("mxnet.hybrid", "mxnet_impl", "hybrid", "mxnet", venv="mxnet"),
-    Impl("numba-fused", "numba_impl", "fused", "numba", peer=False, cache=True),
-    Impl("tracegrad", "tracegrad_impl", "record", "tracegrad", peer=False, cache=True, quick=True),
+    Impl("numpy", "numpy_impl", "hand", "numpy", quick=True, workloads=CLASSIC + NN),
+    Impl("autograd", "autograd_impl", "hips", "autograd", workloads=CLASSIC),
+    Impl("torch", "torch_impl", "eager", "torch", workloads=CLASSIC + NN),
+    Impl("torch.compile", "torch_impl", "compile", "torch", cache=True, workloads=CLASSIC + NN),
+    Impl("jax", "jax_impl", "grad", "jax", workloads=("W1", "W2", "W3", "W4", "W5")),
+    Impl("jax.jit", "jax_impl", "jit", "jax", cache=True, workloads=CLASSIC + NN),
+    Impl("mxnet", "mxnet_impl", "eager", "mxnet", venv="mxnet", workloads=CLASSIC),
+    Impl("mxnet.hybrid", "mxnet_impl", "hybrid", "mxnet", venv="mxnet",
+         workloads=CLASSIC + ("W7", "W8")),
+    Impl("numba-fused", "numba_impl", "fused", "numba", peer=False, cache=True, workloads=CLASSIC),
+    Impl("tracegrad", "tracegrad_impl", "record", "tracegrad", peer=False, cache=True, quick=True,
+         workloads=CLASSIC + ("W9", "W9c")),
     Impl("tracegrad.jit", "tracegrad_impl", "jit", "tracegrad", peer=False, cache=True,
-         quick=True),
+         quick=True, workloads=CLASSIC + ("W7", "W9", "W9c")),
+    Impl("tracegrad.gluon", "tracegrad_impl", "gluon", "tracegrad", peer=False, cache=True,
+         quick=True, workloads=("W7", "W8")),
 )
 
 BY_NAME = {impl.name: impl for impl in IMPLS}

@@ -8,13 +8,16 @@ import numpy as np
 
 
 class Step:
-    """`step()` runs one synchronous step; `fetch()` returns its results as numpy arrays."""
+    """`step()` runs one synchronous step; `fetch()` returns its results as numpy arrays (copies:
+    a training step's fetch must not change when the next step runs). `notes` and `backend`
+    (strings or callables returning one, read after the run) go into the record."""
 
     def __init__(self, step: Callable[[], Any], fetch: Callable[[], dict[str, np.ndarray]],
-                 notes: Any = "") -> None:
+                 notes: Any = "", backend: Any = "") -> None:
         self.step = step
         self.fetch = fetch
         self.notes = notes
+        self.backend = backend
 
 
 class Pool:

@@ -1,4 +1,10 @@
-"""JAX: jax.jit(value_and_grad) of the whole step (the SGD update inside the jitted function)."""
+"""JAX: jax.jit(value_and_grad) of the whole step (the SGD update inside the jitted function),
+and plain jax.grad without jit (mode 'grad': op-by-op dispatch, which also runs W5's Python
+control flow on concrete values). W7-W9c live in benchmarks.impls.jax_nn.
+
+Threads: the harness sets PJRT_NPROC (XLA's CPU pool size); the notes report the number of
+XLA Eigen threads the process really has.
+"""
 
 from __future__ import annotations
 
@@ -57,12 +63,33 @@ def _f(a: Any) -> Any:
     return b[1]
 
 
+def xla_threads() -> str:
+    """The XLA CPU pool as this process has it (thread names from /proc)."""
+    from ..common import thread_names
+
+    n = sum(v for k, v in thread_names().items() if "XLAEigen" in k)
+    return f"XLA Eigen pool: {n} threads (PJRT_NPROC={os.environ.get('PJRT_NPROC', 'unset')})"
+
+
 def make(mode: str, wid: str, d: dict[str, np.ndarray], size: Any) -> Step:
-    """The jax.jit step for workload `wid` (W5: N/A, jit cannot trace Python control flow)."""
+    """The jax step for workload `wid`: jax.jit (W5: N/A, jit cannot trace Python control
+    flow) or plain jax.grad (mode 'grad')."""
+    if wid in ("W7", "W8", "W9", "W9c"):
+        from . import jax_nn
+
+        st = jax_nn.make(mode, wid, d, size, jax, jnp)
+    else:
+        st = _make(mode, wid, d, size)
+    st.notes = xla_threads
+    return st
+
+
+def _make(mode: str, wid: str, d: dict[str, np.ndarray], size: Any) -> Step:
     out: dict[str, Any] = {}
+    jit = jax.jit if mode == "jit" else (lambda f: f)
     if wid == "W1":
         x = jnp.asarray(d["x"])
-        fn = jax.jit(jax.grad(lambda x: jnp.sum(2 * x * x)))
+        fn = jit(jax.grad(lambda x: jnp.sum(2 * x * x)))
 
         def step() -> None:
             out["x_grad"] = fn(x).block_until_ready()
@@ -70,7 +97,7 @@ def make(mode: str, wid: str, d: dict[str, np.ndarray], size: Any) -> Step:
         return Step(step, lambda: {"x_grad": np.asarray(out["x_grad"])})
     if wid in ("W2", "W4"):
         x, t, w, b = (jnp.asarray(d[k]) for k in ("x", "t", "w", "b"))
-        fn = jax.jit(jax.value_and_grad(_gelu_mse, argnums=(0, 1)))
+        fn = jit(jax.value_and_grad(_gelu_mse, argnums=(0, 1)))
 
         def step() -> None:
             loss, (gw, gb) = fn(w, b, x, t)
@@ -83,7 +110,7 @@ def make(mode: str, wid: str, d: dict[str, np.ndarray], size: Any) -> Step:
         params = {k: jnp.asarray(d[k]) for k in ("W1", "b1", "W2", "b2")}
         vg = jax.value_and_grad(_mlp_loss)
 
-        @jax.jit
+        @jit
         def train_step(p: dict[str, Any], X: Any, y: Any) -> Any:
             loss, g = vg(p, X, y)
             return {k: p[k] - LR * g[k] for k in p}, g, loss
@@ -101,14 +128,14 @@ def make(mode: str, wid: str, d: dict[str, np.ndarray], size: Any) -> Step:
             return res
 
         return Step(step, fetch)
-    # W5: jit over Python control flow on traced values
-    fn = jax.jit(jax.value_and_grad(_f))
+    # W5: jit over Python control flow on traced values fails; plain jax.grad runs it
+    fn = jit(jax.value_and_grad(_f))
     try:
         fn(jnp.asarray(d["pool"][0]))
     except jax.errors.JAXTypeError as e:  # TracerBoolConversionError / ConcretizationTypeError
         first = str(e).strip().splitlines()[0]
         raise NotApplicable(f"jax.jit cannot trace the data-dependent while/if: "
-                            f"{type(e).__name__}: {first[:120]}") from e
+                            f"{type(e).__name__}: {first[:120]}; see the 'jax' row (plain jax.grad)") from e
     pool = Pool(d["pool"])
 
     def step5() -> None:

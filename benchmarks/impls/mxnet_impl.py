@@ -69,8 +69,15 @@ def _hybrid(fn: Any) -> Any:
 
 
 def make(mode: str, wid: str, d: dict[str, onp.ndarray], size: Any) -> Step:
-    """The MXNet step (mode 'eager' or 'hybrid') for workload `wid`."""
+    """The MXNet step (mode 'eager' or 'hybrid') for workload `wid` (W7/W8: Gluon, hybridized)."""
     np, npx, autograd = mx.np, mx.npx, mx.autograd
+    if wid in ("W7", "W8"):
+        from . import gluon_steps
+
+        if mode != "hybrid":
+            raise NotApplicable("W7/W8 are measured hybridized (the mxnet.hybrid row)")
+        return gluon_steps.make(mx, wid, d, sync=npx.waitall,
+                                hybridize={"static_alloc": True, "static_shape": True})
     fn = _loss_fns()[wid]
     if mode == "hybrid":
         if wid == "W5":

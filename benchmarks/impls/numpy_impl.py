@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..common import NotApplicable
 from ..workloads import GELU_A, GELU_C, LR
 from ._base import Pool, Step
 
@@ -19,8 +20,7 @@ def _w1(d: dict[str, np.ndarray]) -> Step:
     out: dict[str, Any] = {}
 
     def step() -> None:
-        out["y"] = 2.0 * x * x          # forward (the tutorial computes y)
-        out["x_grad"] = 4.0 * x         # d(sum y)/dx
+        out["x_grad"] = 4.0 * x         # d(sum 2x^2)/dx; the forward y is never read, so not computed
 
     return Step(step, lambda: {"x_grad": out["x_grad"]})
 
@@ -101,6 +101,44 @@ def _w5(d: dict[str, np.ndarray]) -> Step:
     return Step(step, lambda: {k: np.asarray(out[k]) for k in ("a", "c", "a_grad")})
 
 
+def _w8(d: dict[str, np.ndarray]) -> Step:
+    """The relu MLP's hand-written forward/backward (workloads_nn.mlp_grads, float32) and Adam."""
+    from ..workloads_nn import BETA1, BETA2, EPS8, LR8, mlp_grads, w8_params
+
+    names = w8_params()
+    state = dict(d)
+    m = {k: np.zeros_like(d[k]) for k in names}
+    v = {k: np.zeros_like(d[k]) for k in names}
+    out: dict[str, Any] = {"t": 0}
+    b1, b2, one = np.float32(BETA1), np.float32(BETA2), np.float32(1.0)
+
+    def step() -> None:
+        g = mlp_grads(state)
+        out["t"] += 1
+        t = out["t"]
+        c1, c2 = 1 - BETA1 ** t, 1 - BETA2 ** t
+        lr, root = np.float32(LR8 / c1), np.float32(1 / np.sqrt(c2))
+        for k in names:
+            gk = g[k + "_grad"]
+            m[k] *= b1
+            m[k] += (one - b1) * gk
+            v[k] *= b2
+            v[k] += (one - b2) * gk * gk
+            state[k] = state[k] - lr * m[k] / (np.sqrt(v[k]) * root + np.float32(EPS8))
+        out["g"] = g
+
+    def fetch() -> dict[str, np.ndarray]:
+        res = {k: np.asarray(x) for k, x in out["g"].items()}
+        res.update({k: state[k] for k in names})
+        res["adam_mxnet_eps"] = np.asarray(0.0)
+        return res
+
+    return Step(step, fetch)
+
+
 def make(mode: str, wid: str, data: dict[str, np.ndarray], size: Any) -> Step:
-    """The hand-written numpy step for workload `wid`."""
-    return {"W1": _w1, "W2": _w2, "W4": _w2, "W3": _w3, "W5": _w5}[wid](data)
+    """The hand-written numpy step for workload `wid` (W7, W9, W9c: N/A)."""
+    if wid in ("W7", "W9", "W9c"):
+        raise NotApplicable("numpy has no convolution or pooling; a hand-written im2col network "
+                            "is not a numpy peer (W9c's floor is its GEMMs through numpy's BLAS)")
+    return {"W1": _w1, "W2": _w2, "W4": _w2, "W3": _w3, "W5": _w5, "W8": _w8}[wid](data)

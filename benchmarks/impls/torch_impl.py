@@ -181,4 +181,8 @@ def _compiled(wid: str, d: dict[str, np.ndarray]) -> Step:
 
 def make(mode: str, wid: str, data: dict[str, np.ndarray], size: Any) -> Step:
     """The torch step (eager or torch.compile) for workload `wid`."""
+    if wid in ("W7", "W8", "W9", "W9c"):
+        from . import torch_nn
+
+        return torch_nn.make(torch, mode, wid, data, size)
     return _eager(wid, data) if mode == "eager" else _compiled(wid, data)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy
 
-from ..common import Skipped
+from ..common import NotApplicable, Skipped
 from ..workloads import GELU_A, GELU_C, LR
 from ._base import Pool, Step
 
@@ -109,16 +109,24 @@ def _bodies(wid: str, d: dict[str, numpy.ndarray], out: dict[str, Any]) -> tuple
 
 
 def make(mode: str, wid: str, data: dict[str, numpy.ndarray], size: Any) -> Step:
-    """The tracegrad step for workload `wid` (mode 'record' or 'jit')."""
+    """The tracegrad step for workload `wid` (mode 'record', 'jit' or 'gluon')."""
+    if wid in ("W7", "W8", "W9", "W9c"):
+        from . import tracegrad_nn
+
+        return tracegrad_nn.make(tg, mode, wid, data, size, lambda fn: _backend(fn, mode))
+    if mode == "gluon":
+        raise NotApplicable("the Gluon rows are W7 and W8")
     out: dict[str, Any] = {}
     body, args, fetch = _bodies(wid, data, out)
     fn = tg.jit(body) if mode == "jit" else body
+    backend = _backend(fn, mode)
     if wid != "W5":
 
         def step() -> None:
             out["ret"] = fn(*args)
+            backend.started()
 
-        return Step(step, fetch, notes=_notes(fn))
+        return Step(step, fetch, notes=_notes(fn), backend=backend)
     pool = Pool(data["pool"])
     np = tg.np
 
@@ -126,11 +134,61 @@ def make(mode: str, wid: str, data: dict[str, numpy.ndarray], size: Any) -> Step
         a = np.array(pool.next())
         a.attach_grad()
         out["a"], out["c"] = a, fn(a)
+        backend.started()
 
     def fetch5() -> dict[str, numpy.ndarray]:
         return {"a": out["a"].asnumpy(), "c": out["c"].asnumpy(), "a_grad": out["a"].grad.asnumpy()}
 
-    return Step(step5, fetch5, notes=_notes(fn))
+    return Step(step5, fetch5, notes=_notes(fn), backend=backend)
+
+
+class _backend:
+    """Which back end ran the steps after the first call: for `tracegrad.jit`, each variant's
+    (compiled or interpreter, from `JitFunction.variants`) and the fallback counter; for the
+    record scope, the codegen counters of compiled and interpreted trace runs."""
+
+    def __init__(self, fn: Any, mode: str) -> None:
+        self.fn, self.mode, self.base = fn, mode, None
+
+    def _stats(self) -> dict[str, Any]:
+        try:
+            from tracegrad.codegen import stats
+        except ImportError:
+            return {}
+        return stats()
+
+    def started(self) -> None:
+        if self.base is None:
+            self.base = self._stats()
+
+    def __call__(self) -> str:
+        if self.mode in ("jit", "gluon") or hasattr(self.fn, "variants"):
+            return jit_backend(self.fn)
+        now, base = self._stats(), self.base or {}
+        if not now:
+            return "unknown (tracegrad.codegen.stats() not found)"
+        comp = now.get("compiled_runs", 0) - base.get("compiled_runs", 0)
+        interp = now.get("interpreted_runs", 0) - base.get("interpreted_runs", 0)
+        falls = now.get("fallbacks", 0) - base.get("fallbacks", 0)
+        return (f"after the first call: {comp} compiled and {interp} interpreted trace runs"
+                + (f", {falls} fallbacks" if falls else ""))
+
+
+def jit_backend(fn: Any) -> str:
+    """'compiled' / 'interpret' per variant of a `tracegrad.jit` function, with its replays."""
+    try:
+        variants = list(fn.variants)
+    except Exception as e:  # a diagnostic must not fail the benchmark
+        return f"unknown ({type(e).__name__} reading variants)"
+    kinds: dict[str, list[str]] = {}
+    for v in variants:
+        kinds.setdefault(str(getattr(v, "backend", "?")), []).append(
+            f"#{getattr(v, 'number', '?')}:{getattr(v, 'replays', '?')} replays")
+    counters = getattr(fn, "counters", None)
+    falls = getattr(counters, "fallbacks", None)
+    text = "; ".join(f"{k}: {len(v)} variant(s) ({', '.join(v[:4])}{', ...' if len(v) > 4 else ''})"
+                     for k, v in sorted(kinds.items())) or "no variants"
+    return text + (f"; fallbacks {falls}" if falls else "")
 
 
 def _notes(fn: Any) -> Callable[[], str]:
