@@ -10,7 +10,7 @@ so it needs only numpy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -47,11 +47,13 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, gy: np.ndarray, pad: int = 0) 
     return np.ascontiguousarray(gx), gw, gy.sum(axis=(0, 2, 3))
 
 
-def maxpool2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """2x2/stride-2 max pooling: (y, index of the first maximum in each window)."""
+def maxpool2(x: np.ndarray, idx: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """2x2/stride-2 max pooling: (y, index of the first maximum in each window); a given
+    `idx` routes through those positions instead (the piece a lower-precision run chose)."""
     n, c, h, w = x.shape
     win = x.reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
-    idx = win.argmax(axis=-1)
+    if idx is None:
+        idx = win.argmax(axis=-1)
     return np.take_along_axis(win, idx[..., None], axis=-1)[..., 0], idx
 
 

@@ -10,7 +10,7 @@ summed gradients by the batch size; its rows report the divided figure).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -88,15 +88,16 @@ def _f64(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 # ---- W7 --------------------------------------------------------------------------------
-def lenet_grads(p: dict[str, np.ndarray]) -> dict[str, Any]:
-    """LeNet-5's mean cross-entropy and parameter gradients (numpy, in p's dtype)."""
+def lenet_grads(p: dict[str, np.ndarray], route: Optional[tuple] = None) -> dict[str, Any]:
+    """LeNet-5's mean cross-entropy and parameter gradients (numpy, in p's dtype); `route`
+    (the two max-pool index arrays of `lenet_route`) fixes which window element is the max."""
     X, y = p["X"], p["y"]
     a1 = nn_ref.conv2d(X, p["conv1_weight"], p["conv1_bias"], pad=2)
     r1 = np.maximum(a1, 0)
-    q1, i1 = nn_ref.maxpool2(r1)
+    q1, i1 = nn_ref.maxpool2(r1, None if route is None else route[0])
     a2 = nn_ref.conv2d(q1, p["conv2_weight"], p["conv2_bias"])
     r2 = np.maximum(a2, 0)
-    q2, i2 = nn_ref.maxpool2(r2)
+    q2, i2 = nn_ref.maxpool2(r2, None if route is None else route[1])
     f = q2.reshape(q2.shape[0], -1)
     z1 = f @ p["fc1_weight"].T + p["fc1_bias"]
     h1 = np.maximum(z1, 0)
@@ -118,9 +119,23 @@ def lenet_grads(p: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def lenet_route(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The max-pool windows' first maxima as a float32 forward finds them.
+
+    Max pooling is piecewise linear: where two window elements lie within float32 rounding
+    of each other, float32 and float64 pick different pieces and route the whole window's
+    gradient to different elements (seen at batch 256: a top-two gap of 2.8e-7 moved conv2's
+    weight gradient by 1e-2, identically in numpy float32). The float64 reference therefore
+    differentiates the piece float32 chose; its arithmetic stays float64."""
+    a1 = nn_ref.conv2d(p["X"], p["conv1_weight"], p["conv1_bias"], pad=2)
+    q1, i1 = nn_ref.maxpool2(np.maximum(a1, 0))
+    _, i2 = nn_ref.maxpool2(np.maximum(nn_ref.conv2d(q1, p["conv2_weight"], p["conv2_bias"]), 0))
+    return i1, i2
+
+
 def _ref_w7(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     p = _f64(d)
-    out = lenet_grads(p)
+    out = lenet_grads(p, lenet_route(d))
     for k in w7_params():
         out[k] = p[k] - LR7 * out[k + "_grad"]
     return out

@@ -477,3 +477,19 @@ def test_run_metadata_has_commit_load_dates_and_order(monkeypatch):
     assert doc2["floors"]["bw_bytes_per_s"] == 3e10  # the best of them
     text = report.table(doc["results"], doc["floors"], meta)
     assert "commit " + meta["commit"]["sha"][:12] in text and "seed 5" in text and "load average after" in text
+
+
+def test_w7_reference_differentiates_the_max_pool_piece_float32_chose() -> None:
+    # two window elements within float32 rounding: float32 and float64 pick different maxima
+    import numpy as np
+
+    from benchmarks import nn_ref
+
+    x32 = np.zeros((1, 1, 2, 2), np.float32)
+    x32[0, 0, 0, 0], x32[0, 0, 1, 1] = 1.0, 1.0  # a tie in float32: the first maximum wins
+    x64 = x32.astype(np.float64)
+    x64[0, 0, 1, 1] += 1e-9  # float64 sees the last one as larger
+    _, route = nn_ref.maxpool2(x32)
+    _, free = nn_ref.maxpool2(x64)
+    _, routed = nn_ref.maxpool2(x64, route)
+    assert free.ravel().tolist() == [3] and routed.ravel().tolist() == [0]
