@@ -85,6 +85,22 @@ class Op(enum.Enum):
     CUSTOM_VJP = "custom_vjp"
     # control
     GUARD = "guard"
+    # numpy/linalg ops (issue 9)
+    EINSUM = "einsum"
+    CUMSUM = "cumsum"
+    TRI = "tri"
+    INV = "inv"
+    DET = "det"
+    SLOGDET = "slogdet"
+    SOLVE = "solve"
+    CHOLESKY = "cholesky"
+    EIGH = "eigh"
+    SVD = "svd"
+    ARGSORT = "argsort"
+    TAKE_ALONG = "take_along"
+    PUT_ALONG = "put_along"
+    PAD = "pad"
+    PAD_VJP = "pad_vjp"
 
     def __repr__(self) -> str:
         return f"Op.{self.name}"
