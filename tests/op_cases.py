@@ -286,4 +286,9 @@ for _act, _ref in [
                     positive_gap=0.1))
 
 ALL: list[Case] = UNARY + BINARY + COMPARE + SCALAR + REDUCE + PRODUCT + BATCH_DOT + LAYOUT + INDEX + NPX
+
+# numpy/linalg ops (issue 9)
+from op_cases_linalg import ALL_LINALG  # noqa: E402
+
+ALL += ALL_LINALG
 GRAD: list[Case] = [c for c in ALL if c.grad]
