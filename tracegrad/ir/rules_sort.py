@@ -25,12 +25,15 @@ def _argsort_infer(x, axis, descending):
 
 
 def _argsort_impl(x, axis, descending):
-    idx = numpy.argsort(x, axis=axis, kind="stable")
-    return numpy.flip(idx, axis) if descending else idx
+    if not descending:
+        return numpy.argsort(x, axis=axis, kind="stable")
+    # stable descending: sort the reversed array, reverse, map back (equal values keep order)
+    rev = numpy.argsort(numpy.flip(x, axis), axis=axis, kind="stable")
+    return (x.shape[axis] - 1) - numpy.flip(rev, axis)
 
 
 register(OpDef(Op.ARGSORT, Kind.HOST, _argsort_infer, _argsort_impl, None, differentiable=False,
-               doc="indices that sort along `axis` (stable; descending: the stable order reversed)"))
+               doc="indices that sort along `axis` (stable, descending too)"))
 
 
 def _check_idx(op: Op, x, idx, axis: int, shape) -> None:

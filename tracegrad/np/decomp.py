@@ -13,7 +13,7 @@ from ..errors import ShapeError
 from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
-from ..tracer.lazy import apply
+from ..tracer.lazy import apply, note_recorded_at
 from ._core import as_array, at, cast, default_float, reshape
 
 __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "svd"]
@@ -27,9 +27,14 @@ def lapack_operand(a: Any) -> Array:
     return x
 
 
+def _noted(out: Array) -> Array:
+    note_recorded_at(out)
+    return out
+
+
 def inv(a: Any) -> Array:
     """The inverse of each (..., M, M) matrix."""
-    return apply(Op.INV, [lapack_operand(a)], {})[0]
+    return _noted(apply(Op.INV, [lapack_operand(a)], {})[0])
 
 
 def det(a: Any) -> Array:
@@ -53,7 +58,7 @@ def solve(a: Any, b: Any) -> Array:
     vector = y.ndim == 1 or y.ndim == x.ndim - 1
     if vector:
         y = reshape(y, y.shape + (1,))
-    out = apply(Op.SOLVE, [x, y], {})[0]
+    out = _noted(apply(Op.SOLVE, [x, y], {})[0])
     return reshape(out, out.shape[:-1]) if vector else out
 
 
@@ -62,7 +67,7 @@ def cholesky(a: Any) -> Array:
 
     Only the lower triangle of `a` is read, so the gradient is zero above the diagonal.
     """
-    return apply(Op.CHOLESKY, [lapack_operand(a)], {})[0]
+    return _noted(apply(Op.CHOLESKY, [lapack_operand(a)], {})[0])
 
 
 def eigh(a: Any, UPLO: str = "L") -> tuple[Array, Array]:
