@@ -233,3 +233,37 @@ def test_choice_with_probabilities() -> None:
     numpy.testing.assert_array_equal(c, d)
     v = tnp.random.choice(tnp.array([5.0, 6.0]), size=4, p=[0.0, 1.0]).asnumpy()
     assert v.tolist() == [6.0] * 4
+
+
+# ---- tracegrad.jit -------------------------------------------------------------------------
+def test_jit_step_with_einsum_linalg_sort_and_multinomial_replays():
+    import tracegrad
+
+    def body(x, w):
+        counts = tnp.random.multinomial(10, [0.25, 0.75], size=(2,))
+        with autograd.record():
+            h = tnp.einsum("ij,jk->ik", x, w)
+            u, s, v = tnp.linalg.svd(h)
+            sign, logdet = tnp.linalg.slogdet(tnp.matmul(h.T, h) + tnp.eye(2, dtype="float64"))
+            loss = tnp.linalg.norm(h) + s.sum() + logdet + tnp.sort(h, axis=0)[0].sum()
+        loss.backward()
+        return loss, counts * 1  # (returning the raw sample itself trips the jit: see the report)
+
+    rs = numpy.random.RandomState(0)
+    for backend in ("interpret",):  # (the compiled path of these rows: tests/codegen/test_compiled_linalg.py)
+        step = tracegrad.jit(body, backend=backend)
+        for i in range(3):
+            xv, wv = rs.normal(size=(3, 4)), rs.normal(size=(4, 2))
+            x, w = tnp.array(xv, dtype="float64"), tnp.array(wv, dtype="float64")
+            w.attach_grad()
+            tnp.random.seed(i)
+            loss, counts = step(x, w)
+            got_grad = w.grad.asnumpy().copy()
+            w2 = tnp.array(wv, dtype="float64")
+            w2.attach_grad()
+            tnp.random.seed(i)
+            loss_ref, counts_ref = body(x, w2)
+            assert_almost_equal(loss.asnumpy(), loss_ref.asnumpy(), rtol=1e-10, atol=1e-10)
+            assert_almost_equal(got_grad, w2.grad.asnumpy(), rtol=1e-9, atol=1e-10)
+            numpy.testing.assert_array_equal(counts.asnumpy(), counts_ref.asnumpy())
+        assert step.counters.replays == 2, (backend, step.counters)
