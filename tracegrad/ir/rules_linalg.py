@@ -59,8 +59,8 @@ def _einsum_impl(*xs, subscripts, sizes):
     known = set("".join(ins))
     core = "".join(dict.fromkeys(c for c in out if c in known))
     r = numpy.einsum(f"{','.join(ins)}->{core}", *xs, optimize=len(xs) > 1)
-    if out == core:
-        return r
+    if out == core:  # (numpy returns views for transpositions and diagonals: never alias)
+        return r.copy() if any(numpy.may_share_memory(r, x) for x in xs) else r
     extent = dict(sizes)
     for s, x in zip(ins, xs):
         extent.update(zip(s, x.shape))
