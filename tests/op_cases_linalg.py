@@ -1,7 +1,8 @@
 """Op cases of the numpy/linalg ops (issue 9): einsum, cumsum, tril/triu, sort/argsort/topk,
 pad, meshgrid and np.linalg (norm, inv, det, slogdet, solve, cholesky, eigh, svd).
 
-Imported by op_cases.py (ALL), so the forward, gradient and coverage tests run them.
+op_cases.py adds `build(Case)` to ALL (as LINALG), so the forward, gradient and coverage
+tests run them; this module never imports op_cases (so either can be imported first).
 Decompositions are checked through functions that do not depend on the sign of each
 singular/eigen vector (their squares), and on matrices kept well away from singular.
 """
@@ -16,11 +17,10 @@ from tracegrad import np as tnp
 from tracegrad import npx
 from tracegrad.ir import Op
 
-from op_cases import Case
-
 
 def _case(name, tg, ref, shapes, *ops, lo=-1.0, hi=1.0, grad=True, gap=0.0, rtol=1e-6, eps=1e-6):
-    return Case(name, tg, ref, shapes, lo, hi, grad, frozenset(ops), gap, eps, rtol)
+    return dict(name=name, tg=tg, ref=ref, shapes=shapes, lo=lo, hi=hi, grad=grad, ops=frozenset(ops),
+                positive_gap=gap, eps=eps, rtol=rtol)
 
 
 def _lib(x):
@@ -30,7 +30,7 @@ def _lib(x):
 def _shift(a, by=3.0):
     """a + by * I over the last two dims, in a's own library and dtype."""
     eye = numpy.eye(a.shape[-1], dtype=a.dtype) * by
-    return a + (eye if isinstance(a, numpy.ndarray) else tnp.array(eye, dtype=a.dtype))
+    return a + (eye if isinstance(a, numpy.ndarray) else tnp.array(eye, dtype=a.dtype, device=a.device))
 
 
 def _cat(*parts):
@@ -240,4 +240,8 @@ LINALG = [
     _case("svd_batch", _svd, _svd, ((2, 3, 3),), Op.SVD, rtol=1e-5),
 ]
 
-ALL_LINALG: list[Case] = EINSUM + SCAN_TRI + SORT + PAD + MESHGRID + NORM + LINALG
+
+
+def build(case_cls: type) -> list:
+    """The cases, as op_cases.Case objects."""
+    return [case_cls(**c) for c in EINSUM + SCAN_TRI + SORT + PAD + MESHGRID + NORM + LINALG]

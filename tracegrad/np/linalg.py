@@ -1,4 +1,5 @@
-"""Products: dot, matmul, tensordot, inner, outer, vdot."""
+"""Products (dot, matmul, tensordot, inner, outer, vdot, batch_dot); as `np.linalg` it also
+holds norm and the factorizations (from norms.py and decomp.py)."""
 
 from __future__ import annotations
 

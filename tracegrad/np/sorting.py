@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Union
 
+import numpy
+
 from ..errors import ShapeError, UnsupportedError
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ._core import as_array, at, cast, lit, normalize_axis, to_dtype
+from ._core import as_array, at, cast, normalize_axis, to_dtype
 from .shape import ravel
 
 __all__ = ["sort", "argsort", "topk"]
@@ -67,7 +69,7 @@ def topk(data: Any, axis: Any = -1, k: int = 1, ret_typ: str = "indices", is_asc
         index = tuple((0, k, 1) if i == ax else (None, None, None) for i in range(x.ndim))
         idx = apply(Op.SLICE, [idx], {"index": index})[0]
     if ret_typ == "mask":
-        ones = apply(Op.BROADCAST_TO, [lit(1, x.dtype)], {"shape": idx.shape})[0]
+        ones = as_array(numpy.ones(idx.shape, x.dtype))  # a host constant: follows idx's device
         return apply(Op.PUT_ALONG, [ones, idx], {"axis": ax, "shape": x.shape})[0]
     indices = cast(idx, to_dtype(dtype))
     if ret_typ == "indices":
