@@ -165,7 +165,8 @@ def test_bad_einsum_subscripts_name_the_op_shapes_and_line() -> None:
     a, b = tnp.ones((2, 3)), tnp.ones((2, 3))
     cases = [("ij,jk->ik", "letter 'j' has sizes"), ("ij,jl->ik", "appear in no operand"),
              ("ij,jk,kl", "3 operand terms for 2 operands"), ("i.j,jk", "stray '.'"),
-             ("ij,j1", "invalid subscript characters"), ("ijk,jk", "names 3 dims"), ("ij,ik->ii", "twice")]
+             ("ij,j1", "invalid subscript characters"), ("ijk,jk", "names 3 dims"),
+             ("...j,ij->i", "no '...' in the output"), ("ij,ik->ii", "twice")]
     for spec, why in cases:
         with pytest.raises(ShapeError) as info:
             tnp.einsum(spec, a, b)

@@ -67,6 +67,8 @@ def explicit(subscripts: str, xs: list[Array]) -> tuple[list[str], str]:
         ins.append(h + ell[n_ell - k :] + t)
     if arrow:
         h, t = _split(rhs, subscripts, xs)
+        if n_ell and "..." not in rhs:
+            raise _bad(subscripts, xs, "dims under an ellipsis but no '...' in the output (numpy)")
         out = h + (ell if "..." in rhs else "") + t
         letters = "".join(ins)
         missing = sorted(set(out) - set(letters))
