@@ -40,6 +40,9 @@ SECOND = {
     "norm_nuc": (lambda a: tnp.linalg.norm(a, "nuc"), [(3, 4)]),
     "norm_2": (lambda a: tnp.linalg.norm(a, 2), [(4, 3)]),
     "norm_inf": (lambda a: tnp.linalg.norm(a, math.inf), [(3, 4)]),
+    "det": (lambda a: tnp.linalg.det(a + tnp.array(numpy.eye(3) * 2, dtype=a.dtype)), [(2, 3, 3)]),
+    "inv": (lambda a: tnp.linalg.inv(a + tnp.array(numpy.eye(3) * 2, dtype=a.dtype)), [(3, 3)]),
+    "svd_values": (lambda a: tnp.linalg.svd(a)[1], [(3, 4)]),
 }
 
 
@@ -149,6 +152,18 @@ def test_slogdet_and_eigh_return_pairs() -> None:
     assert sign.item() == 1.0 and abs(logdet.item() - math.log(5.0)) < 1e-12
     w, v = tnp.linalg.eigh(tnp.array(a, dtype="float64"))
     assert_almost_equal(w.asnumpy(), numpy.linalg.eigvalsh(a), rtol=1e-12, atol=1e-12)
+
+
+def test_det_gradient_is_the_adjugate_also_at_singular_matrices() -> None:
+    x = tnp.array([[1.0, 2.0], [2.0, 4.0]], dtype="float64")
+    x.attach_grad()
+    with autograd.record():
+        y = tnp.linalg.det(x)
+    y.backward()
+    numpy.testing.assert_allclose(x.grad.asnumpy(), [[4.0, -2.0], [-2.0, 1.0]], rtol=1e-12, atol=1e-12)
+    rank1 = numpy.outer([1.0, 2.0, 0.5], [0.3, -1.0, 2.0])
+    check_numeric_gradient(tnp.linalg.det, [rank1 + numpy.diag([0.0, 0.0, 0.7])], rtol=1e-6, atol=1e-9)
+    check_numeric_gradient(tnp.linalg.det, [numpy.zeros((3, 3))], atol=1e-9)
 
 
 def test_cholesky_gradient_is_zero_above_the_diagonal() -> None:

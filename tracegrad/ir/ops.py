@@ -91,6 +91,7 @@ class Op(enum.Enum):
     TRI = "tri"
     INV = "inv"
     DET = "det"
+    ADJUGATE = "adjugate"
     SLOGDET = "slogdet"
     SOLVE = "solve"
     CHOLESKY = "cholesky"

@@ -175,8 +175,34 @@ register(OpDef(
 ))
 register(OpDef(
     Op.DET, Kind.HOST, _batch_out(Op.DET, 1), _lapack(Op.DET, numpy.linalg.det),
-    lambda b, x, out, g: (b.mul(_batch_scalar(b, b.mul(g, out), x), _mT(b, b.inv(x))),),
+    lambda b, x, out, g: (b.mul(_batch_scalar(b, g, x), _mT(b, b.adjugate(x))),),
+    doc="determinant; its gradient is the adjugate's transpose, exact at singular matrices too",
 ))
+
+
+def _adjugate(x):
+    """adj(A) = det(U) det(Vh) Vh^T diag(prod of the other singular values) U^T, from the
+    SVD: exact for singular matrices as well (no division)."""
+    u, s, vh = numpy.linalg.svd(x)
+    n = s.shape[-1]
+    ones = numpy.ones(s.shape[:-1] + (1,), s.dtype)
+    left = numpy.cumprod(numpy.concatenate([ones, s[..., : n - 1]], axis=-1), axis=-1)
+    right = numpy.flip(numpy.cumprod(numpy.concatenate([ones, numpy.flip(s, -1)[..., : n - 1]], axis=-1), axis=-1), -1)
+    sign = numpy.linalg.det(u) * numpy.linalg.det(vh)
+    adj = numpy.matmul(numpy.swapaxes(vh, -1, -2) * (left * right)[..., None, :], numpy.swapaxes(u, -1, -2))
+    return (adj * sign[..., None, None]).astype(x.dtype, copy=False)
+
+
+def _adjugate_vjp(b, x, adj, g):
+    # adj = det(A) A^-1, so d<G, adj> = <G, A^-1> adj^T - A^-T G adj^T (needs A invertible)
+    inv_t = _mT(b, b.inv(x))
+    ip = b.reduce_sum(b.mul(g, _mT(b, inv_t)), axes=(len(x.shape) - 2, len(x.shape) - 1), keepdims=False)
+    adj_t = _mT(b, adj)
+    return (b.sub(b.mul(_batch_scalar(b, ip, x), adj_t), b.matmul(b.matmul(inv_t, g), adj_t)),)
+
+
+register(OpDef(Op.ADJUGATE, Kind.HOST, _same_square(Op.ADJUGATE), _lapack(Op.ADJUGATE, _adjugate), _adjugate_vjp,
+               doc="the adjugate (det's gradient); its own gradient needs an invertible matrix"))
 register(OpDef(
     Op.SLOGDET, Kind.HOST, _batch_out(Op.SLOGDET, 2), _lapack(Op.SLOGDET, numpy.linalg.slogdet),
     lambda b, x, sign, logdet, gsign, glogdet: (b.mul(_batch_scalar(b, glogdet, x), _mT(b, b.inv(x))),),
