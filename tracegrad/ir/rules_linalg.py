@@ -58,12 +58,14 @@ def _einsum_impl(*xs, subscripts, sizes):
     ins, out = parse_einsum(subscripts)
     known = set("".join(ins))
     core = "".join(dict.fromkeys(c for c in out if c in known))
-    r = numpy.einsum(f"{','.join(ins)}->{core}", *xs, optimize=len(xs) > 1)
-    if out == core:  # (numpy returns views for transpositions and diagonals: never alias)
-        return r.copy() if any(numpy.may_share_memory(r, x) for x in xs) else r
     extent = dict(sizes)
     for s, x in zip(ins, xs):
         extent.update(zip(s, x.shape))
+    # numpy's path search costs ~150 us: worth it for 3+ operands or BLAS-sized work only
+    work = int(numpy.prod([extent[c] for c in set("".join(ins))], dtype=numpy.float64))
+    r = numpy.einsum(f"{','.join(ins)}->{core}", *xs, optimize=len(xs) > 2 or (len(xs) == 2 and work >= 1 << 16))
+    if out == core:  # (numpy returns views for transpositions and diagonals: never alias)
+        return r.copy() if any(numpy.may_share_memory(r, x) for x in xs) else r
     letters = list(dict.fromkeys(out))
     res = numpy.zeros(tuple(extent[c] for c in out), r.dtype)
     strides = [sum(res.strides[p] for p, c in enumerate(out) if c == u) for u in letters]
