@@ -205,6 +205,20 @@ def test_non_square_and_wrong_dtype_matrices_raise() -> None:
     assert tnp.linalg.inv(tnp.array([[2, 0], [0, 4]], dtype="int32")).dtype == numpy.float32  # ints: float32
 
 
+def test_non_finite_matrices_give_nan_without_error_or_warning() -> None:
+    import warnings
+
+    a = numpy.array([[[numpy.nan, 1.0], [1.0, 2.0]], [[2.0, 1.0], [1.0, 3.0]]])
+    x = tnp.array(a, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for f in (tnp.linalg.inv, tnp.linalg.cholesky, tnp.linalg.det, lambda m: tnp.linalg.svd(m)[1],
+                  lambda m: tnp.linalg.eigh(m)[0], lambda m: tnp.linalg.solve(m, tnp.ones((2, 2), dtype="float64"))):
+            r = f(x).asnumpy()
+            assert numpy.isnan(r[0]).all() and numpy.isfinite(r[1]).all()
+    assert_almost_equal(tnp.linalg.inv(x).asnumpy()[1], numpy.linalg.inv(a[1]), rtol=1e-12, atol=1e-12)
+
+
 def test_singular_matrices_raise_linalg_error_with_lines() -> None:
     s = tnp.array([[1.0, 2.0], [2.0, 4.0]])
     with pytest.raises(LinAlgError) as info:

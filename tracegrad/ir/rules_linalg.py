@@ -19,7 +19,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError, LinAlgError, ShapeError
-from .ops import Kind, Op, OpDef, register
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 
 # ---- einsum ------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def _einsum_vjp(b, *args, subscripts, sizes):
     return tuple(grads)
 
 
-register(OpDef(Op.EINSUM, Kind.HOST, _einsum_infer, _einsum_impl, _einsum_vjp,
+register(OpDef(Op.EINSUM, Kind.HOST, _einsum_infer, fp_quiet(_einsum_impl), _einsum_vjp,
                doc="Einstein summation (explicit letters; the output may repeat letters or add new ones)"))
 
 
@@ -132,15 +132,31 @@ def _lapack_dtype(op: Op, x) -> None:
 
 
 def _lapack(op: Op, f: Callable[..., Any]) -> Callable[..., Any]:
-    """numpy.linalg's `f`, its LinAlgError turned into ours (naming the op and the operands)."""
+    """numpy.linalg's `f`, its LinAlgError turned into ours (naming the op and the operands).
+
+    The matrix operand (the first) may hold inf/NaN: those matrices give NaN results (the
+    special-values policy: IEEE results, no error and no warning); a finite matrix that
+    cannot be factored (singular, not positive definite) raises.
+    """
 
     def impl(*xs, **params):
+        a = xs[0]
+        bad = ~numpy.isfinite(a).all(axis=(-2, -1))
+        if bad.any():
+            a = numpy.where(bad[..., None, None], numpy.eye(*a.shape[-2:], dtype=a.dtype), a)
         try:
-            out = f(*xs, **params)
+            with numpy.errstate(all="ignore"):
+                out = f(a, *xs[1:], **params)
         except numpy.linalg.LinAlgError as exc:
             what = ", ".join(f"{x.dtype}{list(x.shape)}" for x in xs)
             raise LinAlgError(f"{op.value}: {exc} (operands {what})") from None
-        return tuple(out) if isinstance(out, tuple) else out
+        outs = tuple(out) if isinstance(out, tuple) else (out,)
+        if bad.any():
+            batch = numpy.broadcast_shapes(*(x.shape[:-2] for x in xs))
+            mask = numpy.broadcast_to(bad, batch)
+            outs = tuple(numpy.where(mask.reshape(batch + (1,) * (o.ndim - len(batch))), numpy.nan, o)
+                         .astype(o.dtype, copy=False) for o in outs)
+        return outs if isinstance(out, tuple) else outs[0]
 
     return impl
 

@@ -10,7 +10,7 @@ import numpy
 
 from . import dtypes
 from ..errors import ShapeError, UnsupportedError
-from .ops import Kind, Op, OpDef, register
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 
 def _cumsum_infer(x, axis, reverse):
@@ -26,7 +26,7 @@ def _cumsum_impl(x, axis, reverse):
 
 
 register(OpDef(
-    Op.CUMSUM, Kind.HOST, _cumsum_infer, _cumsum_impl,
+    Op.CUMSUM, Kind.HOST, _cumsum_infer, fp_quiet(_cumsum_impl),
     lambda b, x, out, g, axis, reverse: (b.cumsum(g, axis=axis, reverse=not reverse),),
     doc="cumulative sum along `axis` (reverse: from the end)",
 ))
@@ -69,7 +69,7 @@ def _pad_vjp_impl(g, pad_width, mode, shape):
 
 
 register(OpDef(
-    Op.PAD, Kind.HOST, _pad_infer, _pad_impl,
+    Op.PAD, Kind.HOST, _pad_infer, fp_quiet(_pad_impl),
     lambda b, x, out, g, pad_width, mode, constant_values: (
         b.pad_vjp(g, pad_width=pad_width, mode=mode, shape=tuple(x.shape)),
     ),
@@ -78,7 +78,7 @@ register(OpDef(
 register(OpDef(
     Op.PAD_VJP, Kind.HOST,
     lambda g, pad_width, mode, shape: [(tuple(shape), dtypes.of(g))],
-    _pad_vjp_impl,
+    fp_quiet(_pad_vjp_impl),
     lambda b, g, out, gg, pad_width, mode, shape: (
         b.pad(gg, pad_width=pad_width, mode=mode, constant_values=0.0),
     ),

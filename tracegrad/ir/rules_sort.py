@@ -11,7 +11,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError, ShapeError
-from .ops import Kind, Op, OpDef, register
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 
 def _axis_ok(op: Op, x, axis: int) -> None:
@@ -32,7 +32,7 @@ def _argsort_impl(x, axis, descending):
     return (x.shape[axis] - 1) - numpy.flip(rev, axis)
 
 
-register(OpDef(Op.ARGSORT, Kind.HOST, _argsort_infer, _argsort_impl, None, differentiable=False,
+register(OpDef(Op.ARGSORT, Kind.HOST, _argsort_infer, fp_quiet(_argsort_impl), None, differentiable=False,
                doc="indices that sort along `axis` (stable, descending too)"))
 
 
@@ -77,7 +77,7 @@ register(OpDef(
     doc="numpy.take_along_axis",
 ))
 register(OpDef(
-    Op.PUT_ALONG, Kind.HOST, _put_along_infer, _put_along_impl,
+    Op.PUT_ALONG, Kind.HOST, _put_along_infer, fp_quiet(_put_along_impl),
     lambda b, g, idx, out, gg, axis, shape: (b.take_along(gg, idx, axis=axis), None),
     doc="zeros of `shape`, then g added at the indices along `axis` (repeats accumulate)",
 ))
