@@ -396,3 +396,14 @@ def test_numpy_linalg_rows_run_as_host_steps_on_gpu():
         return out
 
     compare(fn, f32(2, 3, 3), f32(2, 3, 4), f32(3, 4), rtol=1e-4, atol=1e-4)
+
+
+# ---- nn ops (issue 9): rows without a CUDA rendering run as host steps, values agree ----
+def test_nn_ops_run_on_gpu_as_host_steps():
+    def net(x, w, g, b):
+        h = npx.convolution(x, w, kernel=(3, 3), pad=(1, 1), num_filter=2, no_bias=True)
+        h = npx.layer_norm(h, g, b)
+        h = npx.leaky_relu(h, act_type="gelu")
+        return npx.pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max").sum()
+
+    compare(net, f32(1, 2, 4, 4), f32(2, 2, 3, 3), f32(4), f32(4), rtol=1e-4, atol=1e-5)

@@ -292,4 +292,9 @@ import op_cases_linalg  # noqa: E402
 
 LINALG: list[Case] = op_cases_linalg.build(Case)
 ALL += LINALG
+
+# nn ops (issue 9)
+from op_cases_nn import NN  # noqa: E402  (it imports Case from here)
+
+ALL += NN
 GRAD: list[Case] = [c for c in ALL if c.grad]

@@ -104,6 +104,15 @@ class Op(enum.Enum):
     PUT_ALONG = "put_along"
     PAD = "pad"
     PAD_VJP = "pad_vjp"
+    # nn ops (issue 9)
+    CONV = "convolution"
+    CONV_BWD_DATA = "convolution_bwd_data"
+    CONV_BWD_WEIGHT = "convolution_bwd_weight"
+    POOL = "pooling"
+    POOL_BWD = "pooling_bwd"
+    POOL_MAX_BWD = "max_pooling_bwd"
+    POOL_MAX_SELECT = "max_pooling_select"
+    ERF = "erf"
 
     def __repr__(self) -> str:
         return f"Op.{self.name}"
@@ -123,6 +132,9 @@ class Kind(enum.Enum):
     INDEX = "index"
     HOST = "host"
     GUARD = "guard"
+    # nn ops (issue 9): sliding-window ops (convolution, pooling) computed on the host
+    # with numpy/BLAS between fused kernels
+    WINDOW = "window"
 
 
 @dataclass(frozen=True)
