@@ -72,6 +72,8 @@ def _violations(sub: str, banned: tuple[str, ...]) -> list[str]:
         ("runtime", ("tracegrad.tracer", "tracegrad.np", "tracegrad.autograd", "tracegrad.ndarray",
                      "tracegrad.npx", "tracegrad.jit")),
         ("tracer", ("tracegrad.np", "tracegrad.autograd", "tracegrad.ndarray", "tracegrad.npx")),
+        # gluon-core (issue 10): Gluon uses only the public surface (np/npx/autograd/jit)
+        ("gluon", ("tracegrad.tracer", "tracegrad.codegen", "tracegrad.runtime", "tracegrad.ir", "numba")),
     ],
 )
 def test_imports_flow_downward(layer: str, banned: tuple[str, ...]) -> None:

@@ -227,3 +227,17 @@ def test_masked_softmax_takes_every_mask_dtype(dtype) -> None:
                              tnp.array([[1, 0, 1], [0, 0, 0]], dtype=dtype))
     e = numpy.exp([1.0, 3.0]) / numpy.exp([1.0, 3.0]).sum()
     numpy.testing.assert_allclose(out.asnumpy(), [[e[0], 0, e[1]], [0, 0, 0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("act_type", ["elu", "selu"])
+def test_elu_selu_gradients_stay_finite_for_large_inputs(act_type) -> None:
+    # the untaken expm1 branch overflowed to inf for x >> 0, and 0 * inf made the gradient NaN
+    x = tnp.array([-200.0, -1.0, 0.0, 1.0, 100.0, 1000.0])
+    x.attach_grad()
+    with autograd.record():
+        y = npx.leaky_relu(x, act_type=act_type, slope=0.5)
+    y.backward()
+    g = x.grad.asnumpy()
+    assert numpy.isfinite(g).all(), g
+    lam = 1.0507009873554805 if act_type == "selu" else 1.0
+    numpy.testing.assert_allclose(g[3:], lam, rtol=1e-6)

@@ -9,6 +9,8 @@ from . import ir  # noqa: F401  (fills the op table)
 from . import np  # noqa: F401
 from .ndarray import ndarray  # noqa: F401  (installs the array class)
 from . import autograd, npx  # noqa: E402
+# ---- gluon-train: optimizer and lr_scheduler (import no numba) ----
+from . import lr_scheduler, optimizer  # noqa: E402,F401
 from .jit import jit  # noqa: E402  (the compiled step; the function shadows the subpackage name)
 from .errors import (  # noqa: F401
     ArgumentError,
@@ -45,10 +47,26 @@ def explain_compile(x: "ndarray | ir.Trace") -> str:
 __all__ = ["np", "npx", "autograd", "ndarray", "jit", "show", "explain_compile", "__version__"]
 
 
+# ---- gluon-core (issue 10): Gluon, initializers, MXNet files, the `mxnet` alias ----------
+_GLUON_CORE_LAZY = {"gluon": "gluon", "initializer": "initializer", "init": "initializer",
+                    "serialization": "serialization", "mxnet_compat": "mxnet_compat"}
+
+
+def install_as_mxnet() -> None:
+    """Make `import mxnet` (and `from mxnet import np, npx, gluon, ...`) give tracegrad."""
+    from .mxnet_compat import install
+
+    install()
+
+
 def __getattr__(name: str):
     """Submodules that `import tracegrad` does not load (they import numba): on first use."""
     if name in ("cache", "codegen", "test_utils", "device"):
         import importlib
 
         return importlib.import_module(f"tracegrad.{name}")
+    if name in _GLUON_CORE_LAZY:
+        import importlib
+
+        return importlib.import_module(f"tracegrad.{_GLUON_CORE_LAZY[name]}")
     raise AttributeError(f"module 'tracegrad' has no attribute {name!r}")

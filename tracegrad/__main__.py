@@ -1,4 +1,7 @@
-"""`python -m tracegrad`: run the MXNet autograd tutorial, then the quick benchmark."""
+"""`python -m tracegrad`: run the MXNet autograd tutorial, then the quick benchmark.
+
+`python -m tracegrad run script.py [args]` (or `run -m module [args]`) runs an MXNet script
+unchanged, with tracegrad installed as `mxnet` (tracegrad.install_as_mxnet())."""
 
 from __future__ import annotations
 
@@ -48,8 +51,36 @@ def _benchmark_main():
     return None
 
 
+def run_script(argv: list[str]) -> int:
+    """`run script.py [args]` / `run -m module [args]`: the script sees `import mxnet` as tracegrad."""
+    import runpy
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m tracegrad run script.py [args...]\n       python -m tracegrad run -m module [args...]")
+        return 0 if argv else 2
+    from tracegrad import install_as_mxnet
+
+    install_as_mxnet()
+    if argv[0] == "-m":
+        if len(argv) < 2:
+            print("python -m tracegrad run -m: a module name is required", file=sys.stderr)
+            return 2
+        sys.argv = [argv[1]] + argv[2:]
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        return 0
+    import os
+
+    sys.argv = list(argv)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
+    runpy.run_path(argv[0], run_name="__main__")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """The tutorial, then the quick benchmark (`--no-bench` skips it; other args go to it)."""
+    """The tutorial, then the quick benchmark (`--no-bench` skips it; other args go to it);
+    `run ...` runs a script with tracegrad as mxnet."""
+    if argv and argv[0] == "run":
+        return run_script(argv[1:])
     args = [a for a in argv if a != "--no-bench"]
     tutorial()
     if "--no-bench" in argv:

@@ -204,3 +204,28 @@ class _Random:
 
 random = _Random()
 seed = _np.random.seed
+
+
+# ---- gluon-core (issue 10): array files MXNet 2.x reads and writes ----------------------
+def save(file: Any, arr: Any) -> None:
+    """One array as .npy (MXNet 2.x `npx.save`)."""
+    from . import serialization
+
+    serialization.save(file, arr)
+
+
+def savez(file: Any, *args: Any, **kwds: Any) -> None:
+    """Several arrays as a zip of .npy (positional ones named arr_0, arr_1, ...)."""
+    from . import serialization
+
+    serialization.savez(file, *args, **kwds)
+
+
+def load(file: Any) -> Any:
+    """An array (.npy), a dict (.npz / parameter file) or an MXNet 1.x NDArray list's content."""
+    from . import serialization
+
+    return serialization.load(file)
+
+
+__all__ += ["save", "savez", "load"]

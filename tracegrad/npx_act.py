@@ -31,6 +31,12 @@ def _negative_part(x: Array, neg: Array) -> Array:
     return _np.where(_np.greater(x, 0.0), x, neg)
 
 
+def _expm1_neg(x: Array) -> Array:
+    """expm1 of min(x, 0): the untaken branch of elu/selu stays finite, so its zero
+    cotangent does not turn into NaN (0 * inf) for large positive x."""
+    return _np.expm1(_np.minimum(x, 0.0))
+
+
 def leaky_relu(data: Any = None, gamma: Any = None, act_type: str = "leaky", slope: float = 0.25,
                lower_bound: float = 0.125, upper_bound: float = 0.334, **kwargs: Any) -> Array:
     """MXNet's LeakyReLU family: leaky (slope), prelu (learned gamma along axis 1), elu
@@ -48,9 +54,9 @@ def leaky_relu(data: Any = None, gamma: Any = None, act_type: str = "leaky", slo
             g = _np.reshape(g, (1, -1) + (1,) * (x.ndim - 2))
         return _negative_part(x, _np.multiply(x, g))
     if act_type == "elu":
-        return _negative_part(x, _np.multiply(_np.expm1(x), slope))
+        return _negative_part(x, _np.multiply(_expm1_neg(x), slope))
     if act_type == "selu":
-        return _np.multiply(_negative_part(x, _np.multiply(_np.expm1(x), _SELU_ALPHA)), _SELU_LAMBDA)
+        return _np.multiply(_negative_part(x, _np.multiply(_expm1_neg(x), _SELU_ALPHA)), _SELU_LAMBDA)
     if act_type == "gelu":
         return _np.multiply(_np.multiply(x, 0.5), _np.add(erf(_np.multiply(x, 1.0 / math.sqrt(2.0))), 1.0))
     if act_type == "rrelu":

@@ -17,11 +17,12 @@ variant. See `explain()` for why a function retraced.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..errors import TracegradError
 from ..log import channel
@@ -442,6 +443,34 @@ def _materialize(x: Any) -> Any:
     if arrays:
         materialize(arrays)
     return x
+
+
+def persistent(*arrays: Any) -> None:
+    """Declare arrays made inside a compiled step as state that outlives the step (optimizer
+    states created on first use): replays read and update them instead of treating them as
+    constants of the trace. A no-op outside a capture."""
+    cap = STATE.capture
+    if cap is not None:
+        for a in arrays:
+            if isinstance(a, Array):
+                cap.on_persistent(a)
+
+
+# ---- gluon-core (issue 10): work that belongs before the step, done during its capture ----
+@contextlib.contextmanager
+def uncaptured() -> Iterator[None]:
+    """Run the block outside any capture and recording, as if before the step: arrays made
+    inside are ordinary outside arrays the trace then reads by identity (Gluon's deferred
+    parameter initialization on a compiled step's first call). A no-op outside a capture."""
+    saved = STATE.capture
+    saved_rec = STATE.recording
+    STATE.capture = None
+    STATE.recording = False
+    try:
+        yield
+    finally:
+        STATE.capture = saved
+        STATE.recording = saved_rec
 
 
 def jit(fn: Optional[Callable] = None, *, strict: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS,

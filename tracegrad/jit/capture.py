@@ -278,6 +278,12 @@ class Capture:
                 recipe = _call_recipe(fn, (), vals)
         self.pending_random = (recipe, f"{name} at {where}")
 
+    def on_persistent(self, a: Array) -> None:
+        """`a`, made inside the step, is state that outlives it (an optimizer's moments):
+        bound by identity like an outside array, so replays read and write it."""
+        if id(a) in self.born and id(a) not in self.bound:
+            self.born.discard(id(a))
+
     def on_attach_grad(self, x: Array) -> None:
         """attach_grad inside the step: replayed for outside arrays (a fresh zero buffer)."""
         g = x._grad

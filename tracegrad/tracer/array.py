@@ -46,6 +46,7 @@ class Array:
         "_users",
         "_root",
         "_dev",  # None: cpu(0); a tracegrad.device.Device for GPU data; UNPLACED constants
+        "_grad_fresh",  # set by backward, cleared by gluon's Trainer (MXNet's _fresh_grad)
         "__weakref__",
     )
     __array_priority__ = 100.0
@@ -239,7 +240,13 @@ class Array:
 
     @property
     def _fresh_grad(self) -> bool:
-        return self._grad is not None
+        """True when a backward wrote `.grad` since the flag was last cleared (MXNet's
+        `_fresh_grad`; gluon's Trainer clears it after each update)."""
+        return self._grad is not None and getattr(self, "_grad_fresh", False)
+
+    @_fresh_grad.setter
+    def _fresh_grad(self, value: bool) -> None:
+        self._grad_fresh = bool(value)
 
     def detach(self) -> "Array":
         """The same values without autograd history (shares storage when concrete)."""

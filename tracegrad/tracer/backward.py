@@ -180,6 +180,8 @@ def backward(
     materialize(targets, dests)
     for src, dst in copies:
         dst[...] = src
+    for v, _ in written:  # gluon-train: Trainer's ignore_stale_grad reads this (MXNet's _fresh_grad)
+        v._grad_fresh = True
     if STATE.capture is not None:  # jit (issue 4): the .grad buffers are outputs of the step
         for v, g in written:
             STATE.capture.on_grad_write(v, g)

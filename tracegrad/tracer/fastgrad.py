@@ -182,6 +182,8 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
     for h, r in zip(small, results[plan.n_vars :]):
         if h._data is None:
             h._set_value(r)
+    for v in vs:  # gluon-train: Trainer's ignore_stale_grad reads this (MXNet's _fresh_grad)
+        v._grad_fresh = True
     if not retain_graph:
         _free(prods, heads)
     return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import np
+from .. import np
 
 
 def tutorial_f(a: Any) -> Any:
