@@ -381,6 +381,23 @@ def test_grad_of_constant_gradient_stays_on_device():
     numpy.testing.assert_allclose(g.asnumpy(), numpy.ones(3, numpy.float32))
 
 
+# ---- numpy/linalg ops (issue 9): host rows between device kernels -----------------------------
+def test_numpy_linalg_rows_run_as_host_steps_on_gpu():
+    def fn(a, b, s):
+        spd = np.matmul(a, np.swapaxes(a, -1, -2)) + np.array(numpy.eye(3, dtype=numpy.float32) * 3, device=a.device)
+        w, v = np.linalg.eigh(spd)
+        u, sv, vh = np.linalg.svd(b)
+        sign, logdet = np.linalg.slogdet(spd)
+        out = (np.einsum("bij,bjk->bik", a, b).sum() + np.linalg.inv(spd).sum() + np.linalg.det(spd).sum()
+               + np.linalg.solve(spd, b).sum() + np.linalg.cholesky(spd).sum() + w.sum() + (v * v).sum()
+               + sv.sum() + (u * u).sum() + (vh * vh).sum() + logdet.sum() + np.linalg.norm(b)
+               + np.cumsum(s, axis=1).sum() + (np.tril(s, -1) * s).sum() + (np.sort(s, axis=0) ** 2).sum()
+               + (npx.topk(s, k=2, ret_typ="value") ** 2).sum() + (np.pad(s, 1, mode="reflect") ** 2).sum())
+        return out
+
+    compare(fn, f32(2, 3, 3), f32(2, 3, 4), f32(3, 4), rtol=1e-4, atol=1e-4)
+
+
 # ---- nn ops (issue 9): rows without a CUDA rendering run as host steps, values agree ----
 def test_nn_ops_run_on_gpu_as_host_steps():
     def net(x, w, g, b):

@@ -287,6 +287,12 @@ for _act, _ref in [
 
 ALL: list[Case] = UNARY + BINARY + COMPARE + SCALAR + REDUCE + PRODUCT + BATCH_DOT + LAYOUT + INDEX + NPX
 
+# numpy/linalg ops (issue 9)
+import op_cases_linalg  # noqa: E402
+
+LINALG: list[Case] = op_cases_linalg.build(Case)
+ALL += LINALG
+
 # nn ops (issue 9)
 from op_cases_nn import NN  # noqa: E402  (it imports Case from here)
 

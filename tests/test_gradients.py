@@ -230,6 +230,9 @@ SECOND = {
     "sum": (lambda x: tnp.sum(x) ** 2, lambda x: numpy.full_like(x, 2.0 * x.size), (-1, 1)),
     "slice": (lambda x: x[1:] ** 3, lambda x: numpy.r_[0.0, 6 * x[1:]], (-1, 1)),
     "gather": (lambda x: x[[0, 0, 2]] ** 3, lambda x: numpy.array([12 * x[0], 0.0, 6 * x[2]]), (-1, 1)),
+    # numpy/linalg ops (issue 9): reflect padding copies x1 twice more: sum(pad(x)^3)'' = 6 [1, 3, 1] x
+    "pad": (lambda x: tnp.pad(x, 1, mode="reflect") ** 3, lambda x: 6 * numpy.array([1.0, 3.0, 1.0]) * x, (-1, 1)),
+    "det": (lambda x: tnp.linalg.det(x.reshape(3, 1, 1)) ** 3, lambda x: 6 * x, (0.5, 2)),  # via the adjugate
 }
 
 

@@ -21,6 +21,7 @@ from .errors import (  # noqa: F401
     DTypeError,
     GraphError,
     InPlaceError,
+    LinAlgError,
     NoGradientError,
     ShapeError,
     TracegradError,

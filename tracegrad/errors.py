@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as _numpy
+
 
 class TracegradError(Exception):
     """Base class of every error tracegrad raises on purpose."""
@@ -29,6 +31,10 @@ class InPlaceError(TracegradError, RuntimeError):
 
 class UnsupportedError(TracegradError, NotImplementedError):
     """A feature or argument tracegrad does not support."""
+
+
+class LinAlgError(TracegradError, _numpy.linalg.LinAlgError):
+    """A linear-algebra op got a matrix it cannot factor (singular, not positive definite)."""
 
 
 class CompileError(TracegradError, RuntimeError):

@@ -11,6 +11,7 @@ from . import np as _np
 from .ir import dtypes
 from .ir.ops import Op
 from .np._core import as_array, cast, default_float, to_dtype
+from .np.sorting import topk  # noqa: F401  (numpy/linalg ops, issue 9)
 from .tracer.array import Array
 from .tracer.lazy import apply
 from .tracer.state import STATE
@@ -19,6 +20,7 @@ __all__ = [
     "set_np", "reset_np", "is_np_array", "is_np_shape", "relu", "sigmoid", "activation",
     "softmax", "log_softmax", "pick", "one_hot", "batch_dot", "stop_gradient", "dropout",
     "cpu", "gpu", "num_gpus", "current_device", "Device", "waitall", "random", "seed",
+    "topk",  # numpy/linalg ops (issue 9)
 ]  # fmt: skip
 # nn ops (issue 9)
 __all__ += [

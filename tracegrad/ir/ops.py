@@ -87,6 +87,23 @@ class Op(enum.Enum):
     CUSTOM_VJP = "custom_vjp"
     # control
     GUARD = "guard"
+    # numpy/linalg ops (issue 9)
+    EINSUM = "einsum"
+    CUMSUM = "cumsum"
+    TRI = "tri"
+    INV = "inv"
+    DET = "det"
+    ADJUGATE = "adjugate"
+    SLOGDET = "slogdet"
+    SOLVE = "solve"
+    CHOLESKY = "cholesky"
+    EIGH = "eigh"
+    SVD = "svd"
+    ARGSORT = "argsort"
+    TAKE_ALONG = "take_along"
+    PUT_ALONG = "put_along"
+    PAD = "pad"
+    PAD_VJP = "pad_vjp"
     # nn ops (issue 9)
     CONV = "convolution"
     CONV_BWD_DATA = "convolution_bwd_data"

@@ -13,6 +13,11 @@ from .math import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 
+# numpy/linalg ops (issue 9)
+from .arrayops import cumsum, meshgrid, pad, tril, triu  # noqa: F401
+from .einsum import einsum  # noqa: F401
+from .sorting import argsort, sort  # noqa: F401
+
 pi = _numpy.pi
 e = _numpy.e
 inf = _numpy.inf

@@ -1,4 +1,5 @@
-"""Products: dot, matmul, tensordot, inner, outer, vdot."""
+"""Products (dot, matmul, tensordot, inner, outer, vdot, batch_dot); as `np.linalg` it also
+holds norm and the factorizations (from norms.py and decomp.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from .math import multiply
 from .reductions import sum as _sum
 from .shape import transpose
 
-__all__ = ["dot", "matmul", "tensordot", "inner", "outer", "vdot", "batch_dot"]
+__all__ = ["dot", "matmul", "tensordot", "inner", "outer", "vdot", "batch_dot",
+           # numpy/linalg ops (issue 9): np.linalg.*
+           "norm", "inv", "det", "slogdet", "solve", "cholesky", "eigh", "svd"]
 
 
 def _same(a: Array, b: Array) -> tuple[Array, Array]:
@@ -99,3 +102,8 @@ def batch_dot(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = Fal
     if transpose_b:
         y = swapaxes(y, -1, -2)
     return matmul(x, y)
+
+
+# numpy/linalg ops (issue 9): np.linalg's decompositions and norm live in their own modules
+from .decomp import cholesky, det, eigh, inv, slogdet, solve, svd  # noqa: E402,F401
+from .norms import norm  # noqa: E402,F401

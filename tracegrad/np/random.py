@@ -11,7 +11,7 @@ from ..tracer.array import Array
 from ..tracer.state import STATE
 from ._core import as_array, default_float, shape_arg, to_dtype, wrap
 
-__all__ = ["seed", "uniform", "normal", "randint", "randn", "rand", "choice", "shuffle"]
+__all__ = ["seed", "uniform", "normal", "randint", "randn", "rand", "choice", "shuffle", "multinomial"]
 
 _rng = numpy.random.RandomState()
 
@@ -79,6 +79,19 @@ def choice(a: Any, size: Any = None, replace: bool = True, p: Any = None) -> Arr
     p = p._value() if isinstance(p, Array) else p
     v = _rng.choice(a, _size(size), replace, p)
     return wrap(numpy.asarray(v, dtype=numpy.int64 if numpy.asarray(v).dtype.kind in "iu" else default_float()))
+
+
+def multinomial(n: int, pvals: Any, size: Any = None) -> Array:
+    """Counts (int64) of `n` draws over len(pvals) outcomes; shape size + (len(pvals),)."""
+    _note_capture("multinomial")
+    p = pvals._value() if isinstance(pvals, Array) else pvals
+    p = numpy.asarray(p, dtype=numpy.float64)
+    if p.ndim != 1 or p.size == 0 or (p < 0).any() or p[:-1].sum() > 1.0 + 1e-12:
+        from ..errors import ShapeError
+        from ._core import at
+
+        raise ShapeError(f"multinomial: pvals must be a 1-D probability vector, got {p.tolist()}" + at())
+    return wrap(numpy.asarray(_rng.multinomial(int(n), p, _size(size)), dtype=numpy.int64))
 
 
 def shuffle(x: Array) -> None:

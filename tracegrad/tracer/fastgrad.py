@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
+from ..errors import LinAlgError
 from ..ir.core import Eqn, Lit, Trace, Var
 from ..ir.ops import Op
 from ..ir.trace_builder import grad_trace
 from .array import Array
+from .lazy import linalg_error
 from .state import STATE
 
 _SMALL_HEAD = 4096
@@ -173,7 +175,10 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
     small = [h for h in heads if h.size <= _SMALL_HEAD]
     args = [a._data for a in order] + [v._grad._data for v in vs if v._grad_req == "add"]
     dests = [v._grad._data for v in vs] + [None] * len(small)
-    results = execute(plan.trace, args, dests, key=plan.key)
+    try:
+        results = execute(plan.trace, args, dests, key=plan.key)
+    except LinAlgError as exc:  # issue 9: a singular matrix, named with the user's lines
+        raise linalg_error(exc, prods) from None
     for h, r in zip(small, results[plan.n_vars :]):
         if h._data is None:
             h._set_value(r)

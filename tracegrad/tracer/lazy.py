@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy
 
-from ..errors import DTypeError, ShapeError, TracegradError
+from ..errors import DTypeError, LinAlgError, ShapeError, TracegradError
 from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Op
 from .. import device as _dev_mod
@@ -116,7 +116,10 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     )
     if not lazy:
         vals = [a.dtype.type(a.value) if type(a) is Lit else a._data for a in ins]
-        out = TABLE[op].impl(*vals, **params)
+        try:
+            out = TABLE[op].impl(*vals, **params)
+        except LinAlgError as exc:  # issue 9: a singular matrix, at the user's line
+            raise LinAlgError(f"{exc}\n  (at {user_line_long()})") from None
         if len(avals) == 1:
             out = (out,)
         res = [_wrap_eager(cls, numpy.asarray(o, dtype=dt), arrays) for o, (_, dt) in zip(out, avals)]
@@ -269,10 +272,29 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
 
         if not _on_gpu(args, dsts):
             run = interpret
-    results = run(trace, args, dsts)
+    try:
+        results = run(trace, args, dsts)
+    except LinAlgError as exc:  # issue 9: name where the failing op was recorded
+        raise linalg_error(exc, collect([t for t, _ in pairs])[0]) from None
     for (t, d), r in zip(pairs, results):
         if d is None:
             t._set_value(r)
+
+
+def linalg_error(exc: LinAlgError, prods: Sequence[Producer]) -> LinAlgError:
+    """`exc` with where the user recorded ops of the kind it names (kept in `where`) and
+    where the value was needed."""
+    name = str(exc).split(":", 1)[0]
+    lines = [p.where for p in prods if p.op.value == name and p.where]
+    at = f"\n  (recorded at {', '.join(dict.fromkeys(lines))})" if lines else ""
+    return LinAlgError(f"{exc}{at}\n  (computed at {user_line_long()})")
+
+
+def note_recorded_at(out: Any) -> None:
+    """Keep the user's line on a lazily recorded op whose values can be rejected (singular
+    matrices), so a later LinAlgError names it."""
+    if out._data is None and out._prod is not None:
+        out._prod.where = user_line_long()
 
 
 SMALL = 4096
