@@ -22,6 +22,7 @@ from tracegrad.codegen import compile_trace
 from tracegrad.ir import TABLE, Kind, Op
 from tracegrad.runtime.interpret import eval_trace
 
+from cg_helpers import make
 from compiled_cases import PAR_MIN, batch_trace
 from op_cases import ALL
 
@@ -117,3 +118,22 @@ def test_special_values_forward_and_gradient(dtype):
     for i, (g, w) in zip(b.wrt, zip(got[b.n_fwd :], interp[b.n_fwd :])):
         owner = next(c.name for c, idx in zip(cases, b.leaf_index) if i in idx)
         _same(g, w, False, f"gradient of {owner} input {i} ({dtype}) vs interpreter")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_keeps_relative_accuracy_for_negative_inputs(dtype):
+    """0.5 + 0.5 tanh(x/2) cancelled to 0 below x ~ -17 (float32) / -37 (float64)."""
+    from tracegrad import npx
+
+    x = numpy.array([-20.0, -40.0, -80.0, -100.0, -700.0, 30.0], dtype=dtype)
+    want = 1 / (1 + numpy.exp(-x.astype(numpy.float64)))
+    for compiled in (False, True):
+        a = tnp.array(x, dtype=dtype)
+        if compiled:
+            t = make(lambda b, v: b.sigmoid(v), (x.shape, dtype))
+            got = compile_trace(t)([x.copy()])[0]
+        else:
+            got = npx.sigmoid(a).asnumpy()
+        tiny = numpy.finfo(dtype).tiny
+        ok = numpy.abs(got - want) <= 4 * numpy.maximum(numpy.spacing(want.astype(dtype)).astype(numpy.float64), tiny)
+        assert ok.all(), (dtype, compiled, got, want)
