@@ -1,8 +1,8 @@
 """The CUDA renderer under Numba's CUDA simulator, compared with the CPU results.
 
 The simulator must be switched on before numba.cuda is first imported, so the cases
-(tests/cuda_sim_cases.py) run in one subprocess with NUMBA_ENABLE_CUDASIM=1; each case is
-reported here as its own test. Tests marked `gpu` run the same cases on a real GPU and are
+(tests/cuda_sim_cases.py) run in one subprocess with NUMBA_ENABLE_CUDASIM=1 (every op case
+of tests/op_cases.py included, in one of them); each case is reported here as its own test. Tests marked `gpu` run the same cases on a real GPU and are
 skipped (and deselected by default) where there is none.
 """
 
@@ -82,14 +82,6 @@ def test_gpu_without_cuda_is_a_clear_error() -> None:
         pytest.skip("this machine has a CUDA GPU")
     assert proc.returncode == 0, proc.stderr
     assert "pip install tracegrad[cuda]" in proc.stdout and "NUMBA_ENABLE_CUDASIM" in proc.stdout
-
-
-@pytest.mark.slow
-def test_all_op_cases_under_the_simulator() -> None:
-    if not _has_numba_cuda():
-        pytest.skip("numba.cuda is not installed")
-    rc, output = _run_cases({"NUMBA_ENABLE_CUDASIM": "1"}, timeout=900, select="_slow")
-    assert rc == 0, output[-8000:]
 
 
 @pytest.mark.gpu

@@ -11,6 +11,10 @@ from .ndarray import ndarray  # noqa: F401  (installs the array class)
 from . import autograd, npx  # noqa: E402
 from .jit import jit  # noqa: E402  (the compiled step; the function shadows the subpackage name)
 from .errors import (  # noqa: F401
+    ArgumentError,
+    ArgumentTypeError,
+    GradReqError,
+    IndexOutOfRangeError,
     CompileError,
     DTypeError,
     GraphError,

@@ -5,8 +5,9 @@
     tracegrad.cache.clear()   # forget compiled programs and delete the disk cache files
 
 From a shell: `python -m tracegrad.cache` (prints info), `python -m tracegrad.cache clear`.
-The folder is `TRACEGRAD_CACHE_DIR`, else `$XDG_CACHE_HOME/tracegrad`, else
-`~/.cache/tracegrad` (see tracegrad.codegen.cache).
+The cache's files live in its own folder, `tracegrad-cache/`, inside `TRACEGRAD_CACHE_DIR`,
+else `$XDG_CACHE_HOME/tracegrad`, else `~/.cache/tracegrad`; `clear` deletes only the cache's
+own files there (see tracegrad.codegen.cache).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 
 def directory() -> str:
-    """The disk cache folder (not created)."""
+    """The cache's own folder (not created)."""
     from .codegen.cache import cache_dir
 
     return str(cache_dir(create=False))

@@ -35,6 +35,27 @@ class CompileError(TracegradError, RuntimeError):
     """The code generator could not compile a trace (the caller falls back and logs why)."""
 
 
+# ---- argument and index errors (issue 8, defects) ----
+class ArgumentError(TracegradError, ValueError):
+    """An argument has a value the op cannot take (a negative size, an unknown grad_req)."""
+
+
+class ArgumentTypeError(TracegradError, TypeError):
+    """An argument has a type the op cannot take (a float where a size must be an integer)."""
+
+
+class GradReqError(ArgumentError, KeyError):
+    """An unknown grad_req (a KeyError, as MXNet's)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; this is a sentence
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexOutOfRangeError(TracegradError, IndexError):
+    """An index is out of bounds for the axis it indexes."""
+# ---- end argument and index errors ----
+
+
 class GuardFailure(TracegradError):
     """A guard inside a compiled program saw another outcome than the one it was traced with."""
 

@@ -1,14 +1,31 @@
 """Compile caches: generated modules on disk (across processes) and programs in memory.
 
-Disk: each generated module is a file `tg_<hash>.py` in a private folder (default
-`~/.cache/tracegrad` or `$XDG_CACHE_HOME/tracegrad`, `TRACEGRAD_CACHE_DIR` to move it; created
-with mode 0o700). The hash covers the source, the renderer, tracegrad, numba, llvmlite,
-numpy and Python versions and the CPU. Files are written atomically (a temporary file, then
-`os.replace`) and imported by name, so Numba's own cache (`cache=True`, in `__pycache__`
-next to the file) stores the machine code. The cache is untrusted input: a file whose
-content does not match its name is rewritten, and a module that fails to import is purged
-(with its Numba cache files) and rebuilt once. The folder is bounded: past
-`TRACEGRAD_CACHE_MAX` modules (default 4000) the least recently written quarter is pruned.
+Disk: the cache keeps its files in a folder of its own, `tracegrad-cache/`, inside the
+configured folder (`TRACEGRAD_CACHE_DIR`, else `$XDG_CACHE_HOME/tracegrad`, else
+`~/.cache/tracegrad`). A configured folder that does not exist is created private (0o700);
+an existing one is used as it is (its mode is never changed). The own folder is created 0o700
+and marked with a `CACHEDIR.TAG`; a folder of that name without the tag, owned by another
+user, or writable by group/others is not used (logged; a private temporary folder serves the
+process). Only files the cache writes are ever deleted there (`clear`, pruning): `tg_*` and
+`.tmp-*` files inside its own folder, never anything in the configured folder itself.
+
+An entry is `tg_<hash>.py` (the generated source; the hash covers it and the tracegrad,
+renderer, numba, llvmlite, numpy and Python versions and the CPU), Numba's index/data files
+for its functions (`tg_<hash>.<function>-<line>.pyXY.nbi/.nbc`), and `tg_<hash>.manifest`
+(JSON: the SHA-256 of the source and of every Numba file), written last. Nothing is loaded
+unverified: the source must equal the source asked for, every Numba file must match the
+manifest, and then the verified bytes (not the files) are what runs: the source is compiled
+from memory (no `.pyc` is read or written) and the Numba files are copied into a per-process
+staging folder (0o700) where Numba reads them, through a Numba cache locator that points
+every generated function there. An entry that does not verify (tampered, corrupt, from an
+older layout, half written) is rebuilt with a logged reason. After a build the staged files
+and the manifest are stored (atomically: temporary file, then `os.replace`).
+
+A read-only cache folder (or `TRACEGRAD_CACHE_READONLY=1`) is read as usual; what it lacks
+is built in the staging folder and not stored (one logged reason per process). The folder is
+bounded: past `TRACEGRAD_CACHE_MAX` entries (default 4000) the least recently written quarter
+is pruned. The cache trusts its own user (who can change tracegrad itself): the manifest
+guards against corruption, stale and foreign files, not against that user.
 
 Memory: `LRU` maps trace keys to programs (or to a fallback marker).
 """
@@ -17,7 +34,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import importlib.util
+import json
 import os
 import platform
 import shutil
@@ -29,7 +46,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Hashable
+from typing import Any, Hashable, Optional
 
 from ..errors import CompileError
 from ..log import channel
@@ -37,28 +54,31 @@ from ..log import channel
 LOG = channel("cache")
 _lock = threading.RLock()
 _PREFIX = "tg_"
+OWN_FOLDER = "tracegrad-cache"
+_TAG = "CACHEDIR.TAG"
+_TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This folder is tracegrad's compile cache; `python -m tracegrad.cache clear` empties it.\n"
+)
+_FORMAT = 1
+
+_fallback_dir: Optional[Path] = None
+_stage: Optional[Path] = None
+_logged: set = set()  # reasons logged once per process
 
 
-_fallback_dir: Path | None = None
+def _once(key: str, msg: str, *args: Any) -> None:
+    if key not in _logged:
+        _logged.add(key)
+        LOG.warning(msg, *args)
 
 
 def cache_dir(create: bool = True) -> Path:
-    """The disk cache folder (created private to the user when `create`).
-
-    When the configured folder cannot be created or used, a private temporary folder
-    serves this process (logged once)."""
-    global _fallback_dir
-    d = _configured_dir()
+    """The cache's own folder (created when `create`; a private temporary folder serves the
+    process when the configured one cannot be used, logged once)."""
     if not create:
-        return d
-    try:
-        return _ensure_private(d)
-    except (OSError, CompileError) as exc:
-        if _fallback_dir is None:
-            _fallback_dir = Path(tempfile.mkdtemp(prefix="tracegrad-cache-"))
-            atexit.register(shutil.rmtree, str(_fallback_dir), True)
-            LOG.warning("cache folder %s is unusable (%s); using %s for this process", d, exc, _fallback_dir)
-        return _fallback_dir
+        return _configured_dir() / OWN_FOLDER
+    return _open_folder()[0]
 
 
 def _configured_dir() -> Path:
@@ -71,16 +91,45 @@ def _configured_dir() -> Path:
     return d
 
 
-def _ensure_private(d: Path) -> Path:
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = d.stat()
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise CompileError(f"cache folder {d} belongs to another user; set TRACEGRAD_CACHE_DIR")
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        os.chmod(d, 0o700)
-    if not os.access(d, os.W_OK):
-        raise CompileError(f"cache folder {d} is not writable")
-    return d
+def _open_folder() -> tuple[Path, Optional[str]]:
+    """(the own folder, why entries may not be stored there or None)."""
+    global _fallback_dir
+    base = _configured_dir()
+    try:
+        own = _own_folder(base)
+    except (OSError, CompileError) as exc:
+        if _fallback_dir is None:
+            _fallback_dir = Path(tempfile.mkdtemp(prefix="tracegrad-cache-"))
+            atexit.register(shutil.rmtree, str(_fallback_dir), True)
+        _once(f"fb:{base}", "cache folder %s is unusable (%s); using %s for this process", base, exc, _fallback_dir)
+        return _fallback_dir, None
+    if os.environ.get("TRACEGRAD_CACHE_READONLY", "") not in ("", "0"):
+        return own, "TRACEGRAD_CACHE_READONLY is set"
+    return own, None if os.access(own, os.W_OK) else "the folder is not writable"
+
+
+def _own_folder(base: Path) -> Path:
+    if not base.exists():
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)  # ours: private from the start
+    own = base / OWN_FOLDER
+    try:
+        own.mkdir(mode=0o700)
+        _write_atomic(own / _TAG, _TAG_TEXT.encode())
+    except FileExistsError:
+        for _ in range(20):  # another process may have just created it: its tag follows
+            if (own / _TAG).is_file():
+                break
+            time.sleep(0.05)
+    st = own.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise CompileError(f"{own} is not a folder")
+    if hasattr(os, "getuid") and st.st_uid not in (os.getuid(), 0):
+        raise CompileError(f"{own} belongs to another user; set TRACEGRAD_CACHE_DIR")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise CompileError(f"{own} is writable by other users")
+    if not (own / _TAG).is_file():
+        raise CompileError(f"{own} is not marked as tracegrad's ({_TAG} missing)")
+    return own
 
 
 def _versions() -> str:
@@ -103,11 +152,15 @@ def module_name(source: str) -> tuple[str, str]:
     return _PREFIX + h[:32], h
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".py", dir=path.parent)
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
@@ -118,68 +171,186 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _purge(d: Path, name: str) -> None:
-    pyc = d / "__pycache__"
-    if pyc.is_dir():
-        for f in pyc.iterdir():
-            if f.name.startswith(name + ".") or f.name.startswith(name + "-"):
-                try:
-                    f.unlink()
-                except OSError:
-                    pass
-
-
-def _has_machine_code(d: Path, name: str) -> bool:
-    pyc = d / "__pycache__"
+# ---- verification -------------------------------------------------------------------------
+def _verify(d: Path, name: str, text: bytes) -> tuple[Optional[dict], Optional[str]]:
+    """(verified Numba files {name: bytes} or None, why the entry is not used or None)."""
     try:
-        return any(f.name.startswith(name + ".") and f.name.endswith(".nbi") for f in pyc.iterdir())
-    except OSError:
-        return False
+        existing = (d / f"{name}.py").read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"source unreadable ({exc})"
+    if existing != text:
+        return None, "source does not match its name (corrupt or foreign)"
+    try:
+        m = json.loads((d / f"{name}.manifest").read_bytes())
+    except FileNotFoundError:
+        return None, "no manifest (older layout or interrupted write): unverifiable"
+    except (OSError, ValueError) as exc:
+        return None, f"manifest unreadable ({type(exc).__name__})"
+    if not isinstance(m, dict) or m.get("format") != _FORMAT or m.get("source") != _sha(text) \
+            or not isinstance(m.get("files"), dict):
+        return None, "manifest does not match the source"
+    out = {}
+    for fn, h in m["files"].items():
+        if not (isinstance(fn, str) and fn.startswith(name + ".") and os.sep not in fn and "/" not in fn
+                and fn.endswith((".nbi", ".nbc"))):
+            return None, f"manifest names a file the cache does not write ({fn!r})"
+        try:
+            data = (d / fn).read_bytes()
+        except OSError:
+            return None, f"{fn} is missing"
+        if _sha(data) != h:
+            return None, f"{fn} does not match its manifest hash (tampered or corrupt)"
+        out[fn] = data
+    return out, None
+
+
+# ---- the staging folder and Numba's locator -----------------------------------------------
+_STAGED: dict[str, str] = {}  # staged source path -> Numba source stamp (the full hash)
+
+
+def _stage_dir() -> Path:
+    """This process's private folder, where Numba reads and writes generated functions' files."""
+    global _stage
+    if _stage is None:
+        _stage = Path(tempfile.mkdtemp(prefix="tracegrad-stage-"))
+        atexit.register(shutil.rmtree, str(_stage), True)
+        _install_locator()
+    return _stage
+
+
+def _install_locator() -> None:
+    from numba.core import caching
+
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+
+    class StagedLocator(caching._CacheLocator):
+        """Numba's cache for generated modules: the staging folder, stamped with the hash."""
+
+        def __init__(self, stamp: str, lineno: int) -> None:
+            self._stamp, self._lineno = stamp, lineno
+
+        def ensure_cache_path(self) -> None:
+            os.makedirs(self.get_cache_path(), exist_ok=True)
+
+        def get_cache_path(self) -> str:
+            return str(_stage)
+
+        def get_source_stamp(self) -> str:
+            return self._stamp
+
+        def get_disambiguator(self) -> str:
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> Any:
+            stamp = _STAGED.get(py_file)
+            return None if stamp is None else cls(stamp, py_func.__code__.co_firstlineno)
+
+    if not any(getattr(c, "__name__", "") == "StagedLocator" for c in impl._locator_classes):
+        impl._locator_classes.insert(0, StagedLocator)
+
+
+def _staged_files(stage: Path, name: str) -> dict[str, bytes]:
+    out = {}
+    for f in stage.iterdir():
+        if f.name.startswith(name + ".") and f.name.endswith((".nbi", ".nbc")):
+            out[f.name] = f.read_bytes()
+    return out
+
+
+def _unstage(stage: Path, name: str) -> None:
+    for f in list(stage.iterdir()):
+        if f.name.startswith(name + "."):
+            f.unlink()
+
+
+def _exec(name: str, path: Path, text: bytes) -> ModuleType:
+    """Run the verified source as module `name` (compiled from memory: no .pyc involved)."""
+    code = compile(text, str(path), "exec", dont_inherit=True)
+    mod = ModuleType(name)
+    mod.__file__ = str(path)
+    sys.modules[name] = mod
+    exec(code, mod.__dict__)
+    return mod
 
 
 def load_module(source: str, stats: dict) -> ModuleType:
-    """Import the module for `source` from the disk cache, writing (or rewriting) it first."""
+    """The module for `source`: from the disk cache when its entry verifies, else built (and
+    stored when the folder is writable)."""
     name, full = module_name(source)
     with _lock:
         mod = sys.modules.get(name)
         if mod is not None:
             return mod
-        d = cache_dir()
-        path = d / f"{name}.py"
-        text = f"# tracegrad-hash: {full}\n{source}"
-        try:
-            existing = path.read_text(encoding="utf-8") if path.exists() else None
-        except (OSError, UnicodeDecodeError):
-            existing = ""
-        fresh = existing != text
-        if existing is not None and fresh:
-            LOG.warning("cache entry %s does not match its name (corrupt or foreign): rebuilt", path.name)
-            _purge(d, name)
-        if fresh:
-            _write_atomic(path, text)
-            _maybe_prune(d, keep=name)
-        hit = not fresh and _has_machine_code(d, name)
+        d, read_only = _open_folder()
+        text = f"# tracegrad-hash: {full}\n{source}".encode()
+        verified, reason = _verify(d, name, text)
+        if reason:
+            LOG.warning("cache entry %s rebuilt: %s", name, reason)
+        hit = bool(verified)
         stats["disk_hits" if hit else "disk_misses"] += 1
-        LOG.info("disk %s %s", "hit" if hit else "miss", path.name)
+        LOG.info("disk %s %s", "hit" if hit else "miss", name)
+        stage = _stage_dir()
+        _unstage(stage, name)
+        for fn, data in (verified or {}).items():
+            (stage / fn).write_bytes(data)
+        path = stage / f"{name}.py"
+        path.write_bytes(text)  # for tracebacks; what runs is `text` itself
+        _STAGED[str(path)] = full
         for attempt in range(2):
             try:
-                return _import(name, path)
-            except Exception as exc:  # a poisoned Numba cache or a damaged file: rebuild once
+                mod = _exec(name, path, text)
+                break
+            except Exception as exc:  # e.g. a verified but unusable Numba file: rebuild once
                 sys.modules.pop(name, None)
                 if attempt:
-                    raise CompileError(f"generated module {path.name} failed to build: {type(exc).__name__}: {exc}") from exc
-                LOG.warning("cache entry %s failed to load (%s: %s): rebuilt", path.name, type(exc).__name__,
+                    raise CompileError(f"generated module {name} failed to build: {type(exc).__name__}: {exc}") from exc
+                LOG.warning("cache entry %s failed to load (%s: %s): rebuilt", name, type(exc).__name__,
                             str(exc).splitlines()[0] if str(exc) else "")
-                _purge(d, name)
-                _write_atomic(path, text)
+                _unstage(stage, name)
+                path.write_bytes(text)
+                verified = None
+        produced = _staged_files(stage, name)
+        if produced != verified:
+            if read_only is None:
+                _store(d, name, text, produced)
+            else:
+                _once(f"skip:{d}", "cache folder %s is read-only (%s): entries it lacks are built, not stored",
+                      d, read_only)
+        return mod
     raise AssertionError("unreachable")
+
+
+def _store(d: Path, name: str, text: bytes, files: dict[str, bytes]) -> None:
+    """Write an entry: Numba's files, the source, then the manifest that vouches for them."""
+    try:
+        for f in _entry_files(d, name):
+            if f.name.endswith((".nbi", ".nbc")) and f.name not in files:
+                f.unlink()
+        for fn, data in files.items():
+            _write_atomic(d / fn, data)
+        src = d / f"{name}.py"
+        if not src.is_file() or src.read_bytes() != text:
+            _write_atomic(src, text)
+        manifest = {"format": _FORMAT, "source": _sha(text), "files": {fn: _sha(b) for fn, b in sorted(files.items())}}
+        _write_atomic(d / f"{name}.manifest", json.dumps(manifest, indent=1).encode())
+    except OSError as exc:
+        _once(f"store:{d}", "cache entry %s not stored in %s: %s", name, d, exc)
+        return
+    _maybe_prune(d, keep=name)
+
+
+def _entry_files(d: Path, name: str) -> list[Path]:
+    return [f for f in d.iterdir() if f.name == f"{name}.py" or f.name.startswith(name + ".")]
 
 
 _writes = 0
 
 
 def _maybe_prune(d: Path, keep: str) -> None:
-    """Bound the folder: past `TRACEGRAD_CACHE_MAX` modules (default 4000), the least
+    """Bound the folder: past `TRACEGRAD_CACHE_MAX` entries (default 4000), the least
     recently written quarter goes (checked on the first and every 64th write)."""
     global _writes
     _writes += 1
@@ -191,23 +362,16 @@ def _maybe_prune(d: Path, keep: str) -> None:
         if len(mods) <= cap:
             return
         mods.sort(key=lambda f: f.stat().st_mtime)
-        drop = [f for f in mods[: len(mods) - cap * 3 // 4] if f.stem != keep and f.stem not in sys.modules]
-        for f in drop:
-            f.unlink()
-            _purge(d, f.stem)
-        LOG.info("pruned %d old module(s) from %s", len(drop), d)
+        drop = {f.stem for f in mods[: len(mods) - cap * 3 // 4] if f.stem != keep and f.stem not in sys.modules}
+        n = 0
+        for f in d.iterdir():
+            stem = f.name.split(".", 1)[0]
+            if stem in drop and f.is_file():
+                f.unlink()
+                n += 1
+        LOG.info("pruned %d old entries (%d files) from %s", len(drop), n, d)
     except (OSError, ValueError) as exc:
         LOG.info("cache prune skipped: %s", exc)
-
-
-def _import(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise CompileError(f"cannot import {path}")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def disk_size(d: Path | None = None) -> tuple[int, int]:
@@ -216,33 +380,31 @@ def disk_size(d: Path | None = None) -> tuple[int, int]:
     if not d.is_dir():
         return 0, 0
     n, total = 0, 0
-    for root, _, files in os.walk(d):
-        for f in files:
-            try:
-                total += os.path.getsize(os.path.join(root, f))
-            except OSError:
-                pass
-            if f.startswith(_PREFIX) and f.endswith(".py") and root == str(d):
-                n += 1
+    for f in d.iterdir():
+        try:
+            if f.is_file():
+                total += f.stat().st_size
+        except OSError:
+            pass
+        if f.name.startswith(_PREFIX) and f.suffix == ".py":
+            n += 1
     return n, total
 
 
 def clear_disk(d: Path | None = None) -> int:
-    """Delete the generated modules and their Numba cache files; returns files removed."""
+    """Delete the cache's entries (only files it writes, only in its own marked folder);
+    returns files removed."""
     d = d or cache_dir(create=False)
-    removed = 0
-    if not d.is_dir():
+    if not d.is_dir() or not (d / _TAG).is_file():
         return 0
-    for sub in (d / "__pycache__", d):
-        if not sub.is_dir():
-            continue
-        for f in sub.iterdir():
-            if f.is_file() and (f.name.startswith(_PREFIX) or f.name.startswith(".tmp-")):
-                try:
-                    f.unlink()
-                    removed += 1
-                except OSError:
-                    pass
+    removed = 0
+    for f in d.iterdir():
+        if (f.name.startswith(_PREFIX) or f.name.startswith(".tmp-")) and f.is_file() and not f.is_symlink():
+            try:
+                f.unlink()
+                removed += 1
+            except OSError:
+                pass
     return removed
 
 
@@ -280,4 +442,4 @@ def now() -> float:
     return time.perf_counter()
 
 
-__all__ = ["LRU", "cache_dir", "clear_disk", "disk_size", "load_module", "module_name"]
+__all__ = ["LRU", "OWN_FOLDER", "cache_dir", "clear_disk", "disk_size", "load_module", "module_name"]

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy
 
 from ..errors import CompileError, GuardFailure
+from ..ir.ops import fp_quiet
 from . import pool
 
 _KERNEL, _HOST = 0, 1
@@ -29,7 +30,7 @@ class _Src:
     def __init__(self) -> None:
         self.env: dict[str, Any] = {
             "_empty": numpy.empty, "_contig": numpy.ascontiguousarray, "_asarray": numpy.asarray,
-            "_matmul": numpy.matmul, "_share": numpy.may_share_memory, "_GF": GuardFailure,
+            "_matmul": fp_quiet(numpy.matmul), "_share": numpy.may_share_memory, "_GF": GuardFailure,
             "_dtype_error": _dtype_error, "_pool_run": pool.run,
         }
         self.ids: dict[int, str] = {}

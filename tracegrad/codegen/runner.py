@@ -19,15 +19,17 @@ import numpy
 
 from ..errors import CompileError, GuardFailure
 from ..ir.core import Lit, Var
-from ..ir.ops import TABLE, Kind, Op
+from ..ir.ops import TABLE, Kind, Op, fp_quiet
 from . import driver, pool
 from .fusion import HostStep, Kernel, Load, Plan
 
 _KERNEL, _HOST, _GUARD = 0, 1, 2
 _NO_FOLD = (Op.CUSTOM, Op.CUSTOM_VJP)  # host callbacks may have effects or draw random numbers
 POOL_BYTES = 1 << 12  # temporaries up to this size are kept by the program between calls
-_COMBINE = {"add": numpy.add.reduce, "max": numpy.maximum.reduce, "min": numpy.minimum.reduce,
-            "mul": numpy.multiply.reduce}
+# numpy calls between kernels follow the floating-point warnings policy (ir.ops.fp_quiet)
+_COMBINE = {"add": fp_quiet(numpy.add.reduce), "max": fp_quiet(numpy.maximum.reduce),
+            "min": fp_quiet(numpy.minimum.reduce), "mul": fp_quiet(numpy.multiply.reduce)}
+_matmul = fp_quiet(numpy.matmul)
 
 
 class Program:
@@ -222,7 +224,7 @@ class Program:
                 if st[5] is not None:
                     s = st[3][0][0]
                     if env[s] is not None:
-                        numpy.matmul(*vals, out=env[s].reshape(st[5]))
+                        _matmul(*vals, out=env[s].reshape(st[5]))
                         continue
                 out = st[1](*vals, **st[4])
                 if len(st[3]) == 1:

@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+import numpy
+
 
 class Op(enum.Enum):
     # elementwise, unary
@@ -125,6 +127,19 @@ class OpDef:
 
 
 TABLE: dict[Op, OpDef] = {}
+
+
+# ---- floating-point warnings policy (issue 8, defects) ----
+def fp_quiet(f: Callable[..., Any]) -> Callable[..., Any]:
+    """`f` without numpy's floating-point RuntimeWarnings (the policy, README "Special values"):
+    results are IEEE (inf, NaN) and no op warns, interpreted or compiled, as in MXNet."""
+
+    def run(*args: Any, **params: Any) -> Any:
+        with numpy.errstate(all="ignore"):
+            return f(*args, **params)
+
+    return run
+# ---- end floating-point warnings policy ----
 
 
 def register(row: OpDef) -> OpDef:

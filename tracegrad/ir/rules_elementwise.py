@@ -11,7 +11,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError, ShapeError
-from .ops import Kind, Op, OpDef, register
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 _np = numpy
 
@@ -78,12 +78,7 @@ def _binary(op, impl, vjp, render, *, rule=_same_rule, differentiable=True):
     register(OpDef(op, Kind.ELEMENTWISE, rule(op), impl, vjp, render, differentiable))
 
 
-def _errstate(f):
-    def run(*args, **params):
-        with numpy.errstate(all="ignore"):
-            return f(*args, **params)
-
-    return run
+_errstate = fp_quiet
 
 
 # ---- unary -------------------------------------------------------------------------------
@@ -101,8 +96,8 @@ _unary(
 _unary(
     Op.SQRT, _errstate(_np.sqrt), lambda b, x, out, g: (b.div(g, b.mul(out, 2.0)),), "math.sqrt({0})"
 )
-_unary(Op.SIN, _np.sin, lambda b, x, out, g: (b.mul(g, b.cos(x)),), "math.sin({0})")
-_unary(Op.COS, _np.cos, lambda b, x, out, g: (b.neg(b.mul(g, b.sin(x))),), "math.cos({0})")
+_unary(Op.SIN, _errstate(_np.sin), lambda b, x, out, g: (b.mul(g, b.cos(x)),), "math.sin({0})")
+_unary(Op.COS, _errstate(_np.cos), lambda b, x, out, g: (b.neg(b.mul(g, b.sin(x))),), "math.cos({0})")
 _unary(
     Op.TAN,
     _errstate(_np.tan),

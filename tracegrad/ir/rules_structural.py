@@ -7,8 +7,8 @@ from typing import Any
 import numpy
 
 from . import dtypes
-from ..errors import DTypeError, GuardFailure, ShapeError, UnsupportedError
-from .ops import Kind, Op, OpDef, register
+from ..errors import DTypeError, GuardFailure, IndexOutOfRangeError, ShapeError, UnsupportedError
+from .ops import Kind, Op, OpDef, fp_quiet, register
 
 
 # ---- reductions (params: axes = sorted non-negative tuple, keepdims) ---------------------
@@ -113,16 +113,16 @@ def _reduce_row(op, impl, vjp, render, out_dtype=None, differentiable=True):
     )
 
 
-_reduce_row(Op.REDUCE_SUM, numpy.sum, _sum_vjp, "add")
+_reduce_row(Op.REDUCE_SUM, fp_quiet(numpy.sum), _sum_vjp, "add")
 _reduce_row(Op.REDUCE_MAX, numpy.max, _extremum_vjp, "max")
 _reduce_row(Op.REDUCE_MIN, numpy.min, _extremum_vjp, "min")
-_reduce_row(Op.REDUCE_PROD, numpy.prod, _prod_vjp, "mul")
+_reduce_row(Op.REDUCE_PROD, fp_quiet(numpy.prod), _prod_vjp, "mul")
 register(
     OpDef(
         Op.PROD_OTHERS,
         Kind.HOST,
         lambda x, axes: [(tuple(x.shape), dtypes.of(x))],
-        _prod_others,
+        fp_quiet(_prod_others),
         _prod_others_vjp,
         doc="gradient helper of prod: the product of the other elements in each group",
     )
@@ -182,7 +182,7 @@ def _matmul_vjp(b, x, y, out, g):
     return gx, gy
 
 
-register(OpDef(Op.MATMUL, Kind.MATMUL, _matmul_infer, numpy.matmul, _matmul_vjp))
+register(OpDef(Op.MATMUL, Kind.MATMUL, _matmul_infer, fp_quiet(numpy.matmul), _matmul_vjp))
 
 
 # ---- layout ------------------------------------------------------------------------------
@@ -342,9 +342,27 @@ def _gather_infer(x, *idx, key):
     return [(shape, dtypes.of(x))]
 
 
+def _out_of_range(op, exc, shape, idx):
+    """The index error of a gather/scatter as a tracegrad error naming op and shapes (the
+    caller that ran the trace adds the user's line)."""
+    return IndexOutOfRangeError(
+        f"{op.value}: {exc} (array shape {tuple(shape)}, index shapes {[tuple(i.shape) for i in idx]})"
+    )
+
+
+def _gather_impl(x, *idx, key):
+    try:
+        return x[_gather_key(key, idx)]
+    except IndexError as exc:
+        raise _out_of_range(Op.GATHER, exc, x.shape, idx) from None
+
+
 def _scatter_add_impl(g, *idx, key, shape):
     z = numpy.zeros(shape, g.dtype)
-    numpy.add.at(z, _gather_key(key, idx), g)
+    try:
+        numpy.add.at(z, _gather_key(key, idx), g)
+    except IndexError as exc:
+        raise _out_of_range(Op.SCATTER_ADD, exc, shape, idx) from None
     return z
 
 
@@ -353,7 +371,7 @@ register(
         Op.GATHER,
         Kind.INDEX,
         _gather_infer,
-        lambda x, *idx, key: x[_gather_key(key, idx)],
+        _gather_impl,
         lambda b, x, *rest, key: (
             b.scatter_add(rest[-1], *rest[:-2], key=key, shape=tuple(x.shape)),
         )

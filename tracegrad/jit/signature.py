@@ -24,8 +24,8 @@ import numpy
 
 from ..tracer.array import Array
 
-_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_STDLIB = os.path.dirname(os.__file__)
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # folders, never name prefixes
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 _IMMUTABLE = (int, float, bool, str, bytes, complex, type(None))
 MISSING = object()
 

@@ -6,7 +6,7 @@ from typing import Any, Optional, Sequence
 
 import numpy
 
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..ir import dtypes
 from ..ir.core import Lit
 from ..ir.ops import Op
@@ -23,6 +23,17 @@ SCALARS = (bool, int, float, numpy.bool_, numpy.integer, numpy.floating)
 def at() -> str:
     """The user's file:line, as the tail of an error message."""
     return f"\n  (at {user_line_long()})"
+
+
+def shape_arg(shape: Any, name: str) -> tuple[int, ...]:
+    """`shape` as a tuple of sizes: integers (never truncated floats), none negative."""
+    items = (shape,) if isinstance(shape, (int, numpy.integer)) or not hasattr(shape, "__iter__") else tuple(shape)
+    for s in items:
+        if isinstance(s, (bool, numpy.bool_)) or not isinstance(s, (int, numpy.integer)):
+            raise ArgumentTypeError(f"{name}: shape {shape!r}: sizes must be integers, got {type(s).__name__} {s!r}" + at())
+        if s < 0:
+            raise ArgumentError(f"{name}: shape {shape!r}: negative dimensions are not allowed" + at())
+    return tuple(int(s) for s in items)
 
 
 def default_float() -> numpy.dtype:

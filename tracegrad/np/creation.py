@@ -8,16 +8,12 @@ import numpy
 
 from .. import device as _device
 from ..tracer.array import Array
-from ._core import array as _array, as_array, default_float, to_dtype, wrap
+from ._core import array as _array, as_array, default_float, shape_arg as _shape, to_dtype, wrap
 
 __all__ = [
     "array", "asarray", "zeros", "ones", "full", "empty", "zeros_like", "ones_like",
     "full_like", "empty_like", "arange", "linspace", "eye",
 ]  # fmt: skip
-
-
-def _shape(shape: Any) -> tuple[int, ...]:
-    return (int(shape),) if isinstance(shape, (int, numpy.integer)) else tuple(int(s) for s in shape)
 
 
 def _dt(dtype: Any) -> numpy.dtype:
@@ -48,21 +44,21 @@ def asarray(obj: Any, dtype: Any = None, device: Any = None) -> Array:
 
 
 def zeros(shape: Any, dtype: Any = None, device: Any = None, ctx: Any = None) -> Array:
-    return _placed(wrap(numpy.zeros(_shape(shape), _dt(dtype))), device, ctx)
+    return _placed(wrap(numpy.zeros(_shape(shape, "zeros"), _dt(dtype))), device, ctx)
 
 
 def ones(shape: Any, dtype: Any = None, device: Any = None, ctx: Any = None) -> Array:
-    return _placed(wrap(numpy.ones(_shape(shape), _dt(dtype))), device, ctx)
+    return _placed(wrap(numpy.ones(_shape(shape, "ones"), _dt(dtype))), device, ctx)
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, ctx: Any = None) -> Array:
     if isinstance(fill_value, Array):
         fill_value = fill_value._value()
-    return _placed(wrap(numpy.full(_shape(shape), fill_value, _dt(dtype))), device, ctx)
+    return _placed(wrap(numpy.full(_shape(shape, "full"), fill_value, _dt(dtype))), device, ctx)
 
 
 def empty(shape: Any, dtype: Any = None, device: Any = None, ctx: Any = None) -> Array:
-    return _placed(wrap(numpy.empty(_shape(shape), _dt(dtype))), device, ctx)
+    return _placed(wrap(numpy.empty(_shape(shape, "empty"), _dt(dtype))), device, ctx)
 
 
 def _like(a: Any, dtype: Any) -> tuple[tuple[int, ...], numpy.dtype]:

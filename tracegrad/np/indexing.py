@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy
 
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
@@ -63,7 +63,7 @@ def _basic_param(key: tuple, shape: tuple) -> tuple:
         else:
             i = int(k)
             if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {n}" + at())
+                raise IndexOutOfRangeError(f"index {i} is out of bounds for axis {dim} with size {n}" + at())
             out.append(i % n)
         dim += 1
     return tuple(out)
@@ -81,30 +81,37 @@ def _slice_param(k: slice, n: int) -> tuple:
     return (start, stop, step)
 
 
-def _index_array(k: Any, dim_size: int, axis: int) -> Any:
+def _index_array(k: Any, dim_size: int, axis: int, shape: tuple = ()) -> Any:
     if isinstance(k, Array):
         if k.dtype.kind == "f":
             k = cast(k, numpy.dtype("int64"))  # MXNet accepts float labels as indices
         elif k.dtype.kind not in "iu":
             raise DTypeError(f"index arrays must be integers, got {k.dtype}" + at())
-        if k._data is not None and (k._dev is None or k._dev is UNPLACED):  # GPU: not checked
-            _check_bounds(k._data, dim_size, axis)
+        if k._dev is None or k._dev is UNPLACED:  # GPU: not checked
+            from ..tracer.state import STATE
+
+            if k._data is not None:
+                _check_bounds(k._data, dim_size, axis, shape)
+            elif STATE.capture is None:  # computed inside record(): checked here, at the op
+                _check_bounds(k._value(), dim_size, axis, shape)
+            # (in a jit capture the index stays lazy: the gather itself raises when it runs)
         return k
     a = numpy.asarray(list(k) if isinstance(k, range) else k)
     if a.dtype.kind == "f":
         a = a.astype(numpy.int64)
     if a.dtype.kind not in "iu":
         raise DTypeError(f"index arrays must be integers, got {a.dtype}" + at())
-    _check_bounds(a, dim_size, axis)
+    _check_bounds(a, dim_size, axis, shape)
     out = wrap(a.astype(numpy.int64))
     out._dev = UNPLACED  # a host index constant follows the indexed array's device (issue 5)
     return out
 
 
-def _check_bounds(a: numpy.ndarray, n: int, axis: int) -> None:
+def _check_bounds(a: numpy.ndarray, n: int, axis: int, shape: tuple = ()) -> None:
     if a.size and (a.max() >= n or a.min() < -n):
         bad = a.max() if a.max() >= n else a.min()
-        raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}" + at())
+        raise IndexOutOfRangeError(f"gather: index {bad} is out of bounds for axis {axis} with size {n} "
+                                   f"(array shape {tuple(shape)}, index shape {a.shape})" + at())
 
 
 def getitem(x: Array, key: Any) -> Array:
@@ -135,7 +142,7 @@ def getitem(x: Array, key: Any) -> Array:
             template.append(None)
             continue
         if _is_advanced(k):
-            idx.append(_index_array(k, x.shape[dim], dim))
+            idx.append(_index_array(k, x.shape[dim], dim, x.shape))
             template.append("@")
         elif isinstance(k, slice):
             template.append(_slice_param(k, x.shape[dim]))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Optional
 
 import numpy
 
 from ..tracer.array import Array
 from ..tracer.state import STATE
-from ._core import as_array, default_float, to_dtype, wrap
+from ._core import as_array, default_float, shape_arg, to_dtype, wrap
 
 __all__ = ["seed", "uniform", "normal", "randint", "randn", "rand", "choice", "shuffle"]
 
@@ -28,7 +29,7 @@ def seed(seed: int, device: Any = "all") -> None:
 def _size(size: Any) -> Optional[tuple]:
     if size is None:
         return None
-    return (int(size),) if isinstance(size, (int, numpy.integer)) else tuple(int(s) for s in size)
+    return shape_arg(size, f"random.{sys._getframe(1).f_code.co_name}")  # the caller names the op
 
 
 def _out(v: Any, dtype: Any) -> Array:

@@ -9,6 +9,7 @@ from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
+from ..tracer.where import warn_user
 from ._core import as_array, cast, default_float, normalize_axes, normalize_axis, reduce, to_dtype
 from .math import divide, multiply, sqrt, subtract
 
@@ -29,13 +30,21 @@ def _count(x: Array, axis: Any) -> int:
 
 def mean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Array:
     """The average; floating inputs keep their dtype (float64 stays float64), ints give
-    the default float; `dtype` sets the dtype the sum is computed and returned in."""
+    the default float; `dtype` sets the dtype the sum is computed and returned in. An empty
+    slice gives NaN and a RuntimeWarning (numpy)."""
     x = as_array(a)
     if dtype is not None:
         x = cast(x, to_dtype(dtype))
+    return _mean(x, axis, keepdims, warn=True)
+
+
+def _mean(x: Array, axis: Any, keepdims: bool, warn: bool) -> Array:
     if not dtypes.is_float(x.dtype):
         x = cast(x, default_float())
-    return divide(reduce(Op.REDUCE_SUM, x, axis, keepdims), float(builtins.max(_count(x, axis), 1)))
+    n = _count(x, axis)
+    if n == 0 and warn:
+        warn_user("Mean of empty slice", RuntimeWarning)
+    return divide(reduce(Op.REDUCE_SUM, x, axis, keepdims), float(n))  # 0/0: NaN
 
 
 def max(a: Any, axis: Any = None, keepdims: bool = False) -> Array:  # noqa: A001
@@ -56,13 +65,16 @@ def prod(a: Any, axis: Any = None, keepdims: bool = False) -> Array:
 
 
 def var(a: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Array:
-    """The variance with its true gradient (MXNet registers zero)."""
+    """The variance with its true gradient (MXNet registers zero). With `ddof` >= the count
+    (an empty slice included): inf or NaN and a RuntimeWarning (numpy)."""
     x = as_array(a)
     if not dtypes.is_float(x.dtype):
         x = cast(x, default_float())
-    d = subtract(x, mean(x, axis, keepdims=True))
-    n = _count(x, axis)
-    return divide(reduce(Op.REDUCE_SUM, multiply(d, d), axis, keepdims), float(builtins.max(n - ddof, 1)))
+    d = subtract(x, _mean(x, axis, True, warn=False))
+    dof = _count(x, axis) - ddof
+    if dof <= 0:
+        warn_user("Degrees of freedom <= 0 for slice", RuntimeWarning)
+    return divide(reduce(Op.REDUCE_SUM, multiply(d, d), axis, keepdims), float(builtins.max(dof, 0)))
 
 
 def std(a: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Array:

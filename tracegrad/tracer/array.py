@@ -11,12 +11,12 @@ from typing import Any, Optional
 
 import numpy
 
-from ..errors import NOT_IN_GRAPH, GraphError, InPlaceError, IN_PLACE
+from ..errors import NOT_IN_GRAPH, GradReqError, GraphError, InPlaceError, IN_PLACE
 from ..ir.core import Lit
 from ..ir.ops import Op
 from .. import device as _dev_mod
 from .state import STATE
-from .where import user_line
+from .where import user_line, user_line_long
 
 ARRAY_CLS: type = None  # type: ignore[assignment]  # set by the surface layer
 
@@ -200,7 +200,7 @@ class Array:
     def attach_grad(self, grad_req: str = "write", stype: Any = None) -> None:
         """Allocate a zero gradient buffer and mark this array as a variable."""
         if grad_req not in _GRAD_REQS:
-            raise KeyError(grad_req)
+            raise GradReqError(f"attach_grad: grad_req {grad_req!r} is not one of {list(_GRAD_REQS)}\n  (at {user_line_long()})")
         from .lazy import check_dtype_for_grad
 
         check_dtype_for_grad(self, "attach_grad")

@@ -15,16 +15,18 @@ tune the thresholds.
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy
 
 from .. import device as _device
-from ..errors import CompileError, GuardFailure
+from ..errors import CompileError, GuardFailure, IndexOutOfRangeError
 from ..ir.core import Trace
 from ..log import channel
 from ..runtime.interpret import eval_trace
+from .where import user_line_long
 
 MODE = os.environ.get("TRACEGRAD_COMPILE", "auto").strip().lower() or "auto"
 HOT = int(os.environ.get("TRACEGRAD_HOT", "3"))
@@ -36,6 +38,23 @@ _programs = None  # codegen.cache.LRU of key -> Program or _FALLBACK (created on
 _seen = None  # key -> times seen while still interpreted
 
 
+def _with_user_line(run: Callable[..., list]) -> Callable[..., list]:
+    """`run`, whose index errors (raised by the op table while the trace runs) also name
+    the user's line that asked for the values."""
+
+    @functools.wraps(run)
+    def wrapped(*args: Any, **kw: Any) -> list:
+        try:
+            return run(*args, **kw)
+        except IndexOutOfRangeError as exc:
+            if "\n  (at " in str(exc):
+                raise
+            raise IndexOutOfRangeError(f"{exc}\n  (at {user_line_long()})") from None
+
+    return wrapped
+
+
+@_with_user_line
 def execute(
     trace: Trace,
     args: Sequence[numpy.ndarray],
@@ -67,6 +86,7 @@ def execute(
     return interpret(trace, args, dests)
 
 
+@_with_user_line
 def interpret(
     trace: Trace,
     args: Sequence[numpy.ndarray],
