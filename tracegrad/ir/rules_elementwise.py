@@ -136,7 +136,7 @@ def _sigmoid(x):
 
 _unary(
     Op.SIGMOID,
-    _sigmoid,
+    _errstate(_sigmoid),
     lambda b, x, out, g: (b.mul(g, b.mul(out, b.sub(1.0, out))),),
     "sigmoid({0})",
 )
