@@ -5,8 +5,9 @@ interpreter, so a trace the compiler stops handling fails here instead of only g
 slower. The subprocess uses a private cache folder and `NUMBA_OPT=0`: what is checked is
 that every trace compiles and gives the suite's answers, not the speed of the code (the
 optimized code runs in tests/codegen/, e.g. test_compiled_cases.py). The table-driven tests
-run (every op case's forward, float64 and float32, and its gradient against central
-differences); the hypothesis searches stay out (each new shape is one more compile).
+run (every op case's forward in float64 and its gradient against central differences);
+the hypothesis searches, the float32 variants and the hand-written tests stay out (each
+new shape is one more compile: the whole two files cost ~20 minutes of compiling).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITES = [
-    ("tests/test_ops_forward.py", "test_forward_matches_numpy_float64 or test_forward_float32_stays_float32"),
-    ("tests/test_gradients.py", "test_gradient_matches_central_differences or test_second_order"),
-    ("tests/test_fastgrad.py", ""),
+    ("tests/test_ops_forward.py", "test_forward_matches_numpy_float64"),
+    ("tests/test_gradients.py", "test_gradient_matches_central_differences"),
 ]
 
 
@@ -47,4 +47,4 @@ def test_op_and_gradient_suites_pass_in_strict_mode(strict_run) -> None:
     rc, output = strict_run
     assert rc == 0, output[-12000:]
     passed = sum(int(n) for n in re.findall(r"(\d+) passed", output))
-    assert passed >= 300, output[-4000:]  # the selections ran (not an empty -k match)
+    assert passed >= 250, output[-4000:]  # the selections ran (not an empty -k match)
