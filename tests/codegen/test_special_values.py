@@ -75,7 +75,7 @@ def _special_inputs(case, dtype):
     return [numpy.tile(f, reps).astype(numpy.float64) for f in flat]
 
 
-def _same(got, want, exact, what):
+def _same(got, want, exact, what, scale_eps=0):
     got, want = numpy.asarray(got), numpy.asarray(want)
     assert got.shape == want.shape and got.dtype == want.dtype, (what, got.dtype, want.dtype)
     if got.dtype.kind in "biu" or exact:
@@ -94,7 +94,10 @@ def _same(got, want, exact, what):
     ulp = numpy.spacing(numpy.abs(w).astype(got.dtype)).astype(numpy.float64)
     tiny = numpy.finfo(got.dtype).tiny
     err = numpy.abs(g - w)
-    ok = err <= 4 * numpy.maximum(ulp, tiny)
+    # gradients: `scale_eps` machine epsilons of the values' scale (a one-ulp difference of a
+    # forward value near +-1 enters cancellations such as tanh's 1 - out^2)
+    scale = float(numpy.abs(w).max()) if w.size else 0.0
+    ok = err <= numpy.maximum(4 * numpy.maximum(ulp, tiny), scale_eps * numpy.finfo(got.dtype).eps * max(1.0, scale))
     assert ok.all(), f"{what}: {int((~ok).sum())} finite values off, worst {g[~ok][:3]} vs {w[~ok][:3]}"
 
 
@@ -117,7 +120,7 @@ def test_special_values_forward_and_gradient(dtype):
             _same(got[n], interp[n], ops <= EXACT, f"{case.name} ({dtype}) vs interpreter")
     for i, (g, w) in zip(b.wrt, zip(got[b.n_fwd :], interp[b.n_fwd :])):
         owner = next(c.name for c, idx in zip(cases, b.leaf_index) if i in idx)
-        _same(g, w, False, f"gradient of {owner} input {i} ({dtype}) vs interpreter")
+        _same(g, w, False, f"gradient of {owner} input {i} ({dtype}) vs interpreter", scale_eps=16)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -137,3 +140,15 @@ def test_sigmoid_keeps_relative_accuracy_for_negative_inputs(dtype):
         tiny = numpy.finfo(dtype).tiny
         ok = numpy.abs(got - want) <= 4 * numpy.maximum(numpy.spacing(want.astype(dtype)).astype(numpy.float64), tiny)
         assert ok.all(), (dtype, compiled, got, want)
+
+
+@pytest.mark.xfail(strict=True, reason="codegen defect: fastmath 'reassoc' lets LLVM rewrite (g / (e + 1)) * e "
+                   "as (g * e) / (e + 1), which overflows in float32 where the interpreter's order does not")
+def test_reassociation_does_not_overflow_where_the_interpreter_does_not():
+    x = numpy.array([88.0, 1.0], numpy.float32)
+    g = numpy.array([-2.44, 1.0], numpy.float32)
+    t = make(lambda b, x, g: [b.mul(b.div(g, b.add(b.exp(x), 1.0)), b.exp(x))], ((2,), "float32"), ((2,), "float32"))
+    got = compile_trace(t)([x, g])[0]
+    want = eval_trace(t, [x, g])[0]
+    assert numpy.isfinite(want).all()
+    numpy.testing.assert_allclose(got, want, rtol=1e-6)
