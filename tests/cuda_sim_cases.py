@@ -379,3 +379,14 @@ def test_grad_of_constant_gradient_stays_on_device():
     (g,) = autograd.grad(y, [x])
     assert g.device == GPU
     numpy.testing.assert_allclose(g.asnumpy(), numpy.ones(3, numpy.float32))
+
+
+# ---- nn ops (issue 9): rows without a CUDA rendering run as host steps, values agree ----
+def test_nn_ops_run_on_gpu_as_host_steps():
+    def net(x, w, g, b):
+        h = npx.convolution(x, w, kernel=(3, 3), pad=(1, 1), num_filter=2, no_bias=True)
+        h = npx.layer_norm(h, g, b)
+        h = npx.leaky_relu(h, act_type="gelu")
+        return npx.pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max").sum()
+
+    compare(net, f32(1, 2, 4, 4), f32(2, 2, 3, 3), f32(4), f32(4), rtol=1e-4, atol=1e-5)

@@ -286,4 +286,9 @@ for _act, _ref in [
                     positive_gap=0.1))
 
 ALL: list[Case] = UNARY + BINARY + COMPARE + SCALAR + REDUCE + PRODUCT + BATCH_DOT + LAYOUT + INDEX + NPX
+
+# nn ops (issue 9)
+from op_cases_nn import NN  # noqa: E402  (it imports Case from here)
+
+ALL += NN
 GRAD: list[Case] = [c for c in ALL if c.grad]

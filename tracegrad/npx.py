@@ -8,11 +8,9 @@ import numpy
 
 from . import device as _device
 from . import np as _np
-from .errors import UnsupportedError
 from .ir import dtypes
 from .ir.ops import Op
 from .np._core import as_array, cast, default_float, to_dtype
-from .np.linalg import batch_dot
 from .tracer.array import Array
 from .tracer.lazy import apply
 from .tracer.state import STATE
@@ -21,6 +19,12 @@ __all__ = [
     "set_np", "reset_np", "is_np_array", "is_np_shape", "relu", "sigmoid", "activation",
     "softmax", "log_softmax", "pick", "one_hot", "batch_dot", "stop_gradient", "dropout",
     "cpu", "gpu", "num_gpus", "current_device", "Device", "waitall", "random", "seed",
+]  # fmt: skip
+# nn ops (issue 9)
+__all__ += [
+    "convolution", "deconvolution", "pooling", "fully_connected", "embedding", "sequence_mask",
+    "batch_norm", "layer_norm", "group_norm", "instance_norm", "leaky_relu", "masked_softmax",
+    "masked_log_softmax", "erf", "silu",
 ]  # fmt: skip
 
 
@@ -77,7 +81,7 @@ def _softrelu(x: Array) -> Array:
     return _np.where(big, x, _np.log1p(_np.exp(_np.where(big, 40.0, x))))
 
 
-def activation(data: Any, act_type: str = "relu") -> Array:
+def activation(data: Any, act_type: str = "relu", **kwargs: Any) -> Array:
     x = _float(data)
     if act_type == "relu":
         return relu(x)
@@ -93,9 +97,11 @@ def activation(data: Any, act_type: str = "relu") -> Array:
         return _np.negative(_softrelu(_np.negative(x)))
     if act_type == "mish":
         return _np.multiply(x, _np.tanh(_softrelu(x)))
+    if act_type in ("silu", "swish"):  # an extension: Gluon's SiLU / Swish(beta=1)
+        return silu(x)
     raise ValueError(
         f"activation: unknown act_type {act_type!r}; use relu, sigmoid, tanh, softrelu, "
-        "softsign, log_sigmoid or mish"
+        "softsign, log_sigmoid, mish or silu"
     )
 
 
@@ -104,18 +110,13 @@ def _scaled(data: Any, temperature: Optional[float]) -> Array:
     return x if temperature in (None, 1.0) else _np.divide(x, float(temperature))
 
 
-def _no_length(name: str, length: Any, use_length: bool) -> None:
-    if use_length or length is not None:
-        raise UnsupportedError(
-            f"npx.{name}: length/use_length masking is not supported; mask the input first "
-            "(e.g. np.where(mask, x, -1e6), as d2l's masked_softmax does)"
-        )
-
-
 def softmax(data: Any, length: Any = None, axis: int = -1, temperature: Optional[float] = None,
             use_length: bool = False, dtype: Any = None) -> Array:
-    """exp(x) / sum(exp(x)) along `axis`, computed stably."""
-    _no_length("softmax", length, use_length)
+    """exp(x) / sum(exp(x)) along `axis`, computed stably; with use_length, over the first
+    `length` positions of each row only (zeros after)."""
+    if use_length and length is not None:
+        out = softmax_length(data, length, axis, temperature, False, "softmax")
+        return cast(out, to_dtype(dtype)) if dtype is not None else out
     x = _scaled(data, temperature)
     shifted = _np.subtract(x, _np.stop_gradient(_np.max(x, axis=axis, keepdims=True)))
     e = _np.exp(shifted)
@@ -125,8 +126,11 @@ def softmax(data: Any, length: Any = None, axis: int = -1, temperature: Optional
 
 def log_softmax(data: Any, axis: int = -1, length: Any = None, temperature: Optional[float] = None,
                 use_length: bool = False, dtype: Any = None) -> Array:
-    """x - log(sum(exp(x))) along `axis`, computed stably."""
-    _no_length("log_softmax", length, use_length)
+    """x - log(sum(exp(x))) along `axis`, computed stably; with use_length, over the first
+    `length` positions of each row only (-inf after; MXNet 2.0.0b1 rejects the length)."""
+    if use_length and length is not None:
+        out = softmax_length(data, length, axis, temperature, True, "log_softmax")
+        return cast(out, to_dtype(dtype)) if dtype is not None else out
     x = _scaled(data, temperature)
     shifted = _np.subtract(x, _np.stop_gradient(_np.max(x, axis=axis, keepdims=True)))
     out = _np.subtract(shifted, _np.log(_np.sum(_np.exp(shifted), axis=axis, keepdims=True)))
@@ -187,6 +191,14 @@ def dropout(data: Any, p: float = 0.5, mode: str = "training", axes: Any = None,
     if STATE.capture is not None:
         STATE.capture.on_random("dropout")
     return _np.multiply(x, keep.astype(x._dtype))
+
+
+# ---- nn ops (issue 9): tracegrad/npx_nn.py, npx_norm.py, npx_act.py ----------------------
+from .npx_act import erf, leaky_relu, masked_log_softmax, masked_softmax, silu, softmax_length  # noqa: E402
+from .npx_nn import (  # noqa: E402
+    batch_dot, convolution, deconvolution, embedding, fully_connected, pooling, sequence_mask,
+)
+from .npx_norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: E402
 
 
 class _Random:

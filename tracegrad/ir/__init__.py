@@ -1,6 +1,7 @@
 """The IR: typed SSA traces, the op table, gradient rules as eqns, the printer."""
 
 from . import rules_elementwise, rules_structural  # noqa: F401  (fill the table)
+from . import rules_nn_act, rules_nn_conv, rules_nn_pool  # noqa: F401  (nn ops, issue 9)
 from .builder import Builder
 from .core import Eqn, Lit, Trace, Var, freeze_params
 from .ops import TABLE, Kind, Op, OpDef, opdef

@@ -87,6 +87,15 @@ class Op(enum.Enum):
     CUSTOM_VJP = "custom_vjp"
     # control
     GUARD = "guard"
+    # nn ops (issue 9)
+    CONV = "convolution"
+    CONV_BWD_DATA = "convolution_bwd_data"
+    CONV_BWD_WEIGHT = "convolution_bwd_weight"
+    POOL = "pooling"
+    POOL_BWD = "pooling_bwd"
+    POOL_MAX_BWD = "max_pooling_bwd"
+    POOL_MAX_SELECT = "max_pooling_select"
+    ERF = "erf"
 
     def __repr__(self) -> str:
         return f"Op.{self.name}"
@@ -106,6 +115,9 @@ class Kind(enum.Enum):
     INDEX = "index"
     HOST = "host"
     GUARD = "guard"
+    # nn ops (issue 9): sliding-window ops (convolution, pooling) computed on the host
+    # with numpy/BLAS between fused kernels
+    WINDOW = "window"
 
 
 @dataclass(frozen=True)
