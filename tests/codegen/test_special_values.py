@@ -75,7 +75,7 @@ def _special_inputs(case, dtype):
     return [numpy.tile(f, reps).astype(numpy.float64) for f in flat]
 
 
-def _same(got, want, exact, what, scale_eps=0):
+def _same(got, want, exact, what, scale_eps=0, ulps=4):
     got, want = numpy.asarray(got), numpy.asarray(want)
     assert got.shape == want.shape and got.dtype == want.dtype, (what, got.dtype, want.dtype)
     if got.dtype.kind in "biu" or exact:
@@ -97,7 +97,7 @@ def _same(got, want, exact, what, scale_eps=0):
     # gradients: `scale_eps` machine epsilons of the values' scale (a one-ulp difference of a
     # forward value near +-1 enters cancellations such as tanh's 1 - out^2)
     scale = float(numpy.abs(w).max()) if w.size else 0.0
-    ok = err <= numpy.maximum(4 * numpy.maximum(ulp, tiny), scale_eps * numpy.finfo(got.dtype).eps * max(1.0, scale))
+    ok = err <= numpy.maximum(ulps * numpy.maximum(ulp, tiny), scale_eps * numpy.finfo(got.dtype).eps * max(1.0, scale))
     assert ok.all(), f"{what}: {int((~ok).sum())} finite values off, worst {g[~ok][:3]} vs {w[~ok][:3]}"
 
 
@@ -116,7 +116,9 @@ def test_special_values_forward_and_gradient(dtype):
             want = numpy.asarray(case.ref(*xs))
             if want.dtype != got[n].dtype and want.dtype.kind == "f":  # a case's numpy ref on float32 may promote
                 want = numpy.asarray(case.ref(*[x.astype(got[n].dtype) for x in xs])).astype(got[n].dtype)
-            _same(got[n], want, ops <= EXACT, f"{case.name} ({dtype}) vs numpy")
+            # a single op: a few ulps; a composite (gelu's 1 + erf(x / sqrt 2) at x < 0,
+            # softmax's subtraction) cancels, so its rounding shows at up to 128 ulps
+            _same(got[n], want, ops <= EXACT, f"{case.name} ({dtype}) vs numpy", ulps=4 if len(ops) == 1 else 128)
             _same(got[n], interp[n], ops <= EXACT, f"{case.name} ({dtype}) vs interpreter")
     for i, (g, w) in zip(b.wrt, zip(got[b.n_fwd :], interp[b.n_fwd :])):
         owner = next(c.name for c, idx in zip(cases, b.leaf_index) if i in idx)
