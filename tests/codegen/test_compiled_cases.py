@@ -34,7 +34,12 @@ BATCHES = [ALL[i : i + PER_BATCH] for i in range(0, len(ALL), PER_BATCH)]
 
 # cases whose functions only take their own shapes (fixed index lists, fixed target shape),
 # or whose references spell out the clipped/wrapped indices of their own shapes
-BIG_EXEMPT = {"reshape_method", "broadcast_to", "one_hot", "pick_clip", "pick_wrap"}
+BIG_EXEMPT = {"reshape_method", "broadcast_to", "one_hot", "pick_clip", "pick_wrap",
+              # nn cases: lengths, masks, index arrays and weights built for the case's own shapes
+              "softmax[length]", "softmax[length_axis0_temperature]", "log_softmax[length]",
+              "masked_softmax[bool]", "masked_softmax[float_mask_temperature]", "masked_log_softmax",
+              "masked_log_softmax[full]", "log_softmax[length_full]", "embedding", "fully_connected[flatten]",
+              "sequence_mask[axis1]", "second[masked_softmax]"}
 
 
 _PARALLEL: list = []  # per compiled batch: kernels that ran on the thread pool
