@@ -277,10 +277,10 @@ for _act, _ref in [
     ("relu", lambda x: numpy.maximum(x, 0)),
     ("sigmoid", lambda x: 1 / (1 + numpy.exp(-x))),
     ("tanh", numpy.tanh),
-    ("softrelu", lambda x: numpy.log1p(numpy.exp(x))),
+    ("softrelu", lambda x: numpy.logaddexp(0, x)),  # (log1p(exp(x)) overflows for large x)
     ("softsign", lambda x: x / (1 + numpy.abs(x))),
-    ("log_sigmoid", lambda x: -numpy.log1p(numpy.exp(-x))),
-    ("mish", lambda x: x * numpy.tanh(numpy.log1p(numpy.exp(x)))),
+    ("log_sigmoid", lambda x: -numpy.logaddexp(0, -x)),
+    ("mish", lambda x: x * numpy.tanh(numpy.logaddexp(0, x))),
 ]:
     NPX.append(Case(f"activation[{_act}]", (lambda a: lambda x: npx.activation(x, act_type=a))(_act), _ref, (S,),
                     positive_gap=0.1))

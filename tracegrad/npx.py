@@ -74,6 +74,15 @@ def sigmoid(data: Any) -> Array:
     return apply(Op.SIGMOID, [_float(data)], {})[0]
 
 
+def _softrelu(x: Array) -> Array:
+    """log(1 + exp(x)) without overflow: x itself above 40, where log1p(exp(x)) - x is
+    below float64's resolution (log1p(exp(x)) gave inf from x ~ 89 in float32, and
+    log_sigmoid = log(sigmoid) gave 0 and -inf where the true values are -exp(-x) and x).
+    Clamping the unused branch's input keeps its gradient finite (and NaN stays NaN)."""
+    big = _np.greater(x, 40.0)
+    return _np.where(big, x, _np.log1p(_np.exp(_np.where(big, 40.0, x))))
+
+
 def activation(data: Any, act_type: str = "relu", **kwargs: Any) -> Array:
     x = _float(data)
     if act_type == "relu":
@@ -83,13 +92,13 @@ def activation(data: Any, act_type: str = "relu", **kwargs: Any) -> Array:
     if act_type == "tanh":
         return _np.tanh(x)
     if act_type == "softrelu":
-        return _np.log1p(_np.exp(x))
+        return _softrelu(x)
     if act_type == "softsign":
         return _np.divide(x, _np.add(_np.abs(x), 1.0))
     if act_type == "log_sigmoid":
-        return _np.log(sigmoid(x))
+        return _np.negative(_softrelu(_np.negative(x)))
     if act_type == "mish":
-        return _np.multiply(x, _np.tanh(_np.log1p(_np.exp(x))))
+        return _np.multiply(x, _np.tanh(_softrelu(x)))
     if act_type in ("silu", "swish"):  # an extension: Gluon's SiLU / Swish(beta=1)
         return silu(x)
     raise ValueError(

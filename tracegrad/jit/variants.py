@@ -120,6 +120,8 @@ class Variant:
 
             prog = compile_trace(trace)
         except Exception as exc:  # noqa: BLE001  (any codegen failure: run interpreted, say why)
+            if _execute.MODE == "strict":  # strict: no fallback, the failure is the answer
+                raise
             log.warning("variant %d runs in the interpreter (not compiled): %s: %s",
                         self.number, type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
             return (lambda ins, dests: _execute.interpret(trace, ins, dests)), "interpret"
@@ -129,6 +131,8 @@ class Variant:
             try:
                 return prog(ins, dests)
             except CompileError as exc:  # argument checks fail before any write
+                if _execute.MODE == "strict":
+                    raise
                 log.warning("variant %d: %s; this call runs in the interpreter", self.number, exc)
                 return interp(trace, ins, dests)
 

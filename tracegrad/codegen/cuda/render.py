@@ -53,7 +53,7 @@ def op_src(e: Eqn, xs: list[str]) -> str:
     if op is Op.CAST:
         return f"({xs[0]} != 0)" if e.out.dtype == dtypes.bool_ else f"{t}({xs[0]})"
     if op is Op.SIGMOID:
-        return f"({t}(0.5) + {t}(0.5) * math.tanh({t}(0.5) * {xs[0]}))"
+        return f"({t}(1) / ({t}(1) + math.exp(-{xs[0]})))"  # relative accuracy for x << 0
     if op is Op.RELU:
         return f"max({xs[0]}, {t}(0))"
     if op is Op.TANH:
