@@ -34,22 +34,39 @@ PER_BATCH = 32
 # the nn cases (tests/op_cases_nn.py, merged at the end of this work) run compiled at their
 # threaded sizes in the slow run only for now: one of their batches failed when first run
 # and is not yet looked into (see the w/verify report)
+# The numpy/linalg cases (tests/op_cases_linalg.py, merged at the same time) likewise: their
+# compiled-vs-interpreter check at threaded sizes runs by default in test_compiled_linalg.py,
+# but the float64 oracle here needs per-op bounds it does not have yet (inv's float32 error
+# grows with the condition number; the inf/-inf norms' min/max kinks are dense at 2^15).
 _NN = {c.name for c in getattr(op_cases, "NN", [])}
-_CORE = [c for c in ALL if c.name not in _NN]
+_LINALG = {c.name for c in getattr(op_cases, "LINALG", [])}
+_CORE = [c for c in ALL if c.name not in _NN and c.name not in _LINALG]
 BATCHES = [_CORE[i : i + PER_BATCH] for i in range(0, len(_CORE), PER_BATCH)]
-_NN_CASES = [c for c in ALL if c.name in _NN]
-BATCHES += [pytest.param(_NN_CASES[i : i + PER_BATCH], marks=pytest.mark.slow)
-            for i in range(0, len(_NN_CASES), PER_BATCH)]
+for _group in (_NN, _LINALG):
+    _cases = [c for c in ALL if c.name in _group]
+    BATCHES += [pytest.param(_cases[i : i + PER_BATCH], marks=pytest.mark.slow)
+                for i in range(0, len(_cases), PER_BATCH)]
 
 # cases whose functions only take their own shapes (fixed index lists, fixed target shape),
 # or whose references spell out the clipped/wrapped indices of their own shapes
+# float32 error bounds of products and running sums scale with the sum of |terms|
+# (sum |a||b| for a contraction, the running sum of |x| for a scan)
+ACCUMULATIONS = frozenset({Op.MATMUL, Op.EINSUM, Op.CUMSUM})
 BIG_EXEMPT = {"reshape_method", "broadcast_to", "one_hot", "pick_clip", "pick_wrap",
               # nn cases: lengths, masks, index arrays and weights built for the case's own shapes
               "softmax[length]", "softmax[length_axis0_temperature]", "log_softmax[length]",
               "masked_softmax[bool]", "masked_softmax[float_mask_temperature]", "masked_log_softmax",
               "masked_log_softmax[full]", "log_softmax[length_full]", "embedding", "fully_connected[flatten]",
-              "sequence_mask[axis1]", "second[masked_softmax]"}
+              "sequence_mask[axis1]", "second[masked_softmax]",
+              # meshgrid: n 1-D inputs give an n-D grid, so 2^15-element inputs would give 2^30
+              "meshgrid[xy,sparse=True]", "meshgrid[ij,sparse=False]", "meshgrid[ij,sparse=True]",
+              "meshgrid[xy,sparse=False]"}
 
+
+# Piecewise-linear cases whose kinks lie at ties between elements: at 2^15 elements some
+# pairs are closer than the finite-difference step, so central differences straddle kinks.
+# Their rules are checked by central differences at the case's own size (test_gradients.py).
+BIG_FD_EXEMPT = ("sort", "topk")  # name stems
 
 _PARALLEL: list = []  # per compiled batch: kernels that ran on the thread pool
 
@@ -121,6 +138,8 @@ def test_compiled_float64_forward_and_gradient(batch):
             mag += float(numpy.abs(gi * v).sum())
         if case.ref is None:  # a gradient-only case: its own central-difference check is in test_gradients.py
             continue
+        if case.name.split("[")[0] in BIG_FD_EXEMPT:  # compiled == interpreter was checked above
+            continue
         fd = directional_fd(case, b.xs[n], b.weights[k], vs, eps=case.eps)
         # central differences: truncation O(eps^2 f''') ~ 1e-12 relative, rounding
         # ~ 1e-16 * sum|w f| / eps ~ 1e-10 * (elements) absolute; both far below 1e-7 * sum|g v|
@@ -145,7 +164,7 @@ def test_compiled_float32_forward_and_gradient(batch):
             # sums, softmax's subtraction); a matmul (BLAS, float32 accumulation) against
             # the scale of sum |a||b|, its error bound's
             scale = _scale(ref)
-            if Op.MATMUL in case.ops:
+            if case.ops & ACCUMULATIONS:
                 scale = max(scale, _scale(numpy.asarray(case.ref(*[numpy.abs(x) for x in x32]))))
             numpy.testing.assert_allclose(g, ref, rtol=2**-20, atol=2**-20 * max(1.0, scale), err_msg=case.name)
         # compiled vs numpy float32: float32 sums accumulate in float64 when compiled and
