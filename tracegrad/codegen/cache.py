@@ -228,8 +228,9 @@ def _install_locator() -> None:
     class StagedLocator(caching._CacheLocator):
         """Numba's cache for generated modules: the staging folder, stamped with the hash."""
 
-        def __init__(self, stamp: str, lineno: int) -> None:
-            self._stamp, self._lineno = stamp, lineno
+        def __init__(self, stamp: str, lineno: int, py_file: str) -> None:
+            # _py_file: Numba names it in its "cannot cache" warning
+            self._stamp, self._lineno, self._py_file = stamp, lineno, py_file
 
         def ensure_cache_path(self) -> None:
             os.makedirs(self.get_cache_path(), exist_ok=True)
@@ -246,7 +247,7 @@ def _install_locator() -> None:
         @classmethod
         def from_function(cls, py_func: Any, py_file: str) -> Any:
             stamp = _STAGED.get(py_file)
-            return None if stamp is None else cls(stamp, py_func.__code__.co_firstlineno)
+            return None if stamp is None else cls(stamp, py_func.__code__.co_firstlineno, py_file)
 
     if not any(getattr(c, "__name__", "") == "StagedLocator" for c in impl._locator_classes):
         impl._locator_classes.insert(0, StagedLocator)
