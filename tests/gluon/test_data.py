@@ -304,3 +304,17 @@ def test_cifar10_from_the_archive_in_root(tmp_path):
         tar.add(str(src), arcname="cifar-10-batches-bin")
     assert len(gdata.vision.CIFAR10(root=str(root))) == 5
     assert (root / "cifar-10-batches-bin" / "test_batch.bin").is_file()
+
+
+def test_abstract_sampler_says_what_a_subclass_must_define() -> None:
+    import pytest as _pytest
+
+    from tracegrad.gluon.data.sampler import Sampler
+
+    class Mine(Sampler):
+        pass
+
+    with _pytest.raises(NotImplementedError, match="Mine must define __iter__"):
+        iter(Mine())
+    with _pytest.raises(NotImplementedError, match="Mine must define __len__"):
+        len(Mine())

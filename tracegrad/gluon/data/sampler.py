@@ -16,10 +16,10 @@ class Sampler:
     """Base class: iterates over indices."""
 
     def __iter__(self) -> Iterator:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__ (a Sampler subclass yields indices)")
 
     def __len__(self) -> int:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
 
 
 class SequentialSampler(Sampler):

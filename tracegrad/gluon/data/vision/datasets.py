@@ -56,7 +56,7 @@ class _DownloadedDataset(Dataset):
         return len(self._label)
 
     def _get_data(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _get_data (reads its files into _data, _label)")
 
     def _fetch(self, names: list[str], remote: Callable[[str], str]) -> list[str]:
         """Paths of `names` under root, downloading the missing ones, or a clear error."""
