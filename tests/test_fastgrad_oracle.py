@@ -29,6 +29,8 @@ NOT_ON_THE_FAST_PATH = {
                     "its own gradient is second order (test_higher_order.py)",
     Op.SLICE_VJP: "emitted by slice's gradient rule (second order: test_higher_order.py)",
     Op.SCATTER_ADD: "emitted by gather's gradient rule (second order: test_higher_order.py)",
+    Op.ADJUGATE: "emitted by det's gradient rule (second order: test_higher_order.py)",
+    Op.PAD_VJP: "emitted by pad's gradient rule (second order: test_higher_order.py)",
 }
 
 
