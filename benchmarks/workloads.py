@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from . import workloads_nn
+from . import nn_ref, workloads_nn
 
 GELU_C = 0.7978845608
 GELU_A = 0.044715
@@ -109,17 +109,8 @@ def _ref_w2(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _ref_w3(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     X, W1, b1, W2, b2 = (d[k].astype(np.float64) for k in ("X", "W1", "b1", "W2", "b2"))
-    y = d["y"]
-    n = X.shape[0]
     h = np.tanh(X @ W1 + b1)
-    logits = h @ W2 + b2
-    m = logits.max(axis=1, keepdims=True)
-    lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
-    logp = logits - lse
-    loss = -logp[np.arange(n), y].mean()
-    g = np.exp(logp)
-    g[np.arange(n), y] -= 1.0
-    g /= n
+    loss, g = nn_ref.softmax_xent(h @ W2 + b2, d["y"])
     gW2 = h.T @ g
     gb2 = g.sum(axis=0)
     gz = (g @ W2.T) * (1.0 - h * h)

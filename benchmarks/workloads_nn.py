@@ -98,20 +98,8 @@ def lenet_grads(p: dict[str, np.ndarray], route: Optional[tuple] = None) -> dict
     a2 = nn_ref.conv2d(q1, p["conv2_weight"], p["conv2_bias"])
     r2 = np.maximum(a2, 0)
     q2, i2 = nn_ref.maxpool2(r2, None if route is None else route[1])
-    f = q2.reshape(q2.shape[0], -1)
-    z1 = f @ p["fc1_weight"].T + p["fc1_bias"]
-    h1 = np.maximum(z1, 0)
-    z2 = h1 @ p["fc2_weight"].T + p["fc2_bias"]
-    h2 = np.maximum(z2, 0)
-    logits = h2 @ p["fc3_weight"].T + p["fc3_bias"]
-    loss, g = nn_ref.softmax_xent(logits, y)
-    out: dict[str, Any] = {"loss": np.array(loss)}
-    out["fc3_weight_grad"], out["fc3_bias_grad"] = g.T @ h2, g.sum(axis=0)
-    g = (g @ p["fc3_weight"]) * (z2 > 0)
-    out["fc2_weight_grad"], out["fc2_bias_grad"] = g.T @ h1, g.sum(axis=0)
-    g = (g @ p["fc2_weight"]) * (z1 > 0)
-    out["fc1_weight_grad"], out["fc1_bias_grad"] = g.T @ f, g.sum(axis=0)
-    g = (g @ p["fc1_weight"]).reshape(q2.shape)
+    out, g = _mlp_head(p, q2.reshape(q2.shape[0], -1), y)
+    g = g.reshape(q2.shape)
     g = nn_ref.maxpool2_backward(g, i2) * (a2 > 0)
     g, out["conv2_weight_grad"], out["conv2_bias_grad"] = nn_ref.conv2d_backward(q1, p["conv2_weight"], g)
     g = nn_ref.maxpool2_backward(g, i1) * (a1 > 0)
@@ -144,8 +132,13 @@ def _ref_w7(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 # ---- W8 --------------------------------------------------------------------------------
 def mlp_grads(p: dict[str, np.ndarray]) -> dict[str, Any]:
     """The relu MLP's mean cross-entropy and parameter gradients (numpy, in p's dtype)."""
-    X, y = p["X"], p["y"]
-    z1 = X @ p["fc1_weight"].T + p["fc1_bias"]
+    out, _ = _mlp_head(p, p["X"], p["y"])
+    return out
+
+
+def _mlp_head(p: dict[str, np.ndarray], f: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    """fc1-relu-fc2-relu-fc3 on features f: the loss, fc gradients, and d loss / d f."""
+    z1 = f @ p["fc1_weight"].T + p["fc1_bias"]
     h1 = np.maximum(z1, 0)
     z2 = h1 @ p["fc2_weight"].T + p["fc2_bias"]
     h2 = np.maximum(z2, 0)
@@ -156,8 +149,8 @@ def mlp_grads(p: dict[str, np.ndarray]) -> dict[str, Any]:
     g = (g @ p["fc3_weight"]) * (z2 > 0)
     out["fc2_weight_grad"], out["fc2_bias_grad"] = g.T @ h1, g.sum(axis=0)
     g = (g @ p["fc2_weight"]) * (z1 > 0)
-    out["fc1_weight_grad"], out["fc1_bias_grad"] = g.T @ X, g.sum(axis=0)
-    return out
+    out["fc1_weight_grad"], out["fc1_bias_grad"] = g.T @ f, g.sum(axis=0)
+    return out, g @ p["fc1_weight"]
 
 
 def adam_update(p: np.ndarray, grads: Sequence[np.ndarray], mxnet_eps: bool) -> np.ndarray:

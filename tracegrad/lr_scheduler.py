@@ -120,46 +120,50 @@ class MultiFactorScheduler(LRScheduler):
         return self.base_lr * self.factor ** k
 
 
-class PolyScheduler(LRScheduler):
+class _DecayToFinal(LRScheduler):
+    """Decay from `base_lr` to `final_lr` over `max_update` updates, shaped by `_shape(frac)`."""
+
+    def __init__(self, max_update: int, base_lr: float, final_lr: float, warmup_steps: int,
+                 warmup_begin_lr: float, warmup_mode: str) -> None:
+        super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
+        name = type(self).__name__
+        if not isinstance(max_update, int) or max_update < 1:
+            raise ValueError(f"{name}: max_update must be an int >= 1, got {max_update!r}")
+        if max_update <= warmup_steps:
+            raise ValueError(f"{name}: max_update ({max_update}) must exceed warmup_steps ({warmup_steps})")
+        self.max_update = max_update
+        self.final_lr = final_lr
+
+    @property
+    def max_steps(self) -> int:
+        return self.max_update - self.warmup_steps
+
+    def _value(self, num_update: Any, xp: Any) -> Any:
+        frac = (xp.minimum(num_update, float(self.max_update)) - self.warmup_steps) / self.max_steps
+        return self.final_lr + (self.base_lr - self.final_lr) * self._shape(frac, xp)
+
+    def _shape(self, frac: Any, xp: Any) -> Any:
+        raise NotImplementedError
+
+
+class PolyScheduler(_DecayToFinal):
     """Polynomial decay from `base_lr` to `final_lr` over `max_update` updates (power `pwr`)."""
 
     def __init__(self, max_update: int, base_lr: float = 0.01, pwr: float = 2, final_lr: float = 0,
                  warmup_steps: int = 0, warmup_begin_lr: float = 0, warmup_mode: str = "linear") -> None:
-        super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
-        if not isinstance(max_update, int) or max_update < 1:
-            raise ValueError(f"PolyScheduler: max_update must be an int >= 1, got {max_update!r}")
-        if max_update <= warmup_steps:
-            raise ValueError(f"PolyScheduler: max_update ({max_update}) must exceed warmup_steps ({warmup_steps})")
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         self.power = pwr
-        self.max_update = max_update
-        self.final_lr = final_lr
 
-    @property
-    def max_steps(self) -> int:
-        return self.max_update - self.warmup_steps
-
-    def _value(self, num_update: Any, xp: Any) -> Any:
-        frac = (xp.minimum(num_update, float(self.max_update)) - self.warmup_steps) / self.max_steps
-        return self.final_lr + (self.base_lr - self.final_lr) * xp.maximum(1.0 - frac, 0.0) ** self.power
+    def _shape(self, frac: Any, xp: Any) -> Any:
+        return xp.maximum(1.0 - frac, 0.0) ** self.power
 
 
-class CosineScheduler(LRScheduler):
+class CosineScheduler(_DecayToFinal):
     """Cosine decay from `base_lr` to `final_lr` over `max_update` updates."""
 
     def __init__(self, max_update: int, base_lr: float = 0.01, final_lr: float = 0, warmup_steps: int = 0,
                  warmup_begin_lr: float = 0, warmup_mode: str = "linear") -> None:
-        super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
-        if not isinstance(max_update, int) or max_update < 1:
-            raise ValueError(f"CosineScheduler: max_update must be an int >= 1, got {max_update!r}")
-        if max_update <= warmup_steps:
-            raise ValueError(f"CosineScheduler: max_update ({max_update}) must exceed warmup_steps ({warmup_steps})")
-        self.max_update = max_update
-        self.final_lr = final_lr
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
 
-    @property
-    def max_steps(self) -> int:
-        return self.max_update - self.warmup_steps
-
-    def _value(self, num_update: Any, xp: Any) -> Any:
-        frac = (xp.minimum(num_update, float(self.max_update)) - self.warmup_steps) / self.max_steps
-        return self.final_lr + (self.base_lr - self.final_lr) * (1.0 + xp.cos(math.pi * frac)) / 2.0
+    def _shape(self, frac: Any, xp: Any) -> Any:
+        return (1.0 + xp.cos(math.pi * frac)) / 2.0

@@ -35,7 +35,11 @@ class SGD(Optimizer):
         else:
             m = self.momentum * mom - lr * g
             mom[...] = m
-            w[...] = w + m
+            w[...] = w + self._step(m, lr, g)
+
+    def _step(self, m: Any, lr: Any, g: Any) -> Any:
+        """The change of the weight, given the new momentum `m`."""
+        return m
 
 
 @register
@@ -43,13 +47,5 @@ class NAG(SGD):
     """Nesterov momentum: `mom = momentum * mom - lr * g; w += momentum * mom - lr * g`
     with `g = grad + wd * w`."""
 
-    def _rule(self, w: Any, g: Any, mom: Any, lr: Any, wd: float, t: Any) -> None:
-        lr = self.hoist(lr, w)
-        if wd:
-            g = g + wd * w
-        if mom is None:
-            w[...] = w - lr * g
-        else:
-            m = self.momentum * mom - lr * g
-            mom[...] = m
-            w[...] = w + (self.momentum * m - lr * g)
+    def _step(self, m: Any, lr: Any, g: Any) -> Any:
+        return self.momentum * m - lr * g

@@ -159,10 +159,8 @@ class RNNCell(_GatedCell):
         return out, [out]
 
 
-class LSTMCell(_GatedCell):
-    """Gates [i, f, g, o] from x and h; c' = f c + i g; h' = o act(c'); output h', states [h', c']."""
-
-    _gates = 4
+class _RecurrentGatedCell(_GatedCell):
+    """A gated cell with a recurrent (gate) activation beside its output activation."""
 
     def __init__(self, hidden_size: int, i2h_weight_initializer: Any = None, h2h_weight_initializer: Any = None,
                  i2h_bias_initializer: Any = "zeros", h2h_bias_initializer: Any = "zeros", input_size: int = 0,
@@ -170,6 +168,12 @@ class LSTMCell(_GatedCell):
         super().__init__(hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
                          h2h_bias_initializer, input_size, **kwargs)
         self._activation, self._recurrent_activation = activation, recurrent_activation
+
+
+class LSTMCell(_RecurrentGatedCell):
+    """Gates [i, f, g, o] from x and h; c' = f c + i g; h' = o act(c'); output h', states [h', c']."""
+
+    _gates = 4
 
     def state_info(self, batch_size: int = 0) -> list[dict]:
         s = {"shape": (batch_size, self._hidden_size), "__layout__": "NC"}
@@ -185,17 +189,10 @@ class LSTMCell(_GatedCell):
         return h, [h, c]
 
 
-class GRUCell(_GatedCell):
+class GRUCell(_RecurrentGatedCell):
     """r, z from x and h; n = act(x_n + r (h W_hn + b_hn)); h' = (1 - z) n + z h."""
 
     _gates = 3
-
-    def __init__(self, hidden_size: int, i2h_weight_initializer: Any = None, h2h_weight_initializer: Any = None,
-                 i2h_bias_initializer: Any = "zeros", h2h_bias_initializer: Any = "zeros", input_size: int = 0,
-                 activation: Any = "tanh", recurrent_activation: Any = "sigmoid", **kwargs: Any) -> None:
-        super().__init__(hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
-                         h2h_bias_initializer, input_size, **kwargs)
-        self._activation, self._recurrent_activation = activation, recurrent_activation
 
     def state_info(self, batch_size: int = 0) -> list[dict]:
         return [{"shape": (batch_size, self._hidden_size), "__layout__": "NC"}]
