@@ -50,12 +50,84 @@ def test_f1_micro_and_macro():
     micro.update(lab1, p1)
     micro.update(lab2, p2)
     assert micro.get()[1] == pytest.approx(f1(onp.r_[g1, g2], onp.r_[lab1, lab2]))
+    # MXNet 2.x: 'macro' is the mean over classes (one class in the binary case), not over updates
     macro = metric.F1(average="macro")
     macro.update(lab1, p1)
     macro.update([lab2], [p2])
-    assert macro.get()[1] == pytest.approx((f1(g1, lab1) + f1(g2, lab2)) / 2)
+    assert macro.get()[1] == pytest.approx(micro.get()[1])
     with pytest.raises(ValueError, match="binary labels"):
         metric.F1().update(onp.array([2]), onp.array([0.3]))
+
+
+def test_f1_binary_reads_column_one_against_the_threshold_as_mxnet_does():
+    # MXNet 2.x's documented example: 0.8
+    f1 = metric.F1()
+    f1.update(preds=[np.array([[0.3, 0.7], [0.0, 1.0], [0.4, 0.6]])], labels=[np.array([0.0, 1.0, 1.0])])
+    assert f1.get() == ("f1", pytest.approx(0.8))
+    # raw scores: column 1 > threshold decides, not the argmax
+    f1 = metric.F1(threshold=0.0)
+    f1.update(onp.array([1, 0]), onp.array([[5.0, 0.5], [-3.0, -1.0]]))
+    assert f1.get()[1] == pytest.approx(2 * 1 * 1 / 2)
+    fb = metric.Fbeta(beta=2)
+    fb.update(preds=[np.array([[0.3, 0.7], [0.0, 1.0], [0.4, 0.6]])], labels=[np.array([0.0, 1.0, 1.0])])
+    assert fb.get() == ("fbeta", pytest.approx(0.9090909090909091))
+
+
+def _per_class_f1(guess, lab, k):
+    out = []
+    for c in range(k):
+        tp = ((guess == c) & (lab == c)).sum()
+        fp = ((guess == c) & (lab != c)).sum()
+        fn = ((guess != c) & (lab == c)).sum()
+        p = tp / max(tp + fp, 1e-12)
+        r = tp / max(tp + fn, 1e-12)
+        out.append(2 * p * r / max(p + r, 1e-12))
+    return onp.array(out)
+
+
+def test_f1_multiclass_micro_macro_and_per_class_over_updates():
+    k = 4
+    labs = [R.integers(0, k, 13), R.integers(0, k, 9)]
+    preds = [R.standard_normal((13, k)), R.standard_normal((9, k))]
+    guess, lab = onp.r_[preds[0].argmax(1), preds[1].argmax(1)], onp.r_[labs[0], labs[1]]
+    results = {}
+    for avg in ("micro", "macro", None):
+        m = metric.F1(class_type="multiclass", average=avg)
+        for a, b in zip(labs, preds):
+            m.update(np.array(a), np.array(b))
+        results[avg] = m.get()[1]
+    per_class = _per_class_f1(guess, lab, k)
+    assert results["micro"] == pytest.approx((guess == lab).mean())  # one label per example
+    assert results["macro"] == pytest.approx(per_class.mean())
+    assert onp.allclose(results[None], per_class)
+    with pytest.raises(ValueError, match="outside the 4 classes"):
+        metric.F1(class_type="multiclass").update(onp.array([4]), onp.zeros((1, 4)))
+    with pytest.raises(ValueError, match="class_type"):
+        metric.F1(class_type="ternary")
+
+
+def test_f1_multilabel_and_binary_accuracy():
+    lab = (R.random((10, 3)) > 0.5).astype(int)
+    pred = R.random((10, 3))
+    m = metric.F1(class_type="multilabel", threshold=0.4)
+    m.update(lab, pred)
+    g = pred > 0.4
+    tp, fp, fn = (g & (lab == 1)).sum(), (g & (lab == 0)).sum(), (~g & (lab == 1)).sum()
+    assert m.get()[1] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    acc = metric.create("binaryaccuracy", threshold=0.6)
+    acc.update(preds=[np.array([0.7, 1.0, 0.55])], labels=[np.array([0.0, 1.0, 0.0])])
+    assert acc.get() == ("binary_accuracy", pytest.approx(2 / 3))
+
+
+def test_mcc_matches_mxnet_documented_example():
+    fp, fn, tp, tn = 1000, 1, 10000, 1
+    pred = onp.array([[0.3, 0.7]] * fp + [[0.7, 0.3]] * tn + [[0.7, 0.3]] * fn + [[0.3, 0.7]] * tp)
+    lab = onp.array([0.0] * (fp + tn) + [1.0] * (fn + tp))
+    f1, mcc = metric.F1(), metric.MCC()
+    f1.update(lab, pred)
+    mcc.update(lab, pred)
+    assert f1.get()[1] == pytest.approx(0.95233560306652054)
+    assert mcc.get()[1] == pytest.approx(0.01917751877733392)
 
 
 def test_regression_metrics():

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import numpy as _onp
 
-__all__ = ["EvalMetric", "Accuracy", "TopKAccuracy", "F1", "MAE", "MSE", "RMSE", "CrossEntropy", "Perplexity",
+__all__ = ["EvalMetric", "Accuracy", "TopKAccuracy", "F1", "Fbeta", "MCC", "BinaryAccuracy", "MAE", "MSE", "RMSE", "CrossEntropy", "Perplexity",
            "Loss", "CompositeEvalMetric", "create", "register"]
 
 _REGISTRY: dict[str, type] = {}
@@ -166,53 +166,165 @@ class TopKAccuracy(EvalMetric):
             self._add(float(hit.sum()), label.size)
 
 
-@register
-class F1(EvalMetric):
-    """F1 of binary predictions (scores (N, 2) argmax'ed, or probabilities > `threshold`);
-    `average='micro'` over all updates' counts, 'macro' the mean of per-update F1."""
+class _Counts:
+    """Per-class true/false positive/negative counts over all updates, with MXNet 2.x's
+    conventions: 'binary' (labels 0/1; scores (N,) or (N, 2), whose column 1 is compared
+    with `threshold`), 'multiclass' (scores (N, k) argmax'ed, one class per example) and
+    'multilabel' (scores (N, k) > threshold against 0/1 labels (N, k))."""
 
-    def __init__(self, name: str = "f1", output_names: Any = None, label_names: Any = None, average: str = "micro",
-                 threshold: float = 0.5) -> None:
-        if average not in ("micro", "macro"):
-            raise ValueError(f"F1: average must be 'micro' or 'macro', got {average!r}")
-        self.average, self.threshold = average, threshold
-        super().__init__(name, output_names, label_names, average=average)
+    TYPES = ("binary", "multiclass", "multilabel")
+
+    def __init__(self, owner: str, class_type: str, threshold: Any, beta: float = 1.0) -> None:
+        if class_type not in self.TYPES:
+            raise ValueError(f"{owner}: class_type must be one of {self.TYPES}, got {class_type!r}")
+        self.owner, self.class_type, self.threshold, self.beta = owner, class_type, threshold, float(beta)
+        self.reset()
+
+    def reset(self) -> None:
+        self.tp = self.fp = self.fn = self.tn = None
+
+    def _decide(self, label: _onp.ndarray, pred: _onp.ndarray) -> tuple:
+        label = label.astype(_onp.int64)
+        if self.class_type == "binary":
+            if label.size and (label.max() > 1 or label.min() < 0):
+                raise ValueError(f"{self.owner} (binary) supports binary labels 0/1 only, got labels "
+                                 f"{_onp.unique(label).tolist()}")
+            if pred.shape != label.shape and pred.shape[-1:] == (2,):
+                pred = pred.reshape(-1, 2)[:, 1]
+            elif pred.shape != label.shape and pred.size != label.size:
+                raise ValueError(f"{self.owner} (binary): predictions of shape {pred.shape} do not match "
+                                 f"labels of shape {label.shape} (expected the same shape or (N, 2))")
+            return (pred.reshape(-1) > self.threshold).reshape(-1, 1), label.reshape(-1, 1)
+        k = pred.shape[-1]
+        if self.class_type == "multiclass":
+            if label.size and (label.max() >= k or label.min() < 0):
+                raise ValueError(f"{self.owner} (multiclass): labels {_onp.unique(label).tolist()} "
+                                 f"outside the {k} classes of the predictions")
+            eye = _onp.eye(k, dtype=bool)
+            return eye[pred.reshape(-1, k).argmax(axis=1)], eye[label.reshape(-1)]
+        if pred.shape != label.shape:
+            raise ValueError(f"{self.owner} (multilabel): labels {label.shape} and predictions {pred.shape} "
+                             "must have the same shape")
+        return pred.reshape(-1, k) > self.threshold, label.reshape(-1, k) == 1
+
+    def update(self, label: _onp.ndarray, pred: _onp.ndarray) -> None:
+        guess, truth = self._decide(label, pred)
+        if guess.shape != truth.shape:
+            raise ValueError(f"{self.owner}: {guess.shape[0]} predictions for {truth.shape[0]} labels")
+        counts = [(guess & truth).sum(0), (guess & ~truth).sum(0), (~guess & truth).sum(0), (~guess & ~truth).sum(0)]
+        if self.tp is None:
+            self.tp, self.fp, self.fn, self.tn = (c.astype(_onp.float64) for c in counts)
+        elif self.tp.shape != counts[0].shape:
+            raise ValueError(f"{self.owner}: the number of classes changed from {self.tp.size} to {counts[0].size}")
+        else:
+            for mine, c in zip((self.tp, self.fp, self.fn, self.tn), counts):
+                mine += c
+
+    @property
+    def total(self) -> int:
+        return 0 if self.tp is None else int(self.tp[0] + self.fp[0] + self.fn[0] + self.tn[0])
+
+    def _f(self, tp: Any, fp: Any, fn: Any) -> Any:
+        p = tp / _onp.maximum(tp + fp, 1e-12)
+        r = tp / _onp.maximum(tp + fn, 1e-12)
+        b2 = self.beta ** 2
+        return (1 + b2) * p * r / _onp.maximum(b2 * p + r, 1e-12)
+
+    def fscore(self, average: Optional[str]) -> Any:
+        """'micro': from the summed counts; 'macro': the mean of per-class scores; None: per class."""
+        if average == "micro":
+            return float(self._f(self.tp.sum(), self.fp.sum(), self.fn.sum()))
+        per_class = self._f(self.tp, self.fp, self.fn)
+        return float(per_class.mean()) if average == "macro" else per_class
+
+    def matthews(self) -> float:
+        tp, fp, fn, tn = (float(c[0]) for c in (self.tp, self.fp, self.fn, self.tn))
+        terms = [t for t in (tp + fp, tp + fn, tn + fp, tn + fn) if t != 0.0]
+        return (tp * tn - fp * fn) / math.sqrt(math.prod(terms))
+
+
+class _CountingMetric(EvalMetric):
+    """A metric computed from `_Counts` after every update: value = score, weight = examples."""
+
+    def _score(self) -> Any:
+        raise NotImplementedError
 
     def reset(self) -> None:
         super().reset()
-        self._tp = self._fp = self._fn = 0
+        counts = self.__dict__.get("counts")
+        if counts is not None:
+            counts.reset()
 
     reset_local = reset
 
     def update(self, labels: Any, preds: Any) -> None:
         for label, pred in _pairs(labels, preds):
-            if pred.ndim > 1 and pred.shape[-1] > 1:
-                guess = pred.argmax(axis=-1)
-            else:
-                guess = (pred.reshape(-1) > self.threshold).astype(_onp.int64)
+            self.counts.update(label, pred)
+        n = self.counts.total
+        self.sum_metric = self.global_sum_metric = self._score() * n
+        self.num_inst = self.global_num_inst = n
+
+
+@register
+class F1(_CountingMetric):
+    """F1 score (MXNet 2.x): `class_type` 'binary', 'multiclass' or 'multilabel'; `average`
+    'micro' (from the counts summed over classes), 'macro' (the mean of per-class F1) or
+    None (per-class F1, an array); counts accumulate over all updates until `reset()`."""
+
+    _beta = 1.0
+
+    def __init__(self, name: str = "f1", output_names: Any = None, label_names: Any = None,
+                 class_type: str = "binary", threshold: Any = 0.5, average: Optional[str] = "micro",
+                 beta: Optional[float] = None) -> None:
+        if average not in ("micro", "macro", None):
+            raise ValueError(f"{type(self).__name__}: average must be 'micro', 'macro' or None, got {average!r}")
+        self.average, self.threshold = average, threshold
+        self.counts = _Counts(type(self).__name__, class_type, threshold, self._beta if beta is None else beta)
+        super().__init__(name, output_names, label_names, class_type=class_type, average=average)
+
+    def _score(self) -> Any:
+        return self.counts.fscore(self.average)
+
+
+@register
+class Fbeta(F1):
+    """F-beta score: `(1 + beta^2) p r / (beta^2 p + r)`; otherwise as F1."""
+
+    def __init__(self, name: str = "fbeta", output_names: Any = None, label_names: Any = None,
+                 class_type: str = "binary", beta: float = 1, threshold: Any = 0.5,
+                 average: Optional[str] = "micro") -> None:
+        super().__init__(name, output_names, label_names, class_type, threshold, average, beta=beta)
+
+
+@register
+class MCC(_CountingMetric):
+    """Matthews correlation coefficient of binary predictions (zero factors of the
+    denominator count as one, as MXNet does)."""
+
+    def __init__(self, name: str = "mcc", output_names: Any = None, label_names: Any = None) -> None:
+        self.counts = _Counts("MCC", "binary", 0.5)
+        super().__init__(name, output_names, label_names)
+
+    def _score(self) -> Any:
+        return self.counts.matthews()
+
+
+@register
+class BinaryAccuracy(EvalMetric):
+    """Fraction of `pred > threshold` equal to the 0/1 label, elementwise (binary or multilabel)."""
+
+    def __init__(self, name: str = "binary_accuracy", output_names: Any = None, label_names: Any = None,
+                 threshold: Any = 0.5) -> None:
+        self.threshold = threshold
+        super().__init__(name, output_names, label_names, threshold=threshold)
+
+    def update(self, labels: Any, preds: Any) -> None:
+        for label, pred in _pairs(labels, preds):
+            guess = (pred > self.threshold).astype(_onp.int64).reshape(-1)
             label = label.astype(_onp.int64).reshape(-1)
-            if set(_onp.unique(label).tolist()) - {0, 1}:
-                raise ValueError(f"F1 supports binary labels 0/1 only, got labels {_onp.unique(label).tolist()}")
-            tp = int(((guess == 1) & (label == 1)).sum())
-            fp = int(((guess == 1) & (label == 0)).sum())
-            fn = int(((guess == 0) & (label == 1)).sum())
-            if self.average == "macro":
-                self._add(_f1(tp, fp, fn), 1)
-            else:
-                self._tp, self._fp, self._fn = self._tp + tp, self._fp + fp, self._fn + fn
-                self.num_inst += label.size
-                self.global_num_inst += label.size
-
-    def get(self) -> tuple:
-        if self.average == "macro" or self.num_inst == 0:
-            return super().get()
-        return self.name, _f1(self._tp, self._fp, self._fn)
-
-
-def _f1(tp: int, fp: int, fn: int) -> float:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return 2 * p * r / (p + r) if p + r else 0.0
+            if guess.shape != label.shape:
+                raise ValueError(f"BinaryAccuracy: {guess.size} predictions for {label.size} labels")
+            self._add(float((guess == label).sum()), guess.size)
 
 
 def _columns(label: _onp.ndarray, pred: _onp.ndarray) -> tuple:
