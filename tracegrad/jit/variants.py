@@ -187,6 +187,8 @@ class Variant:
             if kind == "dict":
                 return "{" + ", ".join(f"{s.const(k)}: {ret(x)}" for k, x in zip(spec[1], spec[2])) + "}"
             if kind == "ref":
+                if spec[1][0] == "random":  # a sample returned as drawn: this replay's draw
+                    return f"WRAP(r{spec[1][1]})"
                 return s.obj(spec[1])
             if kind == "copy":
                 return f"WRAP(_copy({s.const(spec[1])}))"
