@@ -219,9 +219,10 @@ class Variant:
 class SideExit(Exception):
     """No variant covers this call's path: (variant, guard index, seen outcome)."""
 
-    def __init__(self, variant: Variant, index: int, seen: Any) -> None:
+    def __init__(self, variant: Variant, index: int, seen: Any, count: int = 0) -> None:
         super().__init__(f"guard {index} of variant {variant.number} saw {seen!r}")
         self.variant, self.index, self.seen = variant, index, seen
+        self.count = count  # how many variants the entry held when this replay began
 
 
 class Entry:
@@ -264,6 +265,7 @@ class Entry:
     def replay(self, args: tuple, kwargs: dict) -> Any:
         """Run the variant whose guards pass; raises SideExit when none does."""
         node = self.first
+        count = self.count
         while True:
             try:
                 out = node.run(args, kwargs)
@@ -271,7 +273,7 @@ class Entry:
                 k = exc.index
                 nxt = self.by_prefix.get(node.outcomes[:k] + (exc.seen,))
                 if nxt is None or nxt is node:
-                    raise SideExit(node, k, exc.seen) from None
+                    raise SideExit(node, k, exc.seen, count) from None
                 self.counters.switches += 1
                 node = nxt
                 continue
