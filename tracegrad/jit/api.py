@@ -426,7 +426,7 @@ def _concrete(args: tuple, kwargs: dict) -> None:
 
 def _show_key(key: tuple, names: list[str]) -> str:
     parts = []
-    for i, k in enumerate(key):
+    for i, k in enumerate(key[:-1]):
         n = names[i] if i < len(names) else f"arg{i}"
         if isinstance(k, tuple) and len(k) == 4 and isinstance(k[0], tuple):
             parts.append(f"{n}: {k[1]}{list(k[0])}" + (f" grad_req={k[2]}" if k[2] != "null" else ""))
@@ -434,6 +434,8 @@ def _show_key(key: tuple, names: list[str]) -> str:
             parts.append(f"{n}: float (runtime)")
         else:
             parts.append(f"{n}: {k!r}")
+    if key[-1] is not None:
+        parts.append(f"aliased arrays {key[-1]}")
     return "(" + ", ".join(parts) + ")"
 
 
