@@ -39,6 +39,7 @@ KMOD.__file__ = "/tmp/jit_kinds_mod.py"  # a user module (not tracegrad, stdlib 
 KMOD.B = 2.0
 LIST = []
 GW = None
+NPG = numpy.array([1.0, 2.0])
 
 
 class Holder:
@@ -165,6 +166,15 @@ def _scenarios():
     out[GuardKind.CONTAINER_ITEM] = (list_body, lambda: [lambda: fill(arr(2)), ((arr(2),), {}),
                                                           lambda: fill(arr(2) * 3), ((arr(2),), {})])
 
+    out[GuardKind.CONTAINER_VALUES] = (list_body, lambda: [lambda: fill(2.0), ((arr(2),), {}),
+                                                            lambda: fill(5.0), ((arr(2),), {})])
+
+    def np_body(x):
+        return x * np.array(NPG)
+
+    out[GuardKind.NUMPY_VALUE] = (np_body, lambda: [((arr(2),), {}), lambda: NPG.__setitem__(0, 9.0),
+                                                     ((arr(2),), {})])
+
     def gw_body(x):
         return x + GW
 
@@ -249,6 +259,7 @@ def test_each_guard_kind_retraces_with_a_message_naming_it(kind):
     finally:
         STEPS.pop()
         LIST.clear()
+        NPG[:] = [1.0, 2.0]
 
 
 def test_device_and_keyword_changes_of_the_key_name_their_kind():
@@ -350,3 +361,81 @@ def test_the_cap_warning_for_a_changing_shape_names_the_call():
     line = _line_of(test_the_cap_warning_for_a_changing_shape_names_the_call, "step(np.ones(n))  # the call")
     assert len(msgs) == 1 and "ARG_SHAPE: shape of argument 'x'" in msgs[0]
     assert f"test_jit_guards.py:{line}" in msgs[0], msgs[0]
+
+
+# ---- arrays made inside the step: baked only when nothing mutable feeds them ----------------
+NP_TABLE = numpy.array([1.0, 2.0], "float32")
+NP_BIG = numpy.arange(8192, dtype="float32")
+
+
+def test_arrays_made_from_shapes_and_keyed_scalars_are_baked_safely():
+    def body(x, n):
+        return x + np.zeros(x.shape) + np.arange(n).sum() + np.ones(2) * n
+
+    step = tracegrad.jit(body, backend="interpret")
+    for n in (1, 2, 1, 2, 3):
+        numpy.testing.assert_allclose(step(np.ones(2), n).asnumpy(), body(np.ones(2), n).asnumpy())
+    assert step.counters.compiles == 3 and step.counters.fallbacks == 0
+
+
+def test_a_numpy_array_the_step_reaches_is_read_live_or_guarded():
+    direct = tracegrad.jit(lambda x: x * NP_TABLE, backend="interpret")
+    copied = tracegrad.jit(lambda x: x * np.array(NP_TABLE), backend="interpret")
+    try:
+        for k in range(4):
+            NP_TABLE[0] = 10.0 + k  # in place: the same object
+            for step in (direct, copied):
+                assert step(np.ones(2)).asnumpy().tolist() == [10.0 + k, 2.0]
+        assert direct.counters.compiles == 1 and direct.counters.replays == 3  # bound by identity, read live
+        assert copied.counters.compiles == 4 and copied.events[-1].guard is GuardKind.NUMPY_VALUE
+        assert "NP_TABLE" in str(copied.events[-1])
+    finally:
+        NP_TABLE[:] = [1.0, 2.0]
+
+    big = tracegrad.jit(lambda x: x + np.array(NP_BIG)[:2], backend="interpret")
+    with pytest.warns(JitWarning, match="NP_BIG"):
+        big(np.ones(2))
+    NP_BIG[0] = 5.0
+    assert big(np.ones(2)).asnumpy().tolist() == [6.0, 2.0] and big.counters.compiles == 0
+
+
+def test_a_numpy_argument_copied_inside_the_step_is_not_baked():
+    def body(x, a):
+        return x * np.array(a)
+
+    step = tracegrad.jit(body, backend="interpret")
+    with pytest.warns(JitWarning, match="numpy argument 'a'"):
+        step(np.ones(2), numpy.array([1.0, 2.0]))
+    assert step(np.ones(2), numpy.array([3.0, 4.0])).asnumpy().tolist() == [3.0, 4.0]
+    direct = tracegrad.jit(lambda x, a: x * a, backend="interpret")  # used directly: read each call
+    for v in (1.0, 5.0, 7.0):
+        assert direct(np.ones(2), numpy.full(2, v, "float32")).asnumpy().tolist() == [v, v]
+    assert direct.counters.compiles == 1
+
+
+def test_a_list_of_scalars_the_step_reads_is_guarded_by_value():
+    coef = [1.0, 2.0]
+
+    def body(x):
+        return x * np.array(coef)
+
+    step = tracegrad.jit(body, backend="interpret")
+    assert step(np.ones(2)).asnumpy().tolist() == [1.0, 2.0]
+    coef[1] = 3.0
+    assert step(np.ones(2)).asnumpy().tolist() == [1.0, 3.0]
+    assert step.events[-1].guard is GuardKind.CONTAINER_VALUES and "coef" in str(step.events[-1])
+
+
+@pytest.mark.parametrize("draw", ["numpy", "python"])
+def test_drawing_from_numpy_or_python_random_inside_the_step_is_not_baked(draw):
+    import random
+
+    def body(x):
+        r = numpy.random.rand(2) if draw == "numpy" else [random.random(), random.random()]
+        return x * np.array(r)
+
+    step = tracegrad.jit(body, backend="interpret")
+    with pytest.warns(JitWarning, match="numpy.random or Python's random"):
+        a = step(np.ones(2)).asnumpy()
+    b = step(np.ones(2)).asnumpy()
+    assert not numpy.array_equal(a, b) and step.counters.compiles == 0

@@ -21,10 +21,13 @@ import collections
 import contextlib
 import functools
 import os
+import random
 import threading
 import time
 import warnings
 from typing import Any, Callable, Iterator, Optional
+
+import numpy
 
 from ..errors import TracegradError
 from ..log import channel
@@ -298,7 +301,10 @@ class JitFunction:
                 deps.add(GuardKind.ARG_IDENTITY, f"argument {p[0]!r} (object identity)", here, src, x)
                 deps.visit_value(x, src, self._names[p[0]] if isinstance(p[0], int) and p[0] < len(self._names)
                                  else str(p[0]), here)
+        reached = [c for c in deps.checks if type(c.value) is numpy.ndarray]
+        cap.np_objects = {id(c.value): c.value for c in reached}  # read live, by identity
         before = _snapshot(deps)
+        rng_before = _rng_states()
         contents = [shallow(o) for _, o in deps.containers]
         saved = STATE.capture
         STATE.capture = cap
@@ -314,6 +320,11 @@ class JitFunction:
             if shallow(o) != snap:
                 cap.fail(f"the step mutates {what} (a {type(o).__name__}; a replay would skip that)")
                 break
+        if _rng_states() != rng_before:
+            cap.fail("the step draws from numpy.random or Python's random module (a replay would reuse this "
+                     "call's samples); draw with tracegrad.np.random, which a replay draws again")
+        if cap.unjittable is None:
+            _guard_copied_numpy(cap, deps, reached, leaves, self._names)
         captured = cap.finish(result) if cap.unjittable is None else None
         outside = [b[1] for b in cap.bound.values() if b[0] == "obj"]
         for arr in outside:  # attach_grad/drop_grad on an outside array changes the step
@@ -451,6 +462,49 @@ def _compact_guards(guards: list) -> str:
             out.append(f"{prev[0]}={prev[1]!r}" + (f" x{n}" if n > 1 else ""))
         prev, n = g, 1
     return ", ".join(out)
+
+
+def _rng_states() -> tuple:
+    """Python's and numpy's global generator states (a capture must leave them alone)."""
+    st = numpy.random.get_state()
+    return (random.getstate(), st[0], st[1].tobytes(), st[2:])
+
+
+CONTENT_GUARD_BYTES = 16384  # a numpy array this small copied inside the step is guarded by content
+
+
+def _guard_copied_numpy(cap: Capture, deps: Dependencies, reached: list, leaves: list, names: list) -> None:
+    """A constant the step made that copies a numpy array it reaches (np.array(G)) would be
+    baked: guard a small one's contents, refuse a large one or a numpy argument (a replay
+    would reuse this call's values)."""
+    consts = [b[1] for b in cap.bound.values() if b[0] == "const" and isinstance(b[1], numpy.ndarray)]
+    if not consts:
+        return
+    sources = [(c.value, c) for c in reached] + [(x, p) for p, x in leaves if type(x) is numpy.ndarray]
+    done: set[int] = set()
+    for k in consts:
+        for src, how in sources:
+            if id(src) in done or src.shape != k.shape or src.dtype.kind not in "biuf" or not _equal(k, src):
+                continue
+            done.add(id(src))
+            if isinstance(how, tuple):  # an argument
+                name = names[how[0]] if isinstance(how[0], int) and how[0] < len(names) else str(how[0])
+                cap.fail(f"the step copies the numpy argument '{name}' into an array (np.array/asarray); a "
+                         "replay would reuse this call's values: convert it before the call, or use it directly")
+                return
+            if src.nbytes > CONTENT_GUARD_BYTES:
+                cap.fail(f"the step copies the numpy array {how.what} ({src.nbytes} bytes, reached at {how.where}) "
+                         "into an array; a replay would reuse its values: use it directly in an op (read live)")
+                return
+            deps.add(GuardKind.NUMPY_VALUE, f"contents of {how.what} (copied into the step)", how.where,
+                     f"{how.src}.tobytes()", src.tobytes())
+
+
+def _equal(k: numpy.ndarray, src: numpy.ndarray) -> bool:
+    try:
+        return bool(numpy.array_equal(k, src.astype(k.dtype), equal_nan=k.dtype.kind == "f"))
+    except (TypeError, ValueError):
+        return False
 
 
 def _snapshot(deps: Dependencies) -> list:

@@ -45,6 +45,8 @@ class GuardKind(enum.Enum):
     METHOD = "a method of an object's class"
     CONTAINER_LEN = "length of a list, tuple or dict the step reaches"
     CONTAINER_ITEM = "an item of a list, tuple or dict the step reaches"
+    CONTAINER_VALUES = "the values of a small list or dict of scalars the step reaches"
+    NUMPY_VALUE = "contents of a small numpy array the step copies into an array"
     OUTSIDE_ALIAS = "an argument is (or is not) an array the step reaches another way"
     GRAD_REQ = "grad_req of an array the step reaches outside its arguments"
     TRAINING_MODE = "autograd training mode"
@@ -53,18 +55,24 @@ class GuardKind(enum.Enum):
     TRACE_GUARD = "outcome of a data-dependent branch (a sync point)"
 
 
+def is_value(v: Any) -> bool:
+    """Whether `v` is compared by equality (immutable scalars and tuples of them), not identity."""
+    t = type(v)
+    return t in _IMMUTABLE or t is tuple and all(is_value(x) for x in v)
+
+
 KEY_KINDS = frozenset(k for k in GuardKind if k.name.startswith(("ARG_", "SCALAR_")))
 
 
 class Check:
     """One fact of a signature: `src` (Python over args, kwargs, F, G*, C*, O*) must give
-    `value` (by equality for immutable scalars, else by identity). Made by `guard()` only."""
+    `value` (by equality for immutable scalars and tuples of them, else by identity). Made by `guard()` only."""
 
     __slots__ = ("kind", "what", "where", "src", "value", "by_eq")
 
     def __init__(self, kind: GuardKind, what: str, where: str, src: str, value: Any) -> None:
         self.kind, self.what, self.where, self.src, self.value = kind, what, where, src, value
-        self.by_eq = type(value) in _IMMUTABLE
+        self.by_eq = is_value(value)
 
     def __repr__(self) -> str:
         return f"Check({self.kind.name}: {self.what} at {self.where or '?'})"

@@ -343,7 +343,10 @@ class Dependencies:
         if isinstance(val, types.FunctionType):
             self.visit(val, src)
         elif isinstance(val, (list, tuple)) and 0 < len(val) <= 64 and depth < 3:
-            if not any(isinstance(v, (Array, list, tuple)) or _user_object(v) for v in val):
+            if type(val) is list and all(type(v) in _IMMUTABLE for v in val):  # np.array(LIST) would bake it
+                self.add(GuardKind.CONTAINER_VALUES, f"the values of {what}", where, f"tuple({src})", tuple(val))
+                return
+            if not any(isinstance(v, (Array, numpy.ndarray, list, tuple)) or _user_object(v) for v in val):
                 return
             self.add(GuardKind.CONTAINER_LEN, f"length of {what}", where, f"len({src})", len(val))
             for i, v in enumerate(val):
@@ -352,7 +355,12 @@ class Dependencies:
                 self.visit_value(v, vsrc, f"{what}[{i}]", where, depth + 1)
         elif isinstance(val, dict) and 0 < len(val) <= 64 and depth < 3 \
                 and all(type(k) in (str, int) for k in val):
-            if not any(isinstance(v, (Array, list, tuple, dict)) or _user_object(v) for v in val.values()):
+            if all(type(v) in _IMMUTABLE for v in val.values()):  # np.array(list(D.values())) would bake it
+                self.add(GuardKind.CONTAINER_VALUES, f"the values of {what}", where, f"tuple({src}.items())",
+                         tuple(val.items()))
+                return
+            if not any(isinstance(v, (Array, numpy.ndarray, list, tuple, dict)) or _user_object(v)
+                       for v in val.values()):
                 return
             self.add(GuardKind.CONTAINER_LEN, f"length of {what}", where, f"len({src})", len(val))
             for k, v in val.items():

@@ -55,7 +55,7 @@ class _Source:
             return arg_path_expr(b[1])
         if kind == "grad":
             return f"{self.obj(b[1])}._grad"
-        if kind in ("obj", "const"):
+        if kind in ("obj", "const", "npobj"):
             return self.const(b[1])
         raise AssertionError(f"binding {kind} names no object")
 
@@ -64,7 +64,7 @@ class _Source:
         kind = b[0]
         if kind in ("arg", "grad", "obj"):
             return f"{self.obj(b)}._data"
-        if kind in ("argnp", "const"):
+        if kind in ("argnp", "const", "npobj"):
             return self.obj(b)
         if kind == "scalar":
             return f"_array({arg_path_expr(b[1])}, {self.const(b[2], 'D')})"
@@ -159,7 +159,7 @@ class Variant:
         lines.append(f"    ins = [{', '.join(s.value(b) for b in c.inputs)}]")
         dests = []
         for i, b in enumerate(c.dests):
-            if b[0] == "argnp":
+            if b[0] in ("argnp", "npobj"):
                 dests.append(s.obj(b))
                 continue
             lines.append(f"    w{i} = {s.obj(b)}")
@@ -189,6 +189,8 @@ class Variant:
             if kind == "ref":
                 if spec[1][0] == "random":  # a sample returned as drawn: this replay's draw
                     return f"WRAP(r{spec[1][1]})"
+                if spec[1][0] in ("argnp", "npobj"):  # an array over a numpy buffer, as in Python
+                    return f"WRAP({s.obj(spec[1])})"
                 return s.obj(spec[1])
             if kind == "copy":
                 return f"WRAP(_copy({s.const(spec[1])}))"
