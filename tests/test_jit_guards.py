@@ -426,16 +426,22 @@ def test_a_list_of_scalars_the_step_reads_is_guarded_by_value():
     assert step.events[-1].guard is GuardKind.CONTAINER_VALUES and "coef" in str(step.events[-1])
 
 
-@pytest.mark.parametrize("draw", ["numpy", "python"])
+RNG = numpy.random.default_rng(0)
+
+
+@pytest.mark.parametrize("draw", ["numpy", "python", "generator"])
 def test_drawing_from_numpy_or_python_random_inside_the_step_is_not_baked(draw):
     import random
 
     def body(x):
-        r = numpy.random.rand(2) if draw == "numpy" else [random.random(), random.random()]
+        if draw == "generator":
+            r = RNG.random(2)
+        else:
+            r = numpy.random.rand(2) if draw == "numpy" else [random.random(), random.random()]
         return x * np.array(r)
 
     step = tracegrad.jit(body, backend="interpret")
-    with pytest.warns(JitWarning, match="numpy.random or Python's random"):
+    with pytest.warns(JitWarning, match="numpy.random, Python's random module or a generator"):
         a = step(np.ones(2)).asnumpy()
     b = step(np.ones(2)).asnumpy()
     assert not numpy.array_equal(a, b) and step.counters.compiles == 0

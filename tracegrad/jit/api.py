@@ -304,7 +304,8 @@ class JitFunction:
         reached = [c for c in deps.checks if type(c.value) is numpy.ndarray]
         cap.np_objects = {id(c.value): c.value for c in reached}  # read live, by identity
         before = _snapshot(deps)
-        rng_before = _rng_states()
+        gens = [c.value for c in deps.checks if isinstance(c.value, _GENERATORS)]
+        rng_before = _rng_states(gens)
         contents = [shallow(o) for _, o in deps.containers]
         saved = STATE.capture
         STATE.capture = cap
@@ -320,9 +321,9 @@ class JitFunction:
             if shallow(o) != snap:
                 cap.fail(f"the step mutates {what} (a {type(o).__name__}; a replay would skip that)")
                 break
-        if _rng_states() != rng_before:
-            cap.fail("the step draws from numpy.random or Python's random module (a replay would reuse this "
-                     "call's samples); draw with tracegrad.np.random, which a replay draws again")
+        if _rng_states(gens) != rng_before:
+            cap.fail("the step draws from numpy.random, Python's random module or a generator object (a replay "
+                     "would reuse this call's samples); draw with tracegrad.np.random, which a replay draws again")
         if cap.unjittable is None:
             _guard_copied_numpy(cap, deps, reached, leaves, self._names)
         captured = cap.finish(result) if cap.unjittable is None else None
@@ -464,10 +465,22 @@ def _compact_guards(guards: list) -> str:
     return ", ".join(out)
 
 
-def _rng_states() -> tuple:
-    """Python's and numpy's global generator states (a capture must leave them alone)."""
+_GENERATORS = (numpy.random.Generator, numpy.random.RandomState, random.Random)
+
+
+def _rng_states(gens: list) -> tuple:
+    """Python's and numpy's global generator states, and those of the generators the step
+    reaches (a global `rng`): a capture must leave them alone."""
     st = numpy.random.get_state()
-    return (random.getstate(), st[0], st[1].tobytes(), st[2:])
+    out = [random.getstate(), st[0], st[1].tobytes(), st[2:]]
+    for g in gens:
+        if isinstance(g, numpy.random.Generator):
+            out.append(repr(g.bit_generator.state))
+        elif isinstance(g, numpy.random.RandomState):
+            out.append(g.get_state()[1].tobytes() + repr(g.get_state()[2:]).encode())
+        else:
+            out.append(g.getstate())
+    return tuple(out)
 
 
 CONTENT_GUARD_BYTES = 16384  # a numpy array this small copied inside the step is guarded by content
