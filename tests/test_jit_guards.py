@@ -343,7 +343,7 @@ def test_the_cap_warning_names_the_line_whose_outcome_keeps_changing():
     msgs = [str(w.message) for w in caught if issubclass(w.category, JitWarning)]
     assert len(msgs) == 1, msgs
     line = _line_of(body, "while (x > n)")
-    assert f"TRACE_GUARD: guard" in msgs[0] and f"test_jit_guards.py:{line}" in msgs[0], msgs[0]
+    assert "TRACE_GUARD: guard" in msgs[0] and f"test_jit_guards.py:{line}" in msgs[0], msgs[0]
     assert " at ?" not in msgs[0]
     assert caught[0].filename == __file__  # attributed to the user's call
 

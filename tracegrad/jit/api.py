@@ -24,7 +24,6 @@ import os
 import random
 import threading
 import time
-import warnings
 from typing import Any, Callable, Iterator, Optional
 
 import numpy
@@ -358,7 +357,7 @@ class JitFunction:
         self.counters.fallbacks += 1
         self._note(Event("un-jittable", None, reason, None, None, self._def_line(), self.counters.calls))
         FALLBACK.info("%s runs as plain Python: %s", self.__qualname__, reason)
-        warnings.warn(f"{self.__qualname__} runs as plain Python from now on: {reason}", JitWarning, stacklevel=4)
+        warn_user(f"{self.__qualname__} runs as plain Python from now on: {reason}", JitWarning)
 
     # ---- observability ----------------------------------------------------------------
     @property

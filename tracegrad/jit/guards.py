@@ -61,9 +61,6 @@ def is_value(v: Any) -> bool:
     return t in _IMMUTABLE or t is tuple and all(is_value(x) for x in v)
 
 
-KEY_KINDS = frozenset(k for k in GuardKind if k.name.startswith(("ARG_", "SCALAR_")))
-
-
 class Check:
     """One fact of a signature: `src` (Python over args, kwargs, F, G*, C*, O*) must give
     `value` (by equality for immutable scalars and tuples of them, else by identity). Made by `guard()` only."""
