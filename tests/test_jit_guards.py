@@ -274,8 +274,9 @@ def test_device_and_keyword_changes_of_the_key_name_their_kind():
 
 
 # ---- threads ---------------------------------------------------------------------------
-def test_threads_share_the_compiled_variants():
-    @tracegrad.jit(backend="interpret")
+@pytest.mark.parametrize("backend", ["interpret", pytest.param("auto", marks=pytest.mark.slow)])
+def test_threads_share_the_compiled_variants(backend):
+    @tracegrad.jit(backend=backend)
     def step(x):
         if x.sum() > 0:
             return x * 2
