@@ -635,3 +635,27 @@ def test_argument_that_is_also_a_global_array():
     assert step(GW).asnumpy().tolist() == [2.0, 2.0]  # now the argument IS the global
     assert step(np.zeros(2)).asnumpy().tolist() == [2.0, 2.0]
     assert "is not an outside array" in str(step.events[1]) and "argument 0 is global 'GW'" in str(step.events[2])
+
+
+def test_a_returned_random_sample_is_fresh_on_every_replay():
+    def draw():
+        return np.random.uniform(size=3)
+
+    def derived(x):
+        s = np.random.normal(size=3)
+        return s * 2 + 1, x + 1, s
+
+    for body, args in ((draw, ()), (derived, (np.ones(3),))):
+        step = tracegrad.jit(body, backend="interpret")
+        seen = []
+        for seed in range(3):
+            np.random.seed(seed)
+            out = step(*args)
+            np.random.seed(seed)
+            ref = body(*args)
+            out, ref = (out, ref) if isinstance(out, tuple) else ((out,), (ref,))
+            for a, b in zip(out, ref):
+                assert numpy.array_equal(a.asnumpy(), b.asnumpy())
+            seen.append(out[0].asnumpy())
+        assert step.counters.compiles == 1 and step.counters.replays == 2
+        assert not numpy.array_equal(seen[1], seen[2])

@@ -17,20 +17,26 @@ variant. See `explain()` for why a function retraced.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
+import random
+import threading
 import time
-import warnings
 from typing import Any, Callable, Iterator, Optional
+
+import numpy
 
 from ..errors import TracegradError
 from ..log import channel
 from ..tracer.array import Array
 from ..tracer.state import STATE
+from ..tracer.where import user_line, warn_user
 from .capture import Capture
+from .guards import GuardKind
 from .scalars import TaggedFloat, plain_value, tag_scalar
-from .signature import (Check, Dependencies, KeyParts, arg_names, arg_path_expr, describe, describe_key_change, key_distance,
+from .signature import (Dependencies, KeyParts, arg_names, arg_path_expr, describe, describe_key_change, key_distance,
                         make_key, shallow, walk_args)
 from .variants import Entry, SideExit, Variant
 
@@ -39,6 +45,8 @@ GUARDS = channel("guards")
 FALLBACK = channel("fallback")
 
 DEFAULT_MAX_VARIANTS = 8
+EVENTS_KEPT = 64  # the most recent events explain() shows; older ones are only counted
+_PLAIN = object()  # "run this call as plain Python" (outside the compile lock)
 
 
 class RetraceError(TracegradError):
@@ -68,15 +76,18 @@ class Counters:
 
 
 class Event:
-    """Why a compile (or a fallback) happened."""
+    """Why a compile (or a fallback) happened: the event kind ("first call", "signature",
+    "guard", "fallback (cap)", "un-jittable"), the failing guard's kind and provenance."""
 
-    __slots__ = ("kind", "item", "expected", "seen", "where", "call")
+    __slots__ = ("kind", "guard", "item", "expected", "seen", "where", "call")
 
-    def __init__(self, kind: str, item: str, expected: Any, seen: Any, where: str, call: int) -> None:
-        self.kind, self.item, self.expected, self.seen, self.where, self.call = kind, item, expected, seen, where, call
+    def __init__(self, kind: str, guard: Optional[GuardKind], item: str, expected: Any, seen: Any, where: str,
+                 call: int) -> None:
+        self.kind, self.guard, self.item = kind, guard, item
+        self.expected, self.seen, self.where, self.call = expected, seen, where, call
 
     def __str__(self) -> str:
-        s = f"call {self.call}: {self.kind}: {self.item}"
+        s = f"call {self.call}: {self.kind}: " + (f"{self.guard.name} " if self.guard is not None else "") + self.item
         if self.expected is not None or self.seen is not None:
             s += f" (expected {self.expected!s}, seen {self.seen!s})"
         if self.where:
@@ -95,7 +106,9 @@ class JitFunction:
         self.strict = strict
         self.max_variants = int(max_variants)
         self.counters = Counters()
-        self.events: list[Event] = []
+        self.events: collections.deque[Event] = collections.deque(maxlen=EVENTS_KEPT)
+        self.event_counts: dict[str, int] = {}  # every event ever, by kind (and guard kind)
+        self._lock = threading.RLock()  # captures and tree/entry inserts; replays take no lock
         self._entries: dict[tuple, Entry] = {}
         self._last: Optional[Entry] = None
         self._changes: dict[str, int] = {}  # signature item -> retraces it caused
@@ -134,11 +147,22 @@ class JitFunction:
         return out
 
     def _side_exit(self, entry: Entry, key: tuple, exc: SideExit, args: tuple, kwargs: dict) -> Any:
-        c = self.counters
-        c.side_exits += 1
-        where, expect = exc.variant.describe_guard(exc.index)
-        ev = Event("guard", f"guard {exc.index} of variant {exc.variant.number}", expect, exc.seen, where, c.calls)
-        return self._retrace(args, kwargs, key, ev, entry, exc)
+        with self._lock:
+            if self._entries.get(key) is entry and entry.count != exc.count:
+                try:  # another thread hung a variant on this tree meanwhile: it may cover this call
+                    out = entry.replay(args, kwargs)
+                except SideExit as again:
+                    exc = again
+                else:
+                    self.counters.replays += 1
+                    return out
+            c = self.counters
+            c.side_exits += 1
+            where, expect = exc.variant.describe_guard(exc.index)
+            ev = Event("guard", GuardKind.TRACE_GUARD, f"guard {exc.index} of variant {exc.variant.number} "
+                       "(a data-dependent branch)", expect, exc.seen, where, c.calls)
+            out = self._retrace(args, kwargs, key, ev, entry, exc)
+        return self.fn(*args, **kwargs) if out is _PLAIN else out
 
     def _slow(self, args: tuple, kwargs: dict) -> Any:
         c = self.counters
@@ -152,23 +176,47 @@ class JitFunction:
         _concrete(args, kwargs)
         key = make_key(args, kwargs, self._value_args)
         entry = self._entries.get(key)
+        if entry is not None and entry.check(args, kwargs) < 0:
+            return self._replay(entry, key, args, kwargs)
+        with self._lock:  # a miss: look again (another thread may have compiled it), then capture
+            out = self._miss(args, kwargs)
+        return self.fn(*args, **kwargs) if out is _PLAIN else out
+
+    def _miss(self, args: tuple, kwargs: dict) -> Any:
+        """No entry replays this call (under the lock): compile it, or say to run it plain."""
+        c = self.counters
+        if self._unjittable is not None:
+            c.fallbacks += 1
+            return _PLAIN
+        key = make_key(args, kwargs, self._value_args)
+        entry = self._entries.get(key)
         if entry is not None:
             bad = entry.check(args, kwargs)
             if bad < 0:
                 return self._replay(entry, key, args, kwargs)
             chk = entry.deps.checks[bad]
-            ev = Event("signature", chk.what, describe(chk.value), describe(entry.deps.seen(bad, args, kwargs)),
-                       chk.where, c.calls)
+            ev = Event("signature", chk.kind, chk.what, describe(chk.value),
+                       describe(entry.deps.seen(bad, args, kwargs)), chk.where or self._def_line(), c.calls)
             n = self._changes[chk.what] = self._changes.get(chk.what, 0) + 1
             if n > self.max_variants:  # a value that keeps changing: stop recompiling for it
-                return self._over_cap(ev, args, kwargs)
+                return self._over_cap(ev)
             self._drop(key)
             return self._retrace(args, kwargs, key, ev, None, None)
-        if not self._entries and not self.events:
-            ev = Event("first call", "no compiled variant yet", None, None, "", c.calls)
+        if not self._entries and not self.event_counts:
+            ev = Event("first call", None, "no compiled variant yet", None, None, user_line(), c.calls)
         else:
             ev = self._key_event(key)
         return self._retrace(args, kwargs, key, ev, None, None)
+
+    def _def_line(self) -> str:
+        code = getattr(self.fn, "__code__", None)
+        return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}" if code is not None else "<unknown>"
+
+    def _note(self, ev: Event) -> None:
+        """Keep `ev` (the last EVENTS_KEPT are kept) and count it."""
+        self.events.append(ev)
+        k = ev.kind if ev.guard is None else f"{ev.kind} {ev.guard.name}"
+        self.event_counts[k] = self.event_counts.get(k, 0) + 1
 
     def _drop(self, key: tuple) -> None:
         e = self._entries.pop(key, None)
@@ -181,8 +229,9 @@ class JitFunction:
         for old in olds[:1]:
             best = describe_key_change(old, key, self._names)
         if best is None:
-            best = ("signature", None, None)
-        return Event("signature", best[0], best[1], best[2], "", self.counters.calls)
+            return Event("signature", None, "no compiled variant for this signature", None, None, user_line(),
+                         self.counters.calls)
+        return Event("signature", best[0], best[1], best[2], best[3], user_line(), self.counters.calls)
 
     # ---- compiling --------------------------------------------------------------------
     def _n_variants(self) -> int:
@@ -194,13 +243,15 @@ class JitFunction:
         if self.strict and c.compiles > 0:
             raise RetraceError(f"{self.__qualname__} would retrace (strict=True): {ev}")
         if self._n_variants() >= self.max_variants:
-            return self._over_cap(ev, args, kwargs)
-        self.events.append(ev)
+            return self._over_cap(ev)
+        self._note(ev)
         (GUARDS if ev.kind == "guard" else RETRACE).info("%s: compile: %s", self.__qualname__, ev)
         parts = KeyParts(args, kwargs)
         out, variant, deps = self._capture(args, kwargs)
         if variant is None:
             return out
+        c.compiles += 1
+        c.compile_seconds += variant.compile_seconds
         new_key = parts.key(self._value_args)
         if entry is not None and exit_ is not None and new_key == key and self._entries.get(key) is entry:
             entry.add(exit_.variant, exit_.index, exit_.seen, variant)
@@ -209,22 +260,22 @@ class JitFunction:
             self._entries[new_key] = self._last = Entry(new_key, deps.compile(), deps, variant, fast, self.counters)
         return out
 
-    def _over_cap(self, ev: Event, args: tuple, kwargs: dict) -> Any:
+    def _over_cap(self, ev: Event) -> Any:
         """Past the cap: plain Python for this call, one warning naming what keeps changing."""
         self.counters.fallbacks += 1
         ev.kind = "fallback (cap)"
-        self.events.append(ev)
+        self._note(ev)
         if not self._cap_warned:
             self._cap_warned = True
-            warnings.warn(
+            kind = f"{ev.guard.name}: " if ev.guard is not None else ""
+            warn_user(
                 f"{self.__qualname__}: cap of {self.max_variants} compiled variants reached; new paths run "
-                f"as plain Python. What keeps changing: {ev.item} at {ev.where or '?'} "
+                f"as plain Python. What keeps changing: {kind}{ev.item} at {ev.where or self._def_line()} "
                 f"(expected {ev.expected}, seen {ev.seen})",
                 JitWarning,
-                stacklevel=4,
             )
         FALLBACK.info("%s: over the cap: %s", self.__qualname__, ev)
-        return self.fn(*args, **kwargs)
+        return _PLAIN
 
     def _capture(self, args: tuple, kwargs: dict) -> tuple[Any, Optional[Variant], Any]:
         t0 = time.perf_counter()
@@ -239,15 +290,21 @@ class JitFunction:
         deps.visit(self.fn, "F")
         deps.env["F"] = self.fn
         deps.env["STATE"] = STATE
-        deps.checks.append(Check("autograd training mode", "", "STATE.training", STATE.training, True))
-        deps.checks.append(Check("default float dtype (npx.set_np)", "", "STATE.default_float",
-                                 STATE.default_float, True))
-        for i, (p, x) in enumerate(leaves):
+        here = self._def_line()
+        deps.add(GuardKind.TRAINING_MODE, "autograd training mode", here, "STATE.training", STATE.training)
+        deps.add(GuardKind.DEFAULT_DTYPE, "default float dtype (npx.set_np)", here, "STATE.default_float",
+                 STATE.default_float)
+        for p, x in leaves:
             if not isinstance(x, (Array, float, int, bool, str, type(None))) and type(x).__module__ != "numpy":
                 src = arg_path_expr(p)
-                deps.checks.append(_identity_check(src, x, p))
-                deps.visit_value(x, src, self._names[p[0]] if isinstance(p[0], int) and p[0] < len(self._names) else str(p[0]))
+                deps.add(GuardKind.ARG_IDENTITY, f"argument {p[0]!r} (object identity)", here, src, x)
+                deps.visit_value(x, src, self._names[p[0]] if isinstance(p[0], int) and p[0] < len(self._names)
+                                 else str(p[0]), here)
+        reached = [c for c in deps.checks if type(c.value) is numpy.ndarray]
+        cap.np_objects = {id(c.value): c.value for c in reached}  # read live, by identity
         before = _snapshot(deps)
+        gens = [c.value for c in deps.checks if isinstance(c.value, _GENERATORS)]
+        rng_before = _rng_states(gens)
         contents = [shallow(o) for _, o in deps.containers]
         saved = STATE.capture
         STATE.capture = cap
@@ -263,13 +320,18 @@ class JitFunction:
             if shallow(o) != snap:
                 cap.fail(f"the step mutates {what} (a {type(o).__name__}; a replay would skip that)")
                 break
+        if _rng_states(gens) != rng_before:
+            cap.fail("the step draws from numpy.random, Python's random module or a generator object (a replay "
+                     "would reuse this call's samples); draw with tracegrad.np.random, which a replay draws again")
+        if cap.unjittable is None:
+            _guard_copied_numpy(cap, deps, reached, leaves, self._names)
         captured = cap.finish(result) if cap.unjittable is None else None
         outside = [b[1] for b in cap.bound.values() if b[0] == "obj"]
         for arr in outside:  # attach_grad/drop_grad on an outside array changes the step
-            deps.checks.append(Check(f"grad_req of an outside array {arr.shape} {arr._dtype}", "",
-                                     f"{deps._name('O', arr)}._grad_req", arr._grad_req, True))
+            deps.add(GuardKind.GRAD_REQ, f"grad_req of an outside array {arr.shape} {arr._dtype}", here,
+                     f"{deps._name('O', arr)}._grad_req", arr._grad_req)
         if captured is not None:
-            _alias_checks(deps, leaves, outside, captured)
+            _alias_checks(deps, leaves, outside, captured, here)
         for v in list(targs) + list(tkw.values()):
             if type(v) is TaggedFloat:
                 v._tg.capture = None  # an escaped tagged float must not keep the capture alive
@@ -286,19 +348,16 @@ class JitFunction:
                 RETRACE.info("%s: float argument %r is used by Python (%s at %s): keyed by value",
                          self.__qualname__, p[0], how, where)
         variant = Variant(captured, self.backend)
-        dt = time.perf_counter() - t0
-        variant.compile_seconds = dt
-        self.counters.compiles += 1
-        self.counters.compile_seconds += dt
+        variant.compile_seconds = time.perf_counter() - t0
         return _materialize(result), variant, deps
 
     def _give_up(self, reason: str) -> None:
         self._unjittable = reason
         self._last = None
         self.counters.fallbacks += 1
-        self.events.append(Event("un-jittable", reason, None, None, "", self.counters.calls))
+        self._note(Event("un-jittable", None, reason, None, None, self._def_line(), self.counters.calls))
         FALLBACK.info("%s runs as plain Python: %s", self.__qualname__, reason)
-        warnings.warn(f"{self.__qualname__} runs as plain Python from now on: {reason}", JitWarning, stacklevel=4)
+        warn_user(f"{self.__qualname__} runs as plain Python from now on: {reason}", JitWarning)
 
     # ---- observability ----------------------------------------------------------------
     @property
@@ -313,11 +372,18 @@ class JitFunction:
             lines.append("  disabled by TRACEGRAD_DISABLE_JIT")
         if self._unjittable:
             lines.append(f"  runs as plain Python: {self._unjittable}")
-        lines.append(f"  {len(self.events)} compile/fallback events:")
+        n = sum(self.event_counts.values())
+        counts = ", ".join(f"{k} x{v}" for k, v in self.event_counts.items())
+        shown = f"; the last {len(self.events)}" if n > len(self.events) else ""
+        lines.append(f"  {n} compile/fallback events ({counts}){shown}:" if n else "  0 compile/fallback events")
         lines.extend(f"    {e}" for e in self.events)
         lines.append(f"  {self._n_variants()} variants (cap {self.max_variants}) in {len(self._entries)} signature(s):")
-        for e in self._entries.values():
-            lines.append(f"   signature {_show_key(e.key, self._names)}; {len(e.deps.checks)} checks")
+        for e in list(self._entries.values()):
+            kinds: dict[str, int] = {}
+            for chk in e.deps.checks:
+                kinds[chk.kind.name] = kinds.get(chk.kind.name, 0) + 1
+            lines.append(f"   signature {_show_key(e.key, self._names)}; {len(e.deps.checks)} checks ("
+                         + ", ".join(f"{k} x{v}" for k, v in kinds.items()) + ")")
             for v in e.variants():
                 g = _compact_guards(v.guards)
                 lines.append(f"    variant {v.number} ({v.backend}): {len(v.trace.eqns)} eqns, {len(v.guards)} guards "
@@ -337,7 +403,7 @@ class JitFunction:
         self.__init__(self.fn, self.strict, self.max_variants, self.backend)
 
 
-def _alias_checks(deps: Dependencies, leaves: list, outside: list, captured: Any) -> None:
+def _alias_checks(deps: Dependencies, leaves: list, outside: list, captured: Any, here: str) -> None:
     """An argument that is (or is not) an array the step also reaches another way stays so.
 
     The trace reads each buffer through one binding; if the caller passes a global array
@@ -349,15 +415,15 @@ def _alias_checks(deps: Dependencies, leaves: list, outside: list, captured: Any
             continue
         src = arg_path_expr(p)
         if id(x) in guarded:  # same object as a global/closure/attribute array: keep it so
-            deps.checks.append(Check(f"argument {p[0]!r} is {guarded[id(x)].what}", "", src, x, False))
+            deps.add(GuardKind.OUTSIDE_ALIAS, f"argument {p[0]!r} is {guarded[id(x)].what}", here, src, x)
     if not captured.dests:
         return  # nothing written: reading one buffer by two routes gives the same values
     for o in outside:
         name = deps._name("O", o)
         for p, x in leaves:
             if isinstance(x, Array) and x is not o:
-                deps.checks.append(Check(f"argument {p[0]!r} is not an outside array {o.shape}", "",
-                                         f"({arg_path_expr(p)} is not {name})", True, True))
+                deps.add(GuardKind.OUTSIDE_ALIAS, f"argument {p[0]!r} is not an outside array {o.shape}", here,
+                         f"({arg_path_expr(p)} is not {name})", True)
 
 
 def _concrete(args: tuple, kwargs: dict) -> None:
@@ -371,7 +437,7 @@ def _concrete(args: tuple, kwargs: dict) -> None:
 
 def _show_key(key: tuple, names: list[str]) -> str:
     parts = []
-    for i, k in enumerate(key):
+    for i, k in enumerate(key[:-1]):
         n = names[i] if i < len(names) else f"arg{i}"
         if isinstance(k, tuple) and len(k) == 4 and isinstance(k[0], tuple):
             parts.append(f"{n}: {k[1]}{list(k[0])}" + (f" grad_req={k[2]}" if k[2] != "null" else ""))
@@ -379,6 +445,8 @@ def _show_key(key: tuple, names: list[str]) -> str:
             parts.append(f"{n}: float (runtime)")
         else:
             parts.append(f"{n}: {k!r}")
+    if key[-1] is not None:
+        parts.append(f"aliased arrays {key[-1]}")
     return "(" + ", ".join(parts) + ")"
 
 
@@ -396,10 +464,59 @@ def _compact_guards(guards: list) -> str:
     return ", ".join(out)
 
 
-def _identity_check(src: str, obj: Any, path: tuple) -> Any:
-    from .signature import Check
+_GENERATORS = (numpy.random.Generator, numpy.random.RandomState, random.Random)
 
-    return Check(f"argument {path[0]!r} (object identity)", "", src, obj, False)
+
+def _rng_states(gens: list) -> tuple:
+    """Python's and numpy's global generator states, and those of the generators the step
+    reaches (a global `rng`): a capture must leave them alone."""
+    st = numpy.random.get_state()
+    out = [random.getstate(), st[0], st[1].tobytes(), st[2:]]
+    for g in gens:
+        if isinstance(g, numpy.random.Generator):
+            out.append(repr(g.bit_generator.state))
+        elif isinstance(g, numpy.random.RandomState):
+            out.append(g.get_state()[1].tobytes() + repr(g.get_state()[2:]).encode())
+        else:
+            out.append(g.getstate())
+    return tuple(out)
+
+
+CONTENT_GUARD_BYTES = 16384  # a numpy array this small copied inside the step is guarded by content
+
+
+def _guard_copied_numpy(cap: Capture, deps: Dependencies, reached: list, leaves: list, names: list) -> None:
+    """A constant the step made that copies a numpy array it reaches (np.array(G)) would be
+    baked: guard a small one's contents, refuse a large one or a numpy argument (a replay
+    would reuse this call's values)."""
+    consts = [b[1] for b in cap.bound.values() if b[0] == "const" and isinstance(b[1], numpy.ndarray)]
+    if not consts:
+        return
+    sources = [(c.value, c) for c in reached] + [(x, p) for p, x in leaves if type(x) is numpy.ndarray]
+    done: set[int] = set()
+    for k in consts:
+        for src, how in sources:
+            if id(src) in done or src.shape != k.shape or src.dtype.kind not in "biuf" or not _equal(k, src):
+                continue
+            done.add(id(src))
+            if isinstance(how, tuple):  # an argument
+                name = names[how[0]] if isinstance(how[0], int) and how[0] < len(names) else str(how[0])
+                cap.fail(f"the step copies the numpy argument '{name}' into an array (np.array/asarray); a "
+                         "replay would reuse this call's values: convert it before the call, or use it directly")
+                return
+            if src.nbytes > CONTENT_GUARD_BYTES:
+                cap.fail(f"the step copies the numpy array {how.what} ({src.nbytes} bytes, reached at {how.where}) "
+                         "into an array; a replay would reuse its values: use it directly in an op (read live)")
+                return
+            deps.add(GuardKind.NUMPY_VALUE, f"contents of {how.what} (copied into the step)", how.where,
+                     f"{how.src}.tobytes()", src.tobytes())
+
+
+def _equal(k: numpy.ndarray, src: numpy.ndarray) -> bool:
+    try:
+        return bool(numpy.array_equal(k, src.astype(k.dtype), equal_nan=k.dtype.kind == "f"))
+    except (TypeError, ValueError):
+        return False
 
 
 def _snapshot(deps: Dependencies) -> list:

@@ -16,6 +16,7 @@ a replay finds it:
     ("argnp", path)     a numpy argument           (the array itself)
     ("grad", binding)   the .grad buffer of a bound array
     ("obj", array)      an array held by identity  (closure, global, attribute)
+    ("npobj", ndarray)  a numpy array the step reaches (global, closure, attribute), by identity
     ("const", data)     an array created inside the step (a snapshot of its value)
     ("scalar", path, dtype)  a float argument used directly by array ops (0-d input)
 
@@ -42,7 +43,7 @@ from ..tracer.state import STATE
 from ..tracer.where import user_line
 from .scalars import TaggedFloat, plain_value
 
-EXTERNAL = ("arg", "argnp", "grad", "obj")
+EXTERNAL = ("arg", "argnp", "grad", "obj", "npobj")
 
 
 def external(b: tuple) -> bool:
@@ -78,6 +79,7 @@ class Capture:
         self.pending_random: Optional[tuple] = None
         self.randoms: list[tuple[Callable, str]] = []  # (recipe, what) per draw, in draw order
         self.consts: set[Var] = set()  # variables computed from constants only (folded by outcome)
+        self.np_objects: dict[int, numpy.ndarray] = {}  # numpy arrays the step reaches (set by the jit)
         self.t0 = time.perf_counter()
         for a in arg_objects:
             self.keep.append(a)
@@ -120,6 +122,8 @@ class Capture:
             b = ("arg", path)
         elif x._data is not None and id(x._data) in self.arg_np:
             b = ("argnp", self.arg_np[id(x._data)])
+        elif x._data is not None and id(x._data) in self.np_objects:
+            b = ("npobj", x._data)
         elif id(x) in self.grad_owner:
             b = ("grad", self.bind(self.grad_owner[id(x)]))
         elif id(x) in self.produced:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 import numpy
 
 from ..tracer.array import Array
+from .guards import Check, GuardKind, guard
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # folders, never name prefixes
 _STDLIB = os.path.dirname(os.__file__) + os.sep
@@ -115,21 +116,87 @@ class KeyParts:
         return self.pos[name][0] if isinstance(name, int) else self.kw[name][0]
 
 
-def describe_key_change(old: tuple, new: tuple, names: list[str]) -> Optional[tuple[str, Any, Any]]:
-    """(item, expected, seen) for the first argument whose key part differs."""
+def describe_key_change(old: tuple, new: tuple, names: list[str]) -> Optional[tuple[GuardKind, str, Any, Any]]:
+    """(kind, item, expected, seen) for the first argument whose key part differs."""
     if len(old) != len(new):
-        return ("number of arguments", len(old), len(new))
+        return (GuardKind.ARG_COUNT, "number of arguments", len(old) - 1, len(new) - 1)
     for i, (a, b) in enumerate(zip(old, new)):
         if a != b:
             if i == len(old) - 1:
-                return ("which array arguments are the same object", a, b)
+                return (GuardKind.ARG_ALIAS, "which array arguments are the same object", a, b)
+            if _is_kw_key(a) and _is_kw_key(b):
+                if a[0] != b[0]:
+                    return (GuardKind.ARG_COUNT, "names of the keyword arguments", a[0], b[0])
+                return _leaf_change(f"argument '{a[0]}'", a[1], b[1])
+            if _is_kw_key(a) or _is_kw_key(b):
+                return (GuardKind.ARG_COUNT, "positional and keyword arguments", _type_name(a), _type_name(b))
             name = names[i] if i < len(names) else f"argument {i}"
-            if isinstance(a, tuple) and len(a) == 4 and isinstance(a[0], tuple):
-                for what, x, y in zip(("shape", "dtype", "grad_req", "device"), a, b if isinstance(b, tuple) else (b,) * 4):
-                    if x != y:
-                        return (f"{what} of argument '{name}'", x, y)
-            return (f"argument '{name}'", _show(a), _show(b))
+            return _leaf_change(f"argument '{name}'", a, b)
     return None
+
+
+_ARRAY_PARTS = ((GuardKind.ARG_SHAPE, "shape"), (GuardKind.ARG_DTYPE, "dtype"), (GuardKind.ARG_GRAD_REQ, "grad_req"),
+                (GuardKind.ARG_DEVICE, "device"))
+
+
+def _leaf_change(name: str, a: Any, b: Any) -> tuple[GuardKind, str, Any, Any]:
+    """The kind of change between two key parts of one argument (containers are opened)."""
+    if _is_array_key(a) and _is_array_key(b):
+        for (kind, what), x, y in zip(_ARRAY_PARTS, a, b):
+            if x != y:
+                return (kind, f"{what} of {name}", x, y)
+    if _is_np_key(a) and _is_np_key(b):
+        kind, what = (GuardKind.ARG_SHAPE, "shape") if a[1] != b[1] else (GuardKind.ARG_DTYPE, "dtype")
+        return (kind, f"{what} of {name}", a[1 if what == "shape" else 2], b[1 if what == "shape" else 2])
+    if a is float or b is float:
+        if type(b) is float or type(a) is float:  # now keyed by value (Python used it)
+            return (GuardKind.SCALAR_VALUE, f"{name} (a float Python uses)", _show(a), _show(b))
+        return (GuardKind.SCALAR_TYPE, f"type of {name}", "float", _type_name(b if a is float else a))
+    if type(a) is float and type(b) is float:
+        return (GuardKind.SCALAR_VALUE, f"{name} (a float Python uses)", a, b)
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) == 2 and a[0] is b[0]:
+        t = a[0]
+        if t in (tuple, list, dict):
+            if len(a[1]) != len(b[1]):
+                return (GuardKind.ARG_COUNT, f"length of {name}", len(a[1]), len(b[1]))
+            for j, (x, y) in enumerate(zip(a[1], b[1])):
+                if x != y:
+                    if t is dict:
+                        if x[0] != y[0]:
+                            return (GuardKind.ARG_COUNT, f"keys of {name}", x[0], y[0])
+                        return _leaf_change(f"{name}[{x[0]!r}]", x[1], y[1])
+                    return _leaf_change(f"{name}[{j}]", x, y)
+        if isinstance(t, type):
+            return (GuardKind.SCALAR_VALUE, name, a[1], b[1])
+        if t == "obj":
+            return (GuardKind.ARG_IDENTITY, f"{name} (object identity)", f"object {a[1]:#x}", f"object {b[1]:#x}")
+    return (GuardKind.ARG_TYPE, f"type of {name}", _type_name(a), _type_name(b))
+
+
+def _is_kw_key(k: Any) -> bool:
+    """(name, part) of a keyword argument; ("obj", id) is a positional object argument."""
+    return isinstance(k, tuple) and len(k) == 2 and type(k[0]) is str and type(k[1]) is not int
+
+
+def _is_array_key(k: Any) -> bool:
+    return isinstance(k, tuple) and len(k) == 4 and isinstance(k[0], tuple)
+
+
+def _is_np_key(k: Any) -> bool:
+    return isinstance(k, tuple) and len(k) == 3 and k[0] == "np"
+
+
+def _type_name(k: Any) -> str:
+    """The argument type a key part stands for."""
+    if k is float or type(k) is float:
+        return "float"
+    if _is_array_key(k):
+        return "ndarray"
+    if _is_np_key(k):
+        return "numpy.ndarray"
+    if isinstance(k, tuple) and len(k) == 2:
+        return k[0].__name__ if isinstance(k[0], type) else "object"
+    return type(k).__name__
 
 
 def key_distance(old: tuple, new: tuple) -> int:
@@ -148,6 +215,8 @@ def key_distance(old: tuple, new: tuple) -> int:
 
 
 def _show(k: Any) -> Any:
+    if k is float:
+        return "any float (a runtime input)"
     if isinstance(k, tuple) and len(k) == 2 and isinstance(k[0], type):
         return k[1]
     return k
@@ -161,15 +230,6 @@ def arg_names(fn: Callable) -> list[str]:
 
 
 # ---- checks -------------------------------------------------------------------------
-class Check:
-    """One thing a replay relies on: `src` (Python over F, G*, C*, O*) must equal `value`."""
-
-    __slots__ = ("what", "where", "src", "value", "by_eq")
-
-    def __init__(self, what: str, where: str, src: str, value: Any, by_eq: bool) -> None:
-        self.what, self.where, self.src, self.value, self.by_eq = what, where, src, value, by_eq
-
-
 def _by_eq(v: Any) -> bool:
     return type(v) in _IMMUTABLE
 
@@ -230,6 +290,12 @@ class Dependencies:
         self.env[n] = obj
         return n
 
+    def add(self, kind: GuardKind, what: str, where: str, src: str, value: Any) -> Check:
+        """Append the guard `guard()` makes (see jit/guards.py)."""
+        c = guard(kind, what, where, src, value)
+        self.checks.append(c)
+        return c
+
     def visit(self, fn: Any, src: str) -> None:
         """Guard `fn`'s code, then its globals and closure cells, recursively for user code."""
         if id(fn) in self._seen or not _user_code(fn):
@@ -238,7 +304,7 @@ class Dependencies:
         code = fn.__code__
         here = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
         if src == "F":  # a helper is guarded by identity: redefining it makes a new function object
-            self.checks.append(Check(f"code of {fn.__qualname__}", here, f"{src}.__code__", code, False))
+            self.add(GuardKind.CODE_ID, f"code of {fn.__qualname__}", here, f"{src}.__code__", code)
         g = self._name("G", fn.__globals__)
         done: set = set()
         for name, line, attr in _global_reads(code):
@@ -253,12 +319,12 @@ class Dependencies:
                 if isinstance(val, types.ModuleType) and _user_module(val):
                     aval = val.__dict__.get(attr, MISSING)
                     asrc = f"{g}.get({name!r}, MISSING).__dict__.get({attr!r}, MISSING)"
-                    self.checks.append(Check(f"module attribute {name}.{attr}", where, asrc, aval, _by_eq(aval)))
-                    self.visit_value(aval, asrc, f"{name}.{attr}")
+                    self.add(GuardKind.MODULE_ATTR, f"module attribute {name}.{attr}", where, asrc, aval)
+                    self.visit_value(aval, asrc, f"{name}.{attr}", where)
                 continue
             vsrc = f"{g}.get({name!r}, MISSING)"
-            self.checks.append(Check(f"global '{name}'", where, vsrc, val, _by_eq(val)))
-            self.visit_value(val, vsrc, name)
+            self.add(GuardKind.GLOBAL_VALUE, f"global '{name}'", where, vsrc, val)
+            self.visit_value(val, vsrc, name, where)
         cells = fn.__closure__ or ()
         for name, cell in zip(code.co_freevars, cells):
             try:
@@ -266,37 +332,46 @@ class Dependencies:
             except ValueError:
                 continue
             c = self._name("C", cell)
-            self.checks.append(Check(f"closure variable '{name}'", here, f"{c}.cell_contents", val, _by_eq(val)))
-            self.visit_value(val, f"{c}.cell_contents", name)
+            self.add(GuardKind.CLOSURE_CELL, f"closure variable '{name}'", here, f"{c}.cell_contents", val)
+            self.visit_value(val, f"{c}.cell_contents", name, here)
 
-    def visit_value(self, val: Any, src: str, what: str, depth: int = 0) -> None:
-        """Guard what a global, closure value or argument holds (functions, objects, lists)."""
+    def visit_value(self, val: Any, src: str, what: str, where: str, depth: int = 0) -> None:
+        """Guard what a global, closure value or argument holds (functions, objects, lists);
+        `where` is the line that reaches it (the global read, the closure, the def)."""
         if isinstance(val, (list, dict, set, bytearray)):
             self.containers.append((what, val))
         if isinstance(val, types.FunctionType):
             self.visit(val, src)
         elif isinstance(val, (list, tuple)) and 0 < len(val) <= 64 and depth < 3:
-            if not any(isinstance(v, (Array, list, tuple)) or _user_object(v) for v in val):
+            if type(val) is list and all(type(v) in _IMMUTABLE for v in val):  # np.array(LIST) would bake it
+                self.add(GuardKind.CONTAINER_VALUES, f"the values of {what}", where, f"tuple({src})", tuple(val))
                 return
-            self.checks.append(Check(f"length of {what}", "", f"len({src})", len(val), True))
+            if not any(isinstance(v, (Array, numpy.ndarray, list, tuple)) or _user_object(v) for v in val):
+                return
+            self.add(GuardKind.CONTAINER_LEN, f"length of {what}", where, f"len({src})", len(val))
             for i, v in enumerate(val):
                 vsrc = f"{src}[{i}]"
-                self.checks.append(Check(f"{what}[{i}]", "", vsrc, v, _by_eq(v)))
-                self.visit_value(v, vsrc, f"{what}[{i}]", depth + 1)
+                self.add(GuardKind.CONTAINER_ITEM, f"{what}[{i}]", where, vsrc, v)
+                self.visit_value(v, vsrc, f"{what}[{i}]", where, depth + 1)
         elif isinstance(val, dict) and 0 < len(val) <= 64 and depth < 3 \
                 and all(type(k) in (str, int) for k in val):
-            if not any(isinstance(v, (Array, list, tuple, dict)) or _user_object(v) for v in val.values()):
+            if all(type(v) in _IMMUTABLE for v in val.values()):  # np.array(list(D.values())) would bake it
+                self.add(GuardKind.CONTAINER_VALUES, f"the values of {what}", where, f"tuple({src}.items())",
+                         tuple(val.items()))
                 return
-            self.checks.append(Check(f"length of {what}", "", f"len({src})", len(val), True))
+            if not any(isinstance(v, (Array, numpy.ndarray, list, tuple, dict)) or _user_object(v)
+                       for v in val.values()):
+                return
+            self.add(GuardKind.CONTAINER_LEN, f"length of {what}", where, f"len({src})", len(val))
             for k, v in val.items():
                 vsrc = f"{src}.get({k!r}, MISSING)"
-                self.checks.append(Check(f"{what}[{k!r}]", "", vsrc, v, _by_eq(v)))
-                self.visit_value(v, vsrc, f"{what}[{k!r}]", depth + 1)
+                self.add(GuardKind.CONTAINER_ITEM, f"{what}[{k!r}]", where, vsrc, v)
+                self.visit_value(v, vsrc, f"{what}[{k!r}]", where, depth + 1)
         elif _user_object(val) and depth < 3 and id(val) not in self._seen:
             self._seen.add(id(val))
-            self.object_attrs(src, val, what, depth)
+            self.object_attrs(src, val, what, where, depth)
 
-    def object_attrs(self, path_src: str, obj: Any, what: str, depth: int = 0) -> None:
+    def object_attrs(self, path_src: str, obj: Any, what: str, where: str, depth: int = 0) -> None:
         """Guard an object's attributes (`self.w` rebinding retraces) and its class's methods."""
         d = getattr(obj, "__dict__", None)
         if not isinstance(d, dict):
@@ -305,13 +380,15 @@ class Dependencies:
             if isinstance(val, (Array, numpy.ndarray, types.FunctionType, list, tuple)) or _by_eq(val) \
                     or _user_object(val):
                 vsrc = f"{path_src}.__dict__.get({name!r}, MISSING)"
-                self.checks.append(Check(f"attribute {what}.{name}", "", vsrc, val, _by_eq(val)))
-                self.visit_value(val, vsrc, f"{what}.{name}", depth + 1)
+                self.add(GuardKind.OBJECT_ATTR, f"attribute {what}.{name}", where, vsrc, val)
+                self.visit_value(val, vsrc, f"{what}.{name}", where, depth + 1)
         cls = type(obj)
         for name, f in vars(cls).items():
             if isinstance(f, types.FunctionType) and _user_code(f):
                 fsrc = f"type({path_src}).__dict__.get({name!r}, MISSING)"
-                self.checks.append(Check(f"method {cls.__qualname__}.{name}", "", fsrc, f, False))
+                c = f.__code__
+                self.add(GuardKind.METHOD, f"method {cls.__qualname__}.{name}",
+                         f"{os.path.basename(c.co_filename)}:{c.co_firstlineno}", fsrc, f)
                 self.visit(f, fsrc)
 
     def compile(self) -> Callable[[tuple, dict], int]:

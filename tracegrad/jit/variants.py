@@ -55,7 +55,7 @@ class _Source:
             return arg_path_expr(b[1])
         if kind == "grad":
             return f"{self.obj(b[1])}._grad"
-        if kind in ("obj", "const"):
+        if kind in ("obj", "const", "npobj"):
             return self.const(b[1])
         raise AssertionError(f"binding {kind} names no object")
 
@@ -64,7 +64,7 @@ class _Source:
         kind = b[0]
         if kind in ("arg", "grad", "obj"):
             return f"{self.obj(b)}._data"
-        if kind in ("argnp", "const"):
+        if kind in ("argnp", "const", "npobj"):
             return self.obj(b)
         if kind == "scalar":
             return f"_array({arg_path_expr(b[1])}, {self.const(b[2], 'D')})"
@@ -159,7 +159,7 @@ class Variant:
         lines.append(f"    ins = [{', '.join(s.value(b) for b in c.inputs)}]")
         dests = []
         for i, b in enumerate(c.dests):
-            if b[0] == "argnp":
+            if b[0] in ("argnp", "npobj"):
                 dests.append(s.obj(b))
                 continue
             lines.append(f"    w{i} = {s.obj(b)}")
@@ -187,6 +187,10 @@ class Variant:
             if kind == "dict":
                 return "{" + ", ".join(f"{s.const(k)}: {ret(x)}" for k, x in zip(spec[1], spec[2])) + "}"
             if kind == "ref":
+                if spec[1][0] == "random":  # a sample returned as drawn: this replay's draw
+                    return f"WRAP(r{spec[1][1]})"
+                if spec[1][0] in ("argnp", "npobj"):  # an array over a numpy buffer, as in Python
+                    return f"WRAP({s.obj(spec[1])})"
                 return s.obj(spec[1])
             if kind == "copy":
                 return f"WRAP(_copy({s.const(spec[1])}))"
@@ -217,9 +221,10 @@ class Variant:
 class SideExit(Exception):
     """No variant covers this call's path: (variant, guard index, seen outcome)."""
 
-    def __init__(self, variant: Variant, index: int, seen: Any) -> None:
+    def __init__(self, variant: Variant, index: int, seen: Any, count: int = 0) -> None:
         super().__init__(f"guard {index} of variant {variant.number} saw {seen!r}")
         self.variant, self.index, self.seen = variant, index, seen
+        self.count = count  # how many variants the entry held when this replay began
 
 
 class Entry:
@@ -262,6 +267,7 @@ class Entry:
     def replay(self, args: tuple, kwargs: dict) -> Any:
         """Run the variant whose guards pass; raises SideExit when none does."""
         node = self.first
+        count = self.count
         while True:
             try:
                 out = node.run(args, kwargs)
@@ -269,7 +275,7 @@ class Entry:
                 k = exc.index
                 nxt = self.by_prefix.get(node.outcomes[:k] + (exc.seen,))
                 if nxt is None or nxt is node:
-                    raise SideExit(node, k, exc.seen) from None
+                    raise SideExit(node, k, exc.seen, count) from None
                 self.counters.switches += 1
                 node = nxt
                 continue
