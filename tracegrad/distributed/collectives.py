@@ -18,7 +18,7 @@ from ..errors import DTypeError, ShapeError, UnsupportedError
 from ..tracer import array as _array
 from ..tracer.array import Array
 from ..tracer.state import STATE
-from ..tracer.where import user_line_long
+from ..where import user_line_long
 from . import fusion
 from .errors import DistributedError
 from .signature import agree, layout

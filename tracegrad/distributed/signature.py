@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy
 
-from ..tracer.where import user_line_long
+from ..where import user_line_long
 from .errors import MismatchError
 from .world import WORLD, wait
 

@@ -39,7 +39,7 @@ from ..ir.ops import TABLE, Kind, Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply, make_lit
 from ..tracer.state import STATE
-from ..tracer.where import user_line
+from ..where import user_line
 from .scalars import TaggedFloat, plain_value
 
 EXTERNAL = ("arg", "argnp", "grad", "obj")

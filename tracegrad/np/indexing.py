@@ -10,7 +10,7 @@ from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ..tracer.where import user_line_long
+from ..where import user_line_long
 from ..device import UNPLACED
 from ._core import as_array, at, cast, normalize_axis, wrap
 

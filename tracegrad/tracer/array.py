@@ -16,7 +16,7 @@ from ..ir.core import Lit
 from ..ir.ops import Op
 from .. import device as _dev_mod
 from .state import STATE
-from .where import user_line, user_line_long
+from ..where import user_line, user_line_long
 
 ARRAY_CLS: type = None  # type: ignore[assignment]  # set by the surface layer
 

@@ -17,6 +17,7 @@ from ..errors import LinAlgError
 from ..ir.core import Eqn, Lit, Trace, Var
 from ..ir.ops import Op
 from ..ir.trace_builder import grad_trace
+from ..runtime.execute import _Key, execute
 from .array import Array
 from .lazy import linalg_error
 from .state import STATE
@@ -30,8 +31,6 @@ class _Plan:
     __slots__ = ("trace", "key", "n_vars")
 
     def __init__(self, trace: Trace, n_vars: int) -> None:
-        from .execute import _Key
-
         self.trace, self.n_vars = trace, n_vars
         self.key = _Key(trace.key())
 
@@ -167,7 +166,6 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
             _CACHE.clear()
         _CACHE[key] = plan
     from .backward import _free
-    from .execute import execute
 
     vs = [order[i] for i in variables]
     for v in vs:

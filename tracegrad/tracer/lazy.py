@@ -20,8 +20,9 @@ from ..errors import DTypeError, LinAlgError, ShapeError, TracegradError
 from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Op
 from .. import device as _dev_mod
+from ..runtime.execute import execute
 from .state import STATE
-from .where import user_line_long
+from ..where import user_line_long
 
 if TYPE_CHECKING:
     from .array import Array as ndarray
@@ -253,8 +254,6 @@ def _out_aval(p: Producer, i: int) -> tuple[tuple[int, ...], numpy.dtype]:
 
 def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> None:
     """Compute `targets` in one program: into `dests` where one is given, else as their values."""
-    from .execute import execute
-
     if dests is None:
         dests = [None] * len(targets)
     todo: dict[int, Any] = {}
@@ -266,14 +265,8 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
     pairs = list(todo.values())
     trace, inputs = build_trace([t for t, _ in pairs])
     args, dsts = [a._data for a in inputs], [d for _, d in pairs]
-    run = execute
-    if STATE.capture is not None:  # jit (issue 4): a capture's one-off segments are interpreted
-        from .execute import _on_gpu, interpret
-
-        if not _on_gpu(args, dsts):
-            run = interpret
-    try:
-        results = run(trace, args, dsts)
+    try:  # jit (issue 4): a capture's segments are one-off
+        results = execute(trace, args, dsts, once=STATE.capture is not None)
     except LinAlgError as exc:  # issue 9: name where the failing op was recorded
         raise linalg_error(exc, collect([t for t, _ in pairs])[0]) from None
     for (t, d), r in zip(pairs, results):

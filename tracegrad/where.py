@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # a folder, never a name prefix
+_PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep  # a folder, never a name prefix
 
 
 def user_frame() -> tuple[str, int]:
