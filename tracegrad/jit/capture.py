@@ -1,6 +1,7 @@
 """The capture context: observes one real run of a step and writes it down as ONE trace.
 
-While `STATE.capture` holds a `Capture`, every op goes lazy and is reported here
+`Capture` implements the tracer's declared hooks (`tracer.hooks.CaptureHooks`). While
+`STATE.capture` holds one, every op goes lazy and is reported here
 (`on_apply`), every sync point becomes a GUARD eqn with the outcome Python saw
 (`on_guard`), and every write into a buffer is reported (`on_inplace`, `on_setitem`,
 `on_grad_write`). The body still runs for real: sync points, in-place updates and
@@ -19,14 +20,14 @@ a replay finds it:
     ("const", data)     an array created inside the step (a snapshot of its value)
     ("scalar", path, dtype)  a float argument used directly by array ops (0-d input)
 
-Constructs a replay cannot reproduce (random sampling, custom Functions, values read by
+A random draw arrives as a `RandomRecipe` and is drawn again before each replay.
+Constructs a replay cannot reproduce (custom Functions, values read by
 Python, attach_grad on outside arrays of another kind...) make the capture *unjittable*
 with a reason naming the user's line; the caller then runs the function as plain Python.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -37,6 +38,7 @@ from ..errors import ShapeError
 from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Kind, Op
 from ..tracer.array import Array
+from ..tracer.hooks import CaptureHooks, RandomRecipe
 from ..tracer.lazy import apply, make_lit
 from ..tracer.state import STATE
 from ..where import user_line
@@ -52,7 +54,7 @@ def external(b: tuple) -> bool:
     return b[0] in EXTERNAL
 
 
-class Capture:
+class Capture(CaptureHooks):
     """Records one run of a step; `finish()` turns the record into a `Captured` step."""
 
     def __init__(self, arg_arrays: dict[int, tuple], arg_np: dict[int, tuple], arg_objects: list) -> None:
@@ -243,40 +245,20 @@ class Capture:
             "(asnumpy/print/numpy conversion/boolean mask); a replay would not see it change"
         )
 
-    def on_random(self, name: str) -> None:
+    def on_random(self, recipe: RandomRecipe) -> None:
         """A random draw: the sample becomes a runtime input, drawn again on every replay.
 
-        The recipe re-calls the sampling function with the arguments it got (read from its
-        frame); draws at replay happen before the program, in the capture's order, all of
-        them (used or not), so the generator's stream advances exactly as in Python.
+        Replays draw with the recipe (its arguments made plain values) before the program,
+        in the capture's order, all of them (used or not), so the generator's stream
+        advances exactly as in Python.
         """
         where = user_line()
-        if name == "dropout":
-            f = sys._getframe(1)
-            loc = f.f_locals
-            recipe = _dropout_recipe(f.f_globals["dropout"], tuple(loc["shape"]), loc["p"], loc["x"]._dtype)
-        else:
-            f = sys._getframe(2)  # the np.random function (its helper _note_capture is frame 1)
-            code = f.f_code
-            fn = f.f_globals.get(code.co_name)
-            n = code.co_argcount + code.co_kwonlyargcount
-            names = code.co_varnames[:n]
-            star = code.co_flags & 0x04
-            if star:
-                names = code.co_varnames[: n + 1]
-            loc = f.f_locals
-            vals = {k: loc[k] for k in names if k in loc}
-            if fn is None or name == "shuffle" or any(_has_array(v) for v in vals.values()):
-                self.fail(f"np.random.{name} at {where} with array arguments (or in place) inside a compiled "
-                          "step: its samples depend on traced values")
-                return
-            vals = {k: plain_value(v) for k, v in vals.items()}
-            if star:
-                extra = vals.pop(code.co_varnames[n])
-                recipe = _call_recipe(fn, tuple(extra), vals)
-            else:
-                recipe = _call_recipe(fn, (), vals)
-        self.pending_random = (recipe, f"{name} at {where}")
+        if recipe.op == "shuffle" or _has_array(list(recipe.params.values())):
+            self.fail(f"np.random.{recipe.op} at {where} with array arguments (or in place) inside a compiled "
+                      "step: its samples depend on traced values")
+            return
+        params = {k: plain_value(v) for k, v in recipe.params.items()}
+        self.pending_random = (_redraw(recipe, params), f"{recipe.op} at {where}")
 
     def on_persistent(self, a: Array) -> None:
         """`a`, made inside the step, is state that outlives it (an optimizer's moments):
@@ -485,22 +467,10 @@ def _has_array(v: Any) -> bool:
     return False
 
 
-def _call_recipe(fn: Callable, args: tuple, kwargs: dict) -> Callable[[], numpy.ndarray]:
-    """Draw again: the sampling function with the same arguments, as a numpy array."""
-    def draw() -> numpy.ndarray:
-        return fn(*args, **kwargs)._data
+def _redraw(recipe: RandomRecipe, params: dict) -> Callable[[], Any]:
+    """Draw again: the recipe's sampling function with `params`, as its data."""
+    def draw() -> Any:
+        return recipe.draw(params)
 
-    draw.__qualname__ = f"redraw_{getattr(fn, '__name__', 'sample')}"
-    return draw
-
-
-def _dropout_recipe(dropout: Callable, shape: tuple, p: float, dtype: numpy.dtype) -> Callable[[], numpy.ndarray]:
-    """Draw a dropout mask again (npx.dropout on ones of the mask's shape returns the mask)."""
-    ones = numpy.ones(shape, dtype)
-
-    def draw() -> numpy.ndarray:
-        from ..tracer import array as _arr
-
-        return dropout(_arr.ARRAY_CLS._wrap(ones), p=p, mode="always")._data
-
+    draw.__qualname__ = f"redraw_{recipe.op}"
     return draw

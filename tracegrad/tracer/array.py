@@ -15,6 +15,7 @@ from ..errors import NOT_IN_GRAPH, GradReqError, GraphError, InPlaceError, IN_PL
 from ..ir.core import Lit
 from ..ir.ops import Op
 from .. import device as _dev_mod
+from .hooks import hooks
 from .state import STATE
 from ..where import user_line, user_line_long
 
@@ -216,8 +217,7 @@ class Array:
         else:
             self._grad = ARRAY_CLS._wrap(numpy.zeros(self._shape, self._dtype))
         self._grad_req = grad_req
-        if STATE.capture is not None:  # jit (issue 4): replayed for arrays from outside the step
-            STATE.capture.on_attach_grad(self)
+        hooks().on_attach_grad(self)  # jit (issue 4): replayed for arrays from outside the step
         if self._prod is not None and self._in_graph and not self._freed:
             return  # MXNet 2.x: a recorded intermediate keeps its graph (retain-grad)
         if self._data is None:
@@ -250,8 +250,9 @@ class Array:
 
     def detach(self) -> "Array":
         """The same values without autograd history (shares storage when concrete)."""
-        if STATE.capture is not None:  # jit (issue 4): a traced stop_gradient
-            return STATE.capture.on_detach(self)
+        out = hooks().on_detach(self)  # jit (issue 4): a traced stop_gradient
+        if out is not None:
+            return out
         if self._data is None:
             self._value()
         a = ARRAY_CLS._wrap(self._data, root=self._root if self._root is not None else self)

@@ -19,6 +19,7 @@ from . import fastgrad
 from . import lazy as _lazy
 from .array import Array
 from .lazy import EMITTER, _out_aval, collect, materialize
+from .hooks import hooks
 from .state import STATE
 
 
@@ -182,9 +183,9 @@ def backward(
         dst[...] = src
     for v, _ in written:  # gluon-train: Trainer's ignore_stale_grad reads this (MXNet's _fresh_grad)
         v._grad_fresh = True
-    if STATE.capture is not None:  # jit (issue 4): the .grad buffers are outputs of the step
-        for v, g in written:
-            STATE.capture.on_grad_write(v, g)
+    cap = hooks()  # jit (issue 4): the .grad buffers are outputs of the step
+    for v, g in written:
+        cap.on_grad_write(v, g)
     if not retain_graph:
         _free(prods, heads)
 

@@ -20,7 +20,7 @@ from ..ir.trace_builder import grad_trace
 from ..runtime.execute import _Key, execute
 from .array import Array
 from .lazy import linalg_error
-from .state import STATE
+from .hooks import capturing
 
 _SMALL_HEAD = 4096
 _CACHE: dict = {}
@@ -142,7 +142,7 @@ def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int
 
 def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph: bool) -> bool:
     """Run backward through the cached path; False when the general path must do it."""
-    if STATE.capture is not None or any(g is not None for g in head_grads):
+    if capturing() or any(g is not None for g in head_grads):
         return False
     for h in heads:
         if not isinstance(h, Array) or h._prod is None or h._grad is not None:

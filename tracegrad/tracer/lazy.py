@@ -21,6 +21,7 @@ from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Op
 from .. import device as _dev_mod
 from ..runtime.execute import execute
+from .hooks import capturing
 from .state import STATE
 from ..where import user_line_long
 
@@ -266,7 +267,7 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
     trace, inputs = build_trace([t for t, _ in pairs])
     args, dsts = [a._data for a in inputs], [d for _, d in pairs]
     try:  # jit (issue 4): a capture's segments are one-off
-        results = execute(trace, args, dsts, once=STATE.capture is not None)
+        results = execute(trace, args, dsts, once=capturing())
     except LinAlgError as exc:  # issue 9: name where the failing op was recorded
         raise linalg_error(exc, collect([t for t, _ in pairs])[0]) from None
     for (t, d), r in zip(pairs, results):
