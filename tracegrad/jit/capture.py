@@ -40,6 +40,7 @@ from ..ir.ops import TABLE, Kind, Op
 from ..tracer.array import Array
 from ..tracer.hooks import CaptureHooks, RandomRecipe
 from ..tracer.lazy import apply, make_lit
+from ..tracer.recording import TraceRecorder
 from ..tracer.state import STATE
 from ..where import user_line
 from .scalars import TaggedFloat, plain_value
@@ -54,10 +55,15 @@ def external(b: tuple) -> bool:
     return b[0] in EXTERNAL
 
 
-class Capture(CaptureHooks):
-    """Records one run of a step; `finish()` turns the record into a `Captured` step."""
+class Capture(CaptureHooks, TraceRecorder):
+    """Records one run of a step; `finish()` turns the record into a `Captured` step.
+
+    Recorded ops become eqns through the tracer's `TraceRecorder`; operands are the
+    capture's own variables (inputs with bindings, scalar arguments).
+    """
 
     def __init__(self, arg_arrays: dict[int, tuple], arg_np: dict[int, tuple], arg_objects: list) -> None:
+        TraceRecorder.__init__(self)
         self.active = True
         self.quiet = 0  # >0 while the capture itself reads values (not a Python read)
         self.arg_arrays = arg_arrays
@@ -166,26 +172,22 @@ class Capture(CaptureHooks):
         if row.kind is Kind.HOST and "fn" in prod.params:  # a host row that calls user code back
             self.fail(f"a custom autograd.Function ({prod.params.get('fn')!r}) at {user_line()} runs "
                       "host code that a compiled step cannot replay")
-        ins = []
-        for x in prod.ins:
-            if type(x) is Lit:
-                s = self.scalar_lits.get(id(x))
-                ins.append(x if s is None else self._scalar_atom(x, s, prod, outs))
-            else:
-                ins.append(self.var_of(x))
-        const = all(type(a) is Lit or a in self.consts for a in ins)
-        ovars = []
-        for o in outs:
-            v = Var(o.shape, o._dtype)
-            self.env[id(o)] = v
-            self.produced.add(id(o))
-            self.keep.append(o)
-            ovars.append(v)
-            if const:
-                self.consts.add(v)
-        self.eqns.append(Eqn(prod.op, tuple(ins), tuple(ovars), prod.fparams))
+        ovars = self.add(prod, outs)
+        if all(type(a) is Lit or a in self.consts for a in self.eqns[-1].ins):
+            self.consts.update(ovars)
 
-    def _scalar_atom(self, lit: Lit, path: Any, prod: Any, outs: list) -> Any:
+    def operand(self, x: Any, p: Any) -> Any:
+        if type(x) is Lit:
+            s = self.scalar_lits.get(id(x))
+            return x if s is None else self._scalar_atom(x, s, p)
+        return self.var_of(x)
+
+    def bind_output(self, o: Any, v: Var) -> None:
+        self.env[id(o)] = v
+        self.produced.add(id(o))
+        self.keep.append(o)
+
+    def _scalar_atom(self, lit: Lit, path: Any, prod: Any) -> Any:
         row = TABLE[prod.op]
         v = self._scalar_var(path, lit.dtype)
         if prod.op is Op.BROADCAST_TO:
@@ -193,7 +195,7 @@ class Capture(CaptureHooks):
         if row.kind is not Kind.ELEMENTWISE:
             self.on_scalar_used(path, f"operand of {prod.op.value}", user_line())
             return lit
-        shape = tuple(outs[0].shape)
+        shape = tuple(prod.avals[0][0])
         if shape == ():
             return v
         b = Var(shape, lit.dtype)

@@ -17,6 +17,7 @@ from ..errors import LinAlgError
 from ..ir.core import Eqn, Lit, Trace, Var
 from ..ir.ops import Op
 from ..ir.trace_builder import grad_trace
+from .recording import TraceRecorder
 from ..runtime.execute import _Key, execute
 from .array import Array
 from .lazy import linalg_error
@@ -96,36 +97,37 @@ def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
     return (tuple(parts), roles, tuple(ref[id(h)] for h in heads)), order
 
 
-def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int], adds: list[int]) -> Trace:
-    env: dict[int, Var] = {}
-    in_vars = []
-    for a in order:
-        v = env[id(a)] = Var(a._shape, a._dtype)
-        in_vars.append(v)
-    eqns = []
-    stopped: dict[int, Var] = {}
+class _GradRecorder(TraceRecorder):
+    """The forward of a cached backward: a value outside the graph (computed under pause)
+    is read through STOP_GRADIENT, and a live output always names its producer's value."""
 
-    def operand(x: Any) -> Any:
+    def __init__(self, order: list) -> None:
+        super().__init__()
+        self.in_ids = {id(a) for a in order}
+        self.stopped: dict[int, Var] = {}
+
+    def operand(self, x: Any, p: Any) -> Any:
         if type(x) is Lit:
             return x
-        v = env[id(x)]
-        if x._in_graph or id(x) in in_ids:
+        v = self.env[id(x)]
+        if x._in_graph or id(x) in self.in_ids:
             return v
-        if id(x) not in stopped:  # a constant inside the graph: no gradient flows into it
-            stopped[id(x)] = Var(v.shape, v.dtype)
-            eqns.append(Eqn(Op.STOP_GRADIENT, (v,), (stopped[id(x)],), ()))
-        return stopped[id(x)]
+        s = self.stopped.get(id(x))
+        if s is None:  # a constant inside the graph: no gradient flows into it
+            s = self.stopped[id(x)] = Var(v.shape, v.dtype)
+            self.eqns.append(Eqn(Op.STOP_GRADIENT, (v,), (s,), ()))
+        return s
 
-    in_ids = {id(a) for a in order}
+    def bind_output(self, o: Any, v: Var) -> None:
+        self.env[id(o)] = v
+
+
+def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int], adds: list[int]) -> Trace:
+    rec = _GradRecorder(order)
+    in_vars = [rec.input(a) for a in order]
     for p in prods:
-        ins = tuple(operand(x) for x in p.ins)
-        outs = tuple(Var(shape, dt) for shape, dt in p.avals)
-        for i, w in enumerate(p.outs):
-            o = w() if w is not None else None
-            if o is not None:
-                env[id(o)] = outs[i]
-        eqns.append(Eqn(p.op, ins, outs, p.fparams))
-    fwd = Trace(tuple(in_vars), tuple(eqns), tuple(env[id(h)] for h in heads))
+        rec.add(p)
+    fwd = rec.trace(in_vars, [rec.env[id(h)] for h in heads])
     full = grad_trace(fwd, wrt=variables)
     grads = list(full.outputs[len(heads):])
     extra_in, extra_eqns = [], []

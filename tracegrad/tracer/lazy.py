@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy
 
 from ..errors import DTypeError, LinAlgError, ShapeError, TracegradError
-from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
+from ..ir.core import Lit, freeze_params
 from ..ir.ops import TABLE, Op
 from .. import device as _dev_mod
 from ..runtime.execute import execute
 from .hooks import capturing
+from .recording import build_trace, collect
 from .state import STATE
 from ..where import user_line_long
 
@@ -191,62 +192,6 @@ def make_lit(value: Any, dtype: numpy.dtype) -> Lit:
             _LITS.clear()
         _LITS[key] = lit
     return lit
-
-
-def collect(targets: Sequence["ndarray"], through_concrete: bool = False) -> tuple[list, list]:
-    """Producers needed to compute `targets` (in creation order) and the concrete inputs.
-
-    With `through_concrete`, the walk continues through recorded arrays that already have
-    values (backward needs their producers; their values still come in as inputs).
-    """
-    seen: set[int] = set()
-    prods: dict[int, Producer] = {}
-    inputs: dict[int, Any] = {}
-    stack = list(targets)
-    while stack:
-        a = stack.pop()
-        if id(a) in seen:
-            continue
-        seen.add(id(a))
-        p = a._prod
-        if a._data is not None:
-            inputs[id(a)] = a
-            if not (through_concrete and p is not None):
-                continue
-        if p is None:
-            raise TracegradError(f"internal: array {a.shape} has neither value nor producer")
-        if id(p) not in prods:
-            prods[id(p)] = p
-            for x in p.ins:
-                if type(x) is not Lit:
-                    stack.append(x)
-    order = sorted(prods.values(), key=lambda p: p.serial)
-    return order, list(inputs.values())
-
-
-def build_trace(targets: Sequence["ndarray"]) -> tuple[Trace, list["ndarray"]]:
-    """The linear trace that computes `targets` from concrete arrays, and those arrays."""
-    order, inputs = collect(targets)
-    env: dict[int, Var] = {}
-    in_vars = []
-    for a in inputs:
-        v = Var(a.shape, a.dtype)
-        env[id(a)] = v
-        in_vars.append(v)
-    eqns = []
-    for p in order:
-        ins = tuple(x if type(x) is Lit else env[id(x)] for x in p.ins)
-        outs = []
-        for i, r in enumerate(p.outs):
-            o = r() if r is not None else None
-            shape, dt = _out_aval(p, i)
-            v = Var(shape, dt)
-            if o is not None and id(o) not in env:  # a concrete sibling stays an input
-                env[id(o)] = v
-            outs.append(v)
-        eqns.append(Eqn(p.op, ins, tuple(outs), p.fparams))
-    outs = tuple(env[id(t)] for t in targets)
-    return Trace(tuple(in_vars), tuple(eqns), outs), inputs
 
 
 def _out_aval(p: Producer, i: int) -> tuple[tuple[int, ...], numpy.dtype]:
