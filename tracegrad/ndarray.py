@@ -379,4 +379,4 @@ class ndarray(Array):
         return self._inplace(_np.divide, o)
 
 
-_array.ARRAY_CLS = ndarray
+_array.register_surface(ndarray)

@@ -11,7 +11,7 @@ op and gives the same results.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..errors import LinAlgError
 from ..ir.core import Eqn, Lit, Trace, Var
@@ -19,8 +19,12 @@ from ..ir.ops import Op
 from ..ir.trace_builder import grad_trace
 from .recording import TraceRecorder
 from ..runtime.execute import _Key, execute
-from .array import Array
+from . import registry
+from .graph import free_graph
 from .lazy import linalg_error
+
+if TYPE_CHECKING:
+    from .array import Array
 from .hooks import capturing
 
 _SMALL_HEAD = 4096
@@ -147,7 +151,7 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
     if capturing() or any(g is not None for g in head_grads):
         return False
     for h in heads:
-        if not isinstance(h, Array) or h._prod is None or h._grad is not None:
+        if not isinstance(h, registry.BASE) or h._prod is None or h._grad is not None:
             return False
         h._check_graph()
     walked = _walk(heads)
@@ -167,7 +171,6 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
         if len(_CACHE) >= _MAX:
             _CACHE.clear()
         _CACHE[key] = plan
-    from .backward import _free
 
     vs = [order[i] for i in variables]
     for v in vs:
@@ -185,5 +188,5 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
     for v in vs:  # gluon-train: Trainer's ignore_stale_grad reads this (MXNet's _fresh_grad)
         v._grad_fresh = True
     if not retain_graph:
-        _free(prods, heads)
+        free_graph(prods, heads)
     return True

@@ -2,8 +2,8 @@
 
 A lazy array knows its shape and dtype and the producer (op, params, inputs) that computes
 it. Materializing a set of arrays walks their producers back to concrete arrays, lays the
-walk out as a linear `Trace` in creation order, and runs it through `execute` (compiled or
-interpreted). Backward emits its gradient eqns through the same machinery, so forward and
+walk out as a linear `Trace` in creation order (tracer/recording.py) and asks the runtime
+to run it (`runtime.execute`: compiled or interpreted). Backward emits its gradient eqns through the same machinery, so forward and
 backward of a step run as one program.
 """
 
@@ -21,6 +21,7 @@ from ..ir.core import Lit, freeze_params
 from ..ir.ops import TABLE, Op
 from .. import device as _dev_mod
 from ..runtime.execute import execute
+from . import registry
 from .hooks import capturing
 from .recording import build_trace, collect
 from .state import STATE
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
     from .array import Array as ndarray
 
 _serial = itertools.count()
+
+
+def next_serial() -> int:
+    """A serial later than every producer made so far."""
+    return next(_serial)
 
 
 class Producer:
@@ -80,7 +86,7 @@ def _infer(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ..
 
 def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     """Run or record one op on ndarrays and Lits; returns its outputs."""
-    cls = _array_mod.ARRAY_CLS
+    cls = registry.CLS
     fparams = freeze_params(params) if params else ()
     # one pass over the operands: the shape-rule memo key, graph membership
     arrays = []
@@ -271,6 +277,3 @@ def check_dtype_for_grad(a: "ndarray", what: str) -> None:
             f"{what}: an array of dtype {a.dtype} cannot carry a gradient "
             "(cast it with .astype('float32') first)"
         )
-
-
-from . import array as _array_mod  # noqa: E402  (array.py imports this module lazily)
