@@ -4,9 +4,11 @@ random draws handed to a capture as explicit recipes (op, params, shape, dtype, 
 from __future__ import annotations
 
 import numpy
+import pytest
 
 import tracegrad
 from tracegrad import autograd, np, npx
+from tracegrad.jit import JitWarning
 from tracegrad.tracer.hooks import NO_CAPTURE, CaptureHooks, RandomRecipe, capturing, hooks
 from tracegrad.tracer.state import STATE
 
@@ -84,3 +86,25 @@ def test_rrelu_samples_are_redrawn_on_every_replay():
         outs.append(got.asnumpy())
     assert not numpy.array_equal(outs[0], outs[1])
     assert step.counters.compiles == 1 and step.counters.replays == 2
+
+
+def test_star_argument_draws_are_redrawn_and_array_arguments_stop_the_jit():
+    def body(x):
+        return x + np.random.randn(2, 3)
+
+    step = tracegrad.jit(body, backend="interpret")
+    x = np.zeros((2, 3))
+    for seed in range(3):
+        np.random.seed(seed)
+        got = step(x)
+        np.random.seed(seed)
+        numpy.testing.assert_array_equal(got.asnumpy(), body(x).asnumpy())
+    assert step.counters.compiles == 1 and step.counters.replays == 2
+
+    def reparam(loc):
+        return np.random.normal(loc, 1.0, size=(3,))
+
+    rstep = tracegrad.jit(reparam, backend="interpret")
+    with pytest.warns(JitWarning, match="np.random.normal"):
+        rstep(np.zeros(3))
+    assert rstep.counters.fallbacks == 1
