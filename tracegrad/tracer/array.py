@@ -18,7 +18,7 @@ from .. import device as _dev_mod
 from . import registry
 from .backward import backward as _backward
 from .hooks import hooks
-from .lazy import check_dtype_for_grad, materialize, sync_targets
+from . import lazy as _lazy_mod  # by module: tests spy on lazy.materialize
 from .state import STATE
 from ..where import user_line, user_line_long
 
@@ -130,7 +130,7 @@ class Array:
         if STATE.capture is not None:  # jit (issue 4): Python reads a value outside a sync point
             STATE.capture.on_host_read(self)
         if self._data is None:
-            materialize([self])
+            _lazy_mod.materialize([self])
         if self._dev is not None and _dev_mod.is_device_array(self._data):
             return _dev_mod.to_host(self._data).reshape(self._shape)  # GPU: a host copy
         return self._data
@@ -148,7 +148,7 @@ class Array:
             cap.on_guard(Guard(self, outcome, user_line()))
             return outcome
         if self._data is None:
-            materialize(sync_targets(self))
+            _lazy_mod.materialize(_lazy_mod.sync_targets(self))
         v = self._value()
         outcome = expect_from(v)
         if self._prod is not None and self._in_graph:
@@ -202,7 +202,7 @@ class Array:
         """Allocate a zero gradient buffer and mark this array as a variable."""
         if grad_req not in _GRAD_REQS:
             raise GradReqError(f"attach_grad: grad_req {grad_req!r} is not one of {list(_GRAD_REQS)}\n  (at {user_line_long()})")
-        check_dtype_for_grad(self, "attach_grad")
+        _lazy_mod.check_dtype_for_grad(self, "attach_grad")
         if self._grad is not None and self._prod is not None and self._in_graph and not self._freed:
             raise GraphError(
                 "The node has already been marked. Cannot mark it again. (attach_grad was already "
@@ -274,7 +274,7 @@ class Array:
             if pending:
                 pending = _freeze_old_value(root, pending)
             if pending:
-                materialize(pending)
+                _lazy_mod.materialize(pending)
 
     def _check_graph(self) -> None:
         if not self._in_graph or self._freed:
