@@ -275,7 +275,7 @@ _RTOL = {"astype": 2 * float(numpy.finfo(numpy.float32).eps)}
 
 
 def _op_case_on_gpu(case) -> None:
-    from tracegrad.tracer import execute
+    from tracegrad.runtime import execute
 
     xs = case.inputs(seed=1)
     res = []

@@ -17,7 +17,8 @@ from tracegrad import autograd, ir
 from tracegrad import np as tnp
 from tracegrad.ir import Op
 from tracegrad.test_utils import assert_almost_equal, numeric_grad
-from tracegrad.tracer import execute, fastgrad
+from tracegrad.runtime import execute
+from tracegrad.tracer import fastgrad
 
 from op_cases import GRAD, Case
 

@@ -21,7 +21,7 @@ import pytest
 from tracegrad import autograd, ir
 from tracegrad import np as tnp
 from tracegrad.ir import Op
-from tracegrad.tracer import execute
+from tracegrad.runtime import execute
 from tracegrad.tracer.lazy import materialize
 
 import op_cases

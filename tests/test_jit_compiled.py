@@ -201,7 +201,7 @@ def test_large_step_replays_on_the_threaded_kernels():
 def test_strict_mode_raises_where_a_variant_would_fall_back(monkeypatch):
     import tracegrad.codegen as codegen
     from tracegrad.errors import CompileError
-    from tracegrad.tracer import execute
+    from tracegrad.runtime import execute
 
     def refuse(trace, par_min=None):
         raise CompileError("refused by the test")

@@ -14,7 +14,7 @@ import pytest
 import tracegrad
 from tracegrad import DTypeError, ShapeError, UnsupportedError, autograd, npx
 from tracegrad import np as tnp
-from tracegrad.tracer import execute
+from tracegrad.runtime import execute
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

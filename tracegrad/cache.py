@@ -34,7 +34,7 @@ def size() -> int:
 def info() -> dict[str, Any]:
     """Folder, number of generated modules, bytes on disk, programs held in memory."""
     from .codegen.cache import disk_size
-    from .tracer import execute
+    from .runtime import execute
 
     n, b = disk_size()
     progs = execute._programs
@@ -44,7 +44,7 @@ def info() -> dict[str, Any]:
 def clear(memory: bool = True, disk: bool = True) -> int:
     """Forget in-memory programs and/or delete the disk cache files; returns files removed."""
     from .codegen.cache import clear_disk
-    from .tracer import execute
+    from .runtime import execute
 
     if memory:
         execute.clear_programs()

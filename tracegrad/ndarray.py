@@ -14,6 +14,7 @@ from .ir import dtypes
 from .tracer import array as _array
 from .tracer.array import Array
 from .tracer.lazy import materialize
+from .tracer.hooks import hooks
 from .tracer.state import STATE
 
 
@@ -133,8 +134,9 @@ class ndarray(Array):
         """A deep copy (recorded as an identity op when recording)."""
         if self._in_graph and STATE.recording:
             return _np.multiply(self, 1)
-        if STATE.capture is not None:  # jit (issue 4): a traced copy
-            return STATE.capture.on_copy(self)
+        out = hooks().on_copy(self)  # jit (issue 4): a traced copy
+        if out is not None:
+            return out
         if _device.array_device(self).is_gpu:  # a device-to-device copy (issue 5)
             materialize([self])
             return type(self)._wrap(_device.gpu_copy(self._data, self._dev))
@@ -342,8 +344,9 @@ class ndarray(Array):
     def _inplace(self, fn: Any, o: Any) -> "ndarray":
         if STATE.recording and self._in_graph:
             raise InPlaceError(IN_PLACE)
-        if STATE.capture is not None:
-            return STATE.capture.on_inplace(self, fn, o)
+        out = hooks().on_inplace(self, fn, o)  # jit (issue 4): a new version of self
+        if out is not None:
+            return out
         result = fn(self, o)
         if tuple(result.shape) != tuple(self._shape):
             from .np._core import at
@@ -376,4 +379,4 @@ class ndarray(Array):
         return self._inplace(_np.divide, o)
 
 
-_array.ARRAY_CLS = ndarray
+_array.register_surface(ndarray)

@@ -14,6 +14,7 @@ from .np._core import as_array, cast, default_float, to_dtype
 from .np.sorting import topk  # noqa: F401  (numpy/linalg ops, issue 9)
 from .tracer.array import Array
 from .tracer.lazy import apply
+from .tracer.hooks import RandomRecipe, hooks
 from .tracer.state import STATE
 
 __all__ = [
@@ -189,10 +190,17 @@ def dropout(data: Any, p: float = 0.5, mode: str = "training", axes: Any = None,
     shape = list(x.shape)
     for a in axes or ():
         shape[a] = 1
-    keep = (_np.random._rng_state().uniform(size=tuple(shape)) >= p).astype(x._dtype) / (1.0 - p)
-    if STATE.capture is not None:
-        STATE.capture.on_random("dropout")
-    return _np.multiply(x, keep.astype(x._dtype))
+    keep = _dropout_mask(tuple(shape), p, x._dtype)
+    rng = _np.random._rng_state()
+    hooks().on_random(RandomRecipe("dropout", _dropout_mask, {"shape": tuple(shape), "p": p, "dtype": x._dtype},
+                                   tuple(shape), x._dtype, rng))
+    return _np.multiply(x, keep)
+
+
+def _dropout_mask(shape: tuple, p: float, dtype: numpy.dtype) -> numpy.ndarray:
+    """Dropout's scaled keep mask: 1/(1-p) with probability 1-p, else 0."""
+    keep = (_np.random._rng_state().uniform(size=shape) >= p).astype(dtype) / (1.0 - p)
+    return keep.astype(dtype)
 
 
 # ---- nn ops (issue 9): tracegrad/npx_nn.py, npx_norm.py, npx_act.py ----------------------

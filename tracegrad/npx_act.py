@@ -16,6 +16,7 @@ from .np._core import as_array, at, cast, to_dtype
 from .npx_nn import float_array
 from .tracer.array import Array
 from .tracer.lazy import apply
+from .tracer.hooks import RandomRecipe, hooks
 from .tracer.state import STATE
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -61,15 +62,21 @@ def leaky_relu(data: Any = None, gamma: Any = None, act_type: str = "leaky", slo
         return _np.multiply(_np.multiply(x, 0.5), _np.add(erf(_np.multiply(x, 1.0 / math.sqrt(2.0))), 1.0))
     if act_type == "rrelu":
         if STATE.training:
-            u = _np.random._rng_state().uniform(lower_bound, upper_bound, size=x.shape)
-            if STATE.capture is not None:
-                STATE.capture.on_random("rrelu")
-            slopes = _np.array(u.astype(x.dtype), dtype=x.dtype, device=x.device)
+            slopes = _rrelu_slopes(lower_bound, upper_bound, tuple(x.shape), x.dtype, x.device)
             return _negative_part(x, _np.multiply(x, slopes))
         return _negative_part(x, _np.multiply(x, (lower_bound + upper_bound) / 2.0))
     raise ValueError(
         f"leaky_relu: unknown act_type {act_type!r}; use leaky, prelu, elu, selu, gelu or rrelu" + at()
     )
+
+
+def _rrelu_slopes(lower: float, upper: float, shape: tuple, dtype: Any, device: Any) -> Array:
+    """rrelu's random negative slopes, uniform in [lower, upper)."""
+    rng = _np.random._rng_state()
+    u = rng.uniform(lower, upper, size=shape)
+    params = {"lower": lower, "upper": upper, "shape": shape, "dtype": dtype, "device": device}
+    hooks().on_random(RandomRecipe("rrelu", _rrelu_slopes, params, shape, dtype, rng))
+    return _np.array(u.astype(dtype), dtype=dtype, device=device)
 
 
 def silu(data: Any) -> Array:

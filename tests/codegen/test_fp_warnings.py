@@ -17,7 +17,7 @@ import pytest
 
 from tracegrad import autograd, codegen
 from tracegrad import np as tnp
-from tracegrad.tracer import execute
+from tracegrad.runtime import execute
 
 from op_cases import ALL
 

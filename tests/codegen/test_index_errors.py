@@ -10,7 +10,7 @@ import numpy
 import pytest
 
 from tracegrad import IndexOutOfRangeError
-from tracegrad.tracer import execute
+from tracegrad.runtime import execute
 
 from cg_helpers import make
 

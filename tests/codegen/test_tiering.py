@@ -10,7 +10,7 @@ import pytest
 from tracegrad import autograd
 from tracegrad import np as tnp
 from tracegrad.codegen import STATS
-from tracegrad.tracer import execute as ex
+from tracegrad.runtime import execute as ex
 
 from cg_helpers import make
 

@@ -17,8 +17,8 @@ from ..device import array_device
 from ..errors import DTypeError, ShapeError, UnsupportedError
 from ..tracer import array as _array
 from ..tracer.array import Array
-from ..tracer.state import STATE
-from ..tracer.where import user_line_long
+from ..tracer.hooks import hooks
+from ..where import user_line_long
 from . import fusion
 from .errors import DistributedError
 from .signature import agree, layout
@@ -80,8 +80,7 @@ def _storage(x: Any, what: str, write: bool = False) -> numpy.ndarray:
                 f"{what}: arrays on {array_device(x)} are not supported yet; "
                 f"reduce a CPU copy (x.as_in_ctx(npx.cpu())) (at {_at()})"
             )
-        if STATE.capture is not None:
-            STATE.capture.fail(f"{what} at {_at()} is a collective across ranks; a replay would skip it")
+        hooks().fail(f"{what} at {_at()} is a collective across ranks; a replay would skip it")
         if write:
             x._prepare_write()
         x._value()

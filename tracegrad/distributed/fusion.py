@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy
 
-from .world import WORLD, wait
+from .world import WORLD, on_shutdown, wait
 
 DEFAULT_THRESHOLD = 64 * 1024 * 1024
 SUPPORTED = tuple(numpy.dtype(t) for t in ("float32", "float64", "int32", "int64", "int8", "uint8"))
@@ -100,6 +100,7 @@ class BufferPool:
 
 
 POOL = BufferPool()
+on_shutdown(POOL.clear)
 
 
 def run(

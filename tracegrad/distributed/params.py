@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy
 
 from ..tracer.array import Array
-from ..tracer.where import user_line_long
+from ..where import user_line_long
 from .collectives import ReduceOp, _storage, broadcast_storage, reduce_storage
 from .errors import DistributedError
 from .world import require

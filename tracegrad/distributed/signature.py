@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import numpy
 
-from ..tracer.where import user_line_long
+from ..where import user_line_long
 from .errors import MismatchError
-from .world import WORLD, wait
+from .world import WORLD, on_shutdown, wait
 
 _AGREED: set[int] = set()
 _LAYOUTS: dict[tuple, Any] = {}
@@ -109,3 +109,6 @@ def reset() -> None:
     """Forget the agreed layouts (after the world changes)."""
     _AGREED.clear()
     _LAYOUTS.clear()
+
+
+on_shutdown(reset)

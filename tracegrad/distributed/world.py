@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .errors import CollectiveTimeoutError, DistributedError, RankFailedError
 
@@ -48,6 +48,12 @@ class World:
 
 
 WORLD = World()
+_ON_SHUTDOWN: list[Callable[[], None]] = []  # state that belongs to one world (fusion, signature)
+
+
+def on_shutdown(reset: Callable[[], None]) -> None:
+    """Call `reset` when the world shuts down (modules built on this one register here)."""
+    _ON_SHUTDOWN.append(reset)
 
 
 def launched_by_mpi() -> bool:
@@ -110,10 +116,8 @@ def shutdown() -> None:
         wait([w.comm.Ibarrier()], "shutdown barrier")  # on failure the world stays for the abort
     if sys.excepthook is _excepthook:
         sys.excepthook = w._prev_hook or sys.__excepthook__
-    from . import fusion, signature  # (they import this module: imported here, not at the top)
-
-    signature.reset()  # the agreed layouts belong to this world
-    fusion.POOL.clear()
+    for reset in _ON_SHUTDOWN:  # the agreed layouts, the fusion buffers
+        reset()
     for c in (w.comm, w.ctrl):
         if c is not None:
             c.Free()

@@ -15,11 +15,12 @@ only where d == True.
 from __future__ import annotations
 
 import string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy
 
-from .core import Eqn, Lit, Trace, Var
+if TYPE_CHECKING:  # core imports this module to print traces
+    from .core import Eqn, Trace, Var
 
 
 def _name(i: int) -> str:
@@ -54,9 +55,10 @@ def format_trace(trace: Trace) -> str:
         return f"{names[v]}:{v.aval()}"
 
     def atom(a: Any) -> str:
-        if isinstance(a, Lit):
-            return str(a)
-        return names.get(a, "?")
+        name = names.get(a)
+        if name is not None:
+            return name
+        return str(a) if hasattr(a, "value") else "?"  # a literal prints itself
 
     head = " ".join(bind(v) for v in trace.inputs)
     lines = ["{ lambda " + head + " . let"]

@@ -1,6 +1,7 @@
 """The capture context: observes one real run of a step and writes it down as ONE trace.
 
-While `STATE.capture` holds a `Capture`, every op goes lazy and is reported here
+`Capture` implements the tracer's declared hooks (`tracer.hooks.CaptureHooks`). While
+`STATE.capture` holds one, every op goes lazy and is reported here
 (`on_apply`), every sync point becomes a GUARD eqn with the outcome Python saw
 (`on_guard`), and every write into a buffer is reported (`on_inplace`, `on_setitem`,
 `on_grad_write`). The body still runs for real: sync points, in-place updates and
@@ -20,14 +21,14 @@ a replay finds it:
     ("const", data)     an array created inside the step (a snapshot of its value)
     ("scalar", path, dtype)  a float argument used directly by array ops (0-d input)
 
-Constructs a replay cannot reproduce (random sampling, custom Functions, values read by
+A random draw arrives as a `RandomRecipe` and is drawn again before each replay.
+Constructs a replay cannot reproduce (custom Functions, values read by
 Python, attach_grad on outside arrays of another kind...) make the capture *unjittable*
 with a reason naming the user's line; the caller then runs the function as plain Python.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -38,9 +39,11 @@ from ..errors import ShapeError
 from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Kind, Op
 from ..tracer.array import Array
+from ..tracer.hooks import CaptureHooks, RandomRecipe
 from ..tracer.lazy import apply, make_lit
+from ..tracer.recording import TraceRecorder
 from ..tracer.state import STATE
-from ..tracer.where import user_line
+from ..where import user_line
 from .scalars import TaggedFloat, plain_value
 
 EXTERNAL = ("arg", "argnp", "grad", "obj", "npobj")
@@ -53,10 +56,15 @@ def external(b: tuple) -> bool:
     return b[0] in EXTERNAL
 
 
-class Capture:
-    """Records one run of a step; `finish()` turns the record into a `Captured` step."""
+class Capture(CaptureHooks, TraceRecorder):
+    """Records one run of a step; `finish()` turns the record into a `Captured` step.
+
+    Recorded ops become eqns through the tracer's `TraceRecorder`; operands are the
+    capture's own variables (inputs with bindings, scalar arguments).
+    """
 
     def __init__(self, arg_arrays: dict[int, tuple], arg_np: dict[int, tuple], arg_objects: list) -> None:
+        TraceRecorder.__init__(self)
         self.active = True
         self.quiet = 0  # >0 while the capture itself reads values (not a Python read)
         self.arg_arrays = arg_arrays
@@ -168,26 +176,22 @@ class Capture:
         if row.kind is Kind.HOST and "fn" in prod.params:  # a host row that calls user code back
             self.fail(f"a custom autograd.Function ({prod.params.get('fn')!r}) at {user_line()} runs "
                       "host code that a compiled step cannot replay")
-        ins = []
-        for x in prod.ins:
-            if type(x) is Lit:
-                s = self.scalar_lits.get(id(x))
-                ins.append(x if s is None else self._scalar_atom(x, s, prod, outs))
-            else:
-                ins.append(self.var_of(x))
-        const = all(type(a) is Lit or a in self.consts for a in ins)
-        ovars = []
-        for o in outs:
-            v = Var(o.shape, o._dtype)
-            self.env[id(o)] = v
-            self.produced.add(id(o))
-            self.keep.append(o)
-            ovars.append(v)
-            if const:
-                self.consts.add(v)
-        self.eqns.append(Eqn(prod.op, tuple(ins), tuple(ovars), prod.fparams))
+        ovars = self.add(prod, outs)
+        if all(type(a) is Lit or a in self.consts for a in self.eqns[-1].ins):
+            self.consts.update(ovars)
 
-    def _scalar_atom(self, lit: Lit, path: Any, prod: Any, outs: list) -> Any:
+    def operand(self, x: Any, p: Any) -> Any:
+        if type(x) is Lit:
+            s = self.scalar_lits.get(id(x))
+            return x if s is None else self._scalar_atom(x, s, p)
+        return self.var_of(x)
+
+    def bind_output(self, o: Any, v: Var) -> None:
+        self.env[id(o)] = v
+        self.produced.add(id(o))
+        self.keep.append(o)
+
+    def _scalar_atom(self, lit: Lit, path: Any, prod: Any) -> Any:
         row = TABLE[prod.op]
         v = self._scalar_var(path, lit.dtype)
         if prod.op is Op.BROADCAST_TO:
@@ -195,7 +199,7 @@ class Capture:
         if row.kind is not Kind.ELEMENTWISE:
             self.on_scalar_used(path, f"operand of {prod.op.value}", user_line())
             return lit
-        shape = tuple(outs[0].shape)
+        shape = tuple(prod.avals[0][0])
         if shape == ():
             return v
         b = Var(shape, lit.dtype)
@@ -247,40 +251,20 @@ class Capture:
             "(asnumpy/print/numpy conversion/boolean mask); a replay would not see it change"
         )
 
-    def on_random(self, name: str) -> None:
+    def on_random(self, recipe: RandomRecipe) -> None:
         """A random draw: the sample becomes a runtime input, drawn again on every replay.
 
-        The recipe re-calls the sampling function with the arguments it got (read from its
-        frame); draws at replay happen before the program, in the capture's order, all of
-        them (used or not), so the generator's stream advances exactly as in Python.
+        Replays draw with the recipe (its arguments made plain values) before the program,
+        in the capture's order, all of them (used or not), so the generator's stream
+        advances exactly as in Python.
         """
         where = user_line()
-        if name == "dropout":
-            f = sys._getframe(1)
-            loc = f.f_locals
-            recipe = _dropout_recipe(f.f_globals["dropout"], tuple(loc["shape"]), loc["p"], loc["x"]._dtype)
-        else:
-            f = sys._getframe(2)  # the np.random function (its helper _note_capture is frame 1)
-            code = f.f_code
-            fn = f.f_globals.get(code.co_name)
-            n = code.co_argcount + code.co_kwonlyargcount
-            names = code.co_varnames[:n]
-            star = code.co_flags & 0x04
-            if star:
-                names = code.co_varnames[: n + 1]
-            loc = f.f_locals
-            vals = {k: loc[k] for k in names if k in loc}
-            if fn is None or name == "shuffle" or any(_has_array(v) for v in vals.values()):
-                self.fail(f"np.random.{name} at {where} with array arguments (or in place) inside a compiled "
-                          "step: its samples depend on traced values")
-                return
-            vals = {k: plain_value(v) for k, v in vals.items()}
-            if star:
-                extra = vals.pop(code.co_varnames[n])
-                recipe = _call_recipe(fn, tuple(extra), vals)
-            else:
-                recipe = _call_recipe(fn, (), vals)
-        self.pending_random = (recipe, f"{name} at {where}")
+        if recipe.op == "shuffle" or _has_array(list(recipe.params.values())):
+            self.fail(f"np.random.{recipe.op} at {where} with array arguments (or in place) inside a compiled "
+                      "step: its samples depend on traced values")
+            return
+        params = {k: plain_value(v) for k, v in recipe.params.items()}
+        self.pending_random = (_redraw(recipe, params), f"{recipe.op} at {where}")
 
     def on_persistent(self, a: Array) -> None:
         """`a`, made inside the step, is state that outlives it (an optimizer's moments):
@@ -489,22 +473,10 @@ def _has_array(v: Any) -> bool:
     return False
 
 
-def _call_recipe(fn: Callable, args: tuple, kwargs: dict) -> Callable[[], numpy.ndarray]:
-    """Draw again: the sampling function with the same arguments, as a numpy array."""
-    def draw() -> numpy.ndarray:
-        return fn(*args, **kwargs)._data
+def _redraw(recipe: RandomRecipe, params: dict) -> Callable[[], Any]:
+    """Draw again: the recipe's sampling function with `params`, as its data."""
+    def draw() -> Any:
+        return recipe.draw(params)
 
-    draw.__qualname__ = f"redraw_{getattr(fn, '__name__', 'sample')}"
-    return draw
-
-
-def _dropout_recipe(dropout: Callable, shape: tuple, p: float, dtype: numpy.dtype) -> Callable[[], numpy.ndarray]:
-    """Draw a dropout mask again (npx.dropout on ones of the mask's shape returns the mask)."""
-    ones = numpy.ones(shape, dtype)
-
-    def draw() -> numpy.ndarray:
-        from ..tracer import array as _arr
-
-        return dropout(_arr.ARRAY_CLS._wrap(ones), p=p, mode="always")._data
-
+    draw.__qualname__ = f"redraw_{recipe.op}"
     return draw

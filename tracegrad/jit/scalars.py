@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tracer.where import user_line
+from ..where import user_line
 
 
 class _Tag:

@@ -23,8 +23,7 @@ from ..errors import CompileError, GuardFailure
 from ..ir.ops import TABLE, Kind, Op
 from ..log import channel
 from ..tracer import array as _array
-from .. import device as _device
-from ..tracer import execute as _execute
+from ..runtime.execute import step_program
 from .capture import Captured
 from .signature import arg_path_expr
 
@@ -88,56 +87,9 @@ class Variant:
         self.run, self.source = self._generate()
 
     def _program(self, backend: str) -> tuple[Callable, str]:
-        """The compiled program (codegen), or the reference interpreter when asked or needed."""
-        if _device.DEVICE_TYPES and backend != "interpret":  # device hook (issue 5)
-            return self._device_program(backend), "cuda-or-cpu"
-        return self._cpu_program(backend)
-
-    def _device_program(self, backend: str) -> Callable:
-        """Device hook (issue 5, CUDA engineer): a call whose buffers are GPU device arrays
-        replays through the CUDA renderer; others through the CPU program (built on first use)."""
-        from ..codegen.cuda import execute_cuda
-
-        trace, cpu = self.trace, []
-
-        def run(ins: list, dests: list) -> list:
-            if any(_device.is_device_array(a) for a in ins) or any(_device.is_device_array(d) for d in dests):
-                return execute_cuda(trace, ins, dests)
-            if not cpu:
-                cpu.append(self._cpu_program(backend)[0])
-            return cpu[0](ins, dests)
-
-        return run
-
-    def _cpu_program(self, backend: str) -> tuple[Callable, str]:
-        trace = self.trace
-        if getattr(self.captured, "on_device", False):  # GPU arrays: execute() dispatches them (issue 5)
-            return (lambda ins, dests: _execute.execute(trace, ins, dests)), "execute (device)"
-        if backend == "interpret" or _execute.MODE == "never" or not trace.eqns:
-            return (lambda ins, dests: _execute.interpret(trace, ins, dests)), "interpret"
-        try:
-            from ..codegen import compile_trace
-
-            prog = compile_trace(trace)
-        except Exception as exc:  # noqa: BLE001  (any codegen failure: run interpreted, say why)
-            if _execute.MODE == "strict":  # strict: no fallback, the failure is the answer
-                raise
-            log.warning("variant %d runs in the interpreter (not compiled): %s: %s",
-                        self.number, type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
-            return (lambda ins, dests: _execute.interpret(trace, ins, dests)), "interpret"
-        interp = _execute.interpret
-
-        def run(ins: list, dests: list) -> list:
-            try:
-                return prog(ins, dests)
-            except CompileError as exc:  # argument checks fail before any write
-                if _execute.MODE == "strict":
-                    raise
-                log.warning("variant %d: %s; this call runs in the interpreter", self.number, exc)
-                return interp(trace, ins, dests)
-
-        run.program = prog
-        return run, "compiled"
+        """The program that runs this variant, as the runtime chooses it."""
+        return step_program(self.trace, f"variant {self.number}", backend,
+                            on_device=getattr(self.captured, "on_device", False))
 
     @property
     def generated_source(self) -> str:

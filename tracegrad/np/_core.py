@@ -14,7 +14,7 @@ from ..tracer import array as _array
 from ..tracer.array import Array
 from ..tracer.lazy import apply, make_lit
 from ..tracer.state import STATE
-from ..tracer.where import user_line_long
+from ..where import user_line_long
 from ..device import UNPLACED
 
 SCALARS = (bool, int, float, numpy.bool_, numpy.integer, numpy.floating)

@@ -9,8 +9,9 @@ import numpy
 from ..errors import DTypeError, IndexOutOfRangeError, ShapeError
 from ..ir.ops import Op
 from ..tracer.array import Array
+from ..tracer.hooks import capturing, hooks
 from ..tracer.lazy import apply
-from ..tracer.where import user_line_long
+from ..where import user_line_long
 from ..device import UNPLACED
 from ._core import as_array, at, cast, normalize_axis, wrap
 
@@ -88,11 +89,9 @@ def _index_array(k: Any, dim_size: int, axis: int, shape: tuple = ()) -> Any:
         elif k.dtype.kind not in "iu":
             raise DTypeError(f"index arrays must be integers, got {k.dtype}" + at())
         if k._dev is None or k._dev is UNPLACED:  # GPU: not checked
-            from ..tracer.state import STATE
-
             if k._data is not None:
                 _check_bounds(k._data, dim_size, axis, shape)
-            elif STATE.capture is None:  # computed inside record(): checked here, at the op
+            elif not capturing():  # computed inside record(): checked here, at the op
                 _check_bounds(k._value(), dim_size, axis, shape)
             # (in a jit capture the index stays lazy: the gather itself raises when it runs)
         return k
@@ -122,7 +121,7 @@ def getitem(x: Array, key: Any) -> Array:
         if x._data is not None and not on_gpu and not (x._in_graph and _recording()):
             from ..tracer.state import STATE
 
-            if STATE.capture is None and not STATE.force_lazy:
+            if not STATE.force_lazy and not capturing():
                 v = x._data[tuple(slice(*i) if isinstance(i, tuple) else i for i in index)]
                 if v.flags.c_contiguous and v.base is not None or v.ndim == 0:
                     return _view(x, v)
@@ -164,11 +163,7 @@ def _view(x: Array, v: numpy.ndarray) -> Array:
 
 
 def setitem(x: Array, key: Any, value: Any) -> None:
-    from ..tracer.state import STATE
-
-    if STATE.capture is not None:  # jit (issue 4): the write becomes part of the captured step
-        return STATE.capture.on_setitem(x, key, value, _setitem)
-    _setitem(x, key, value)
+    hooks().on_setitem(x, key, value, _setitem)  # jit (issue 4): a write of the captured step
 
 
 def _setitem(x: Array, key: Any, value: Any) -> None:

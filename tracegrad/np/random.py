@@ -8,7 +8,7 @@ from typing import Any, Optional
 import numpy
 
 from ..tracer.array import Array
-from ..tracer.state import STATE
+from ..tracer.hooks import RandomRecipe, hooks
 from ._core import as_array, default_float, shape_arg, to_dtype, wrap
 
 __all__ = ["seed", "uniform", "normal", "randint", "randn", "rand", "choice", "shuffle", "multinomial"]
@@ -16,9 +16,9 @@ __all__ = ["seed", "uniform", "normal", "randint", "randn", "rand", "choice", "s
 _rng = numpy.random.RandomState()
 
 
-def _note_capture(what: str) -> None:
-    if STATE.capture is not None:
-        STATE.capture.on_random(what)
+def _note_capture(fn: Any, params: dict, shape: Any = None, dtype: Any = None) -> None:
+    """Hand a capture the recipe of the draw `fn(**params)` about to be made."""
+    hooks().on_random(RandomRecipe(fn.__name__.lstrip("_"), fn, params, shape, dtype, _rng))
 
 
 def seed(seed: int, device: Any = "all") -> None:
@@ -38,7 +38,7 @@ def _out(v: Any, dtype: Any) -> Array:
 
 def uniform(low: Any = 0.0, high: Any = 1.0, size: Any = None, dtype: Any = None, device: Any = None, out: Any = None) -> Array:
     """Samples from [low, high); `size=None` gives a 0-d array."""
-    _note_capture("uniform")
+    _note_capture(uniform, dict(low=low, high=high, size=size, dtype=dtype, device=device, out=out), size, dtype)
     lo = as_array(low)._value() if isinstance(low, Array) else low
     hi = as_array(high)._value() if isinstance(high, Array) else high
     return _placed(_out(_rng.uniform(lo, hi, _size(size)), dtype), device)
@@ -46,7 +46,7 @@ def uniform(low: Any = 0.0, high: Any = 1.0, size: Any = None, dtype: Any = None
 
 def normal(loc: Any = 0.0, scale: Any = 1.0, size: Any = None, dtype: Any = None, device: Any = None, out: Any = None) -> Array:
     """Gaussian samples; with attached array loc/scale the sample is reparameterised."""
-    _note_capture("normal")
+    _note_capture(normal, dict(loc=loc, scale=scale, size=size, dtype=dtype, device=device, out=out), size, dtype)
     if isinstance(loc, Array) or isinstance(scale, Array):
         from .math import add, multiply
 
@@ -59,22 +59,22 @@ def normal(loc: Any = 0.0, scale: Any = 1.0, size: Any = None, dtype: Any = None
 
 
 def randn(*shape: int) -> Array:
-    _note_capture("randn")
+    _note_capture(_randn, dict(shape=shape), shape, None)
     return _out(_rng.standard_normal(shape or None), None)
 
 
 def rand(*shape: int) -> Array:
-    _note_capture("rand")
+    _note_capture(_rand, dict(shape=shape), shape, None)
     return _out(_rng.random_sample(shape or None), None)
 
 
 def randint(low: int, high: Optional[int] = None, size: Any = None, dtype: Any = None, device: Any = None) -> Array:
-    _note_capture("randint")
+    _note_capture(randint, dict(low=low, high=high, size=size, dtype=dtype, device=device), size, dtype)
     return _placed(wrap(numpy.asarray(_rng.randint(low, high, _size(size)), dtype=to_dtype(dtype) or numpy.int32)), device)
 
 
 def choice(a: Any, size: Any = None, replace: bool = True, p: Any = None) -> Array:
-    _note_capture("choice")
+    _note_capture(choice, dict(a=a, size=size, replace=replace, p=p), size, None)
     a = a._value() if isinstance(a, Array) else a
     p = p._value() if isinstance(p, Array) else p
     v = _rng.choice(a, _size(size), replace, p)
@@ -83,7 +83,7 @@ def choice(a: Any, size: Any = None, replace: bool = True, p: Any = None) -> Arr
 
 def multinomial(n: int, pvals: Any, size: Any = None) -> Array:
     """Counts (int64) of `n` draws over len(pvals) outcomes; shape size + (len(pvals),)."""
-    _note_capture("multinomial")
+    _note_capture(multinomial, dict(n=n, pvals=pvals, size=size), size, None)
     p = pvals._value() if isinstance(pvals, Array) else pvals
     p = numpy.asarray(p, dtype=numpy.float64)
     if p.ndim != 1 or p.size == 0 or (p < 0).any() or p[:-1].sum() > 1.0 + 1e-12:
@@ -95,9 +95,17 @@ def multinomial(n: int, pvals: Any, size: Any = None) -> Array:
 
 
 def shuffle(x: Array) -> None:
-    _note_capture("shuffle")
+    _note_capture(shuffle, dict(x=x))
     x._prepare_write()
     _rng.shuffle(x._data)
+
+
+def _randn(shape: tuple) -> Array:
+    return randn(*shape)
+
+
+def _rand(shape: tuple) -> Array:
+    return rand(*shape)
 
 
 def _rng_state() -> numpy.random.RandomState:

@@ -9,7 +9,7 @@ from ..ir import dtypes
 from ..ir.ops import Op
 from ..tracer.array import Array
 from ..tracer.lazy import apply
-from ..tracer.where import warn_user
+from ..where import warn_user
 from ._core import as_array, cast, default_float, normalize_axes, normalize_axis, reduce, to_dtype
 from .math import divide, multiply, sqrt, subtract
 

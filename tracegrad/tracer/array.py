@@ -15,10 +15,14 @@ from ..errors import NOT_IN_GRAPH, GradReqError, GraphError, InPlaceError, IN_PL
 from ..ir.core import Lit
 from ..ir.ops import Op
 from .. import device as _dev_mod
+from . import registry
+from .backward import backward as _backward
+from .hooks import hooks
+from . import lazy as _lazy_mod  # by module: tests spy on lazy.materialize
 from .state import STATE
-from .where import user_line, user_line_long
+from ..where import user_line, user_line_long
 
-ARRAY_CLS: type = None  # type: ignore[assignment]  # set by the surface layer
+ARRAY_CLS: type = None  # type: ignore[assignment]  # set by the surface layer (register_surface)
 
 _GRAD_REQS = ("write", "add", "null")
 
@@ -126,9 +130,7 @@ class Array:
         if STATE.capture is not None:  # jit (issue 4): Python reads a value outside a sync point
             STATE.capture.on_host_read(self)
         if self._data is None:
-            from .lazy import materialize
-
-            materialize([self])
+            _lazy_mod.materialize([self])
         if self._dev is not None and _dev_mod.is_device_array(self._data):
             return _dev_mod.to_host(self._data).reshape(self._shape)  # GPU: a host copy
         return self._data
@@ -146,9 +148,7 @@ class Array:
             cap.on_guard(Guard(self, outcome, user_line()))
             return outcome
         if self._data is None:
-            from .lazy import materialize, sync_targets
-
-            materialize(sync_targets(self))
+            _lazy_mod.materialize(_lazy_mod.sync_targets(self))
         v = self._value()
         outcome = expect_from(v)
         if self._prod is not None and self._in_graph:
@@ -202,9 +202,7 @@ class Array:
         """Allocate a zero gradient buffer and mark this array as a variable."""
         if grad_req not in _GRAD_REQS:
             raise GradReqError(f"attach_grad: grad_req {grad_req!r} is not one of {list(_GRAD_REQS)}\n  (at {user_line_long()})")
-        from .lazy import check_dtype_for_grad
-
-        check_dtype_for_grad(self, "attach_grad")
+        _lazy_mod.check_dtype_for_grad(self, "attach_grad")
         if self._grad is not None and self._prod is not None and self._in_graph and not self._freed:
             raise GraphError(
                 "The node has already been marked. Cannot mark it again. (attach_grad was already "
@@ -216,8 +214,7 @@ class Array:
         else:
             self._grad = ARRAY_CLS._wrap(numpy.zeros(self._shape, self._dtype))
         self._grad_req = grad_req
-        if STATE.capture is not None:  # jit (issue 4): replayed for arrays from outside the step
-            STATE.capture.on_attach_grad(self)
+        hooks().on_attach_grad(self)  # jit (issue 4): replayed for arrays from outside the step
         if self._prod is not None and self._in_graph and not self._freed:
             return  # MXNet 2.x: a recorded intermediate keeps its graph (retain-grad)
         if self._data is None:
@@ -250,8 +247,9 @@ class Array:
 
     def detach(self) -> "Array":
         """The same values without autograd history (shares storage when concrete)."""
-        if STATE.capture is not None:  # jit (issue 4): a traced stop_gradient
-            return STATE.capture.on_detach(self)
+        out = hooks().on_detach(self)  # jit (issue 4): a traced stop_gradient
+        if out is not None:
+            return out
         if self._data is None:
             self._value()
         a = ARRAY_CLS._wrap(self._data, root=self._root if self._root is not None else self)
@@ -259,9 +257,7 @@ class Array:
 
     def backward(self, out_grad: Any = None, retain_graph: bool = False, train_mode: bool = True) -> None:
         """Back-propagate from this array (as `self.sum()` when it has several elements)."""
-        from .backward import backward
-
-        backward([self], [out_grad], retain_graph=retain_graph, train_mode=train_mode)
+        _backward([self], [out_grad], retain_graph=retain_graph, train_mode=train_mode)
 
     # ---- in-place writes -------------------------------------------------------------
     def _prepare_write(self) -> None:
@@ -278,13 +274,20 @@ class Array:
             if pending:
                 pending = _freeze_old_value(root, pending)
             if pending:
-                from .lazy import materialize
-
-                materialize(pending)
+                _lazy_mod.materialize(pending)
 
     def _check_graph(self) -> None:
         if not self._in_graph or self._freed:
             raise GraphError(NOT_IN_GRAPH)
+
+
+registry.BASE = Array
+
+
+def register_surface(cls: type) -> None:
+    """Make `cls` (a subclass of Array) the class of every array ops return."""
+    global ARRAY_CLS
+    ARRAY_CLS = registry.CLS = cls
 
 
 # ---- devices (issue 5): GPU arrays hold numba-cuda device arrays in _data --------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import weakref
 
@@ -13,13 +13,15 @@ from ..errors import NO_INPUTS, NOT_IN_GRAPH, DTypeError, GraphError, ShapeError
 from ..ir.autodiff import Node, backward_pass
 from ..ir.builder import Builder
 from ..ir.core import Lit
-from . import array as _array
 from .. import device as _dev_mod
-from . import fastgrad
-from . import lazy as _lazy
-from .array import Array
+from . import fastgrad, registry
+from .graph import free_graph as _free
 from .lazy import EMITTER, _out_aval, collect, materialize
+from .hooks import hooks
 from .state import STATE
+
+if TYPE_CHECKING:
+    from .array import Array
 
 
 @contextmanager
@@ -64,8 +66,8 @@ def _head_grads(heads: Sequence[Array], head_grads: Sequence[Any]) -> list[Any]:
         if g is None:
             out.append(b.broadcast(EMITTER.lit(1, h.dtype), h.shape))
             continue
-        if not isinstance(g, Array):
-            g = _array.ARRAY_CLS._wrap(numpy.asarray(g, dtype=h.dtype))
+        if not isinstance(g, registry.BASE):
+            g = registry.CLS._wrap(numpy.asarray(g, dtype=h.dtype))
         if tuple(g.shape) != tuple(h.shape):
             raise ShapeError(
                 f"backward: head gradient has shape {tuple(g.shape)} but the head has shape "
@@ -82,7 +84,7 @@ def _head_grads(heads: Sequence[Array], head_grads: Sequence[Any]) -> list[Any]:
 
 def _run(heads, head_grads, create_graph, train_mode):
     for h in heads:
-        if not isinstance(h, Array):
+        if not isinstance(h, registry.BASE):
             raise TypeError(f"backward: heads must be arrays, got {type(h).__name__}")
         h._check_graph()
     prods = _graph(heads)
@@ -100,7 +102,7 @@ def _run(heads, head_grads, create_graph, train_mode):
 def _ghost(p: Any, i: int) -> Array:
     """A stand-in for an output nobody holds any more (gradient rules may read it)."""
     shape, dt = _out_aval(p, i)
-    o = _array.ARRAY_CLS._lazy(shape, dt, p, i, True)
+    o = registry.CLS._lazy(shape, dt, p, i, True)
     p.outs[i] = weakref.ref(o)
     return o
 
@@ -120,22 +122,6 @@ def _variables_of(prods: Sequence[Any], heads: Sequence[Array]) -> list[Array]:
             if o is not None and o._grad is not None:
                 found[id(o)] = o
     return list(found.values())
-
-
-def _free(prods: Sequence[Any], heads: Sequence[Array]) -> None:
-    freed_at = next(_lazy._serial)  # truthy: the first producer took serial 0
-    for p in prods:
-        for r in p.outs:
-            o = r() if r is not None else None
-            if o is not None and o._grad is None:
-                o._in_graph = False
-                o._freed = freed_at
-                if o._data is not None:
-                    o._prod = None
-    for h in heads:
-        if h._grad is None and h._prod is not None:
-            h._in_graph = False
-            h._freed = freed_at
 
 
 def backward(
@@ -182,9 +168,9 @@ def backward(
         dst[...] = src
     for v, _ in written:  # gluon-train: Trainer's ignore_stale_grad reads this (MXNet's _fresh_grad)
         v._grad_fresh = True
-    if STATE.capture is not None:  # jit (issue 4): the .grad buffers are outputs of the step
-        for v, g in written:
-            STATE.capture.on_grad_write(v, g)
+    cap = hooks()  # jit (issue 4): the .grad buffers are outputs of the step
+    for v, g in written:
+        cap.on_grad_write(v, g)
     if not retain_graph:
         _free(prods, heads)
 
@@ -199,7 +185,7 @@ def grad(
 ) -> list[Array]:
     """Gradients of `heads` with respect to `variables`, as new arrays (always a list)."""
     heads, head_grads = _as_lists(heads, head_grads)
-    if isinstance(variables, Array):
+    if isinstance(variables, registry.BASE):
         variables = [variables]
     assert len(variables) > 0, "variables cannot be an empty list."
     for i, v in enumerate(variables):
@@ -235,18 +221,18 @@ def _on_device_of(g: Array, v: Array) -> Array:
 
 def _fresh(g: Array) -> Array:
     if g._data is not None:
-        return _array.ARRAY_CLS._wrap(numpy.array(g._data, copy=True))
+        return registry.CLS._wrap(numpy.array(g._data, copy=True))
     return g
 
 
 def _as_lists(heads: Any, head_grads: Any) -> tuple[list, list]:
-    if isinstance(heads, Array):
+    if isinstance(heads, registry.BASE):
         heads = [heads]
         head_grads = [head_grads] if head_grads is not None else [None]
     heads = list(heads)
     if head_grads is None:
         head_grads = [None] * len(heads)
-    elif isinstance(head_grads, Array):
+    elif isinstance(head_grads, registry.BASE):
         head_grads = [head_grads]
     head_grads = list(head_grads)
     assert len(heads) == len(head_grads), (

@@ -11,15 +11,21 @@ op and gives the same results.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..errors import LinAlgError
 from ..ir.core import Eqn, Lit, Trace, Var
 from ..ir.ops import Op
 from ..ir.trace_builder import grad_trace
-from .array import Array
+from .recording import TraceRecorder
+from ..runtime.execute import _Key, execute
+from . import registry
+from .graph import free_graph
 from .lazy import linalg_error
-from .state import STATE
+
+if TYPE_CHECKING:
+    from .array import Array
+from .hooks import capturing
 
 _SMALL_HEAD = 4096
 _CACHE: dict = {}
@@ -30,8 +36,6 @@ class _Plan:
     __slots__ = ("trace", "key", "n_vars")
 
     def __init__(self, trace: Trace, n_vars: int) -> None:
-        from .execute import _Key
-
         self.trace, self.n_vars = trace, n_vars
         self.key = _Key(trace.key())
 
@@ -97,36 +101,37 @@ def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
     return (tuple(parts), roles, tuple(ref[id(h)] for h in heads)), order
 
 
-def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int], adds: list[int]) -> Trace:
-    env: dict[int, Var] = {}
-    in_vars = []
-    for a in order:
-        v = env[id(a)] = Var(a._shape, a._dtype)
-        in_vars.append(v)
-    eqns = []
-    stopped: dict[int, Var] = {}
+class _GradRecorder(TraceRecorder):
+    """The forward of a cached backward: a value outside the graph (computed under pause)
+    is read through STOP_GRADIENT, and a live output always names its producer's value."""
 
-    def operand(x: Any) -> Any:
+    def __init__(self, order: list) -> None:
+        super().__init__()
+        self.in_ids = {id(a) for a in order}
+        self.stopped: dict[int, Var] = {}
+
+    def operand(self, x: Any, p: Any) -> Any:
         if type(x) is Lit:
             return x
-        v = env[id(x)]
-        if x._in_graph or id(x) in in_ids:
+        v = self.env[id(x)]
+        if x._in_graph or id(x) in self.in_ids:
             return v
-        if id(x) not in stopped:  # a constant inside the graph: no gradient flows into it
-            stopped[id(x)] = Var(v.shape, v.dtype)
-            eqns.append(Eqn(Op.STOP_GRADIENT, (v,), (stopped[id(x)],), ()))
-        return stopped[id(x)]
+        s = self.stopped.get(id(x))
+        if s is None:  # a constant inside the graph: no gradient flows into it
+            s = self.stopped[id(x)] = Var(v.shape, v.dtype)
+            self.eqns.append(Eqn(Op.STOP_GRADIENT, (v,), (s,), ()))
+        return s
 
-    in_ids = {id(a) for a in order}
+    def bind_output(self, o: Any, v: Var) -> None:
+        self.env[id(o)] = v
+
+
+def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int], adds: list[int]) -> Trace:
+    rec = _GradRecorder(order)
+    in_vars = [rec.input(a) for a in order]
     for p in prods:
-        ins = tuple(operand(x) for x in p.ins)
-        outs = tuple(Var(shape, dt) for shape, dt in p.avals)
-        for i, w in enumerate(p.outs):
-            o = w() if w is not None else None
-            if o is not None:
-                env[id(o)] = outs[i]
-        eqns.append(Eqn(p.op, ins, outs, p.fparams))
-    fwd = Trace(tuple(in_vars), tuple(eqns), tuple(env[id(h)] for h in heads))
+        rec.add(p)
+    fwd = rec.trace(in_vars, [rec.env[id(h)] for h in heads])
     full = grad_trace(fwd, wrt=variables)
     grads = list(full.outputs[len(heads):])
     extra_in, extra_eqns = [], []
@@ -143,10 +148,10 @@ def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int
 
 def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph: bool) -> bool:
     """Run backward through the cached path; False when the general path must do it."""
-    if STATE.capture is not None or any(g is not None for g in head_grads):
+    if capturing() or any(g is not None for g in head_grads):
         return False
     for h in heads:
-        if not isinstance(h, Array) or h._prod is None or h._grad is not None:
+        if not isinstance(h, registry.BASE) or h._prod is None or h._grad is not None:
             return False
         h._check_graph()
     walked = _walk(heads)
@@ -166,8 +171,6 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
         if len(_CACHE) >= _MAX:
             _CACHE.clear()
         _CACHE[key] = plan
-    from .backward import _free
-    from .execute import execute
 
     vs = [order[i] for i in variables]
     for v in vs:
@@ -185,5 +188,5 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
     for v in vs:  # gluon-train: Trainer's ignore_stale_grad reads this (MXNet's _fresh_grad)
         v._grad_fresh = True
     if not retain_graph:
-        _free(prods, heads)
+        free_graph(prods, heads)
     return True

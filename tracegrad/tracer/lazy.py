@@ -2,8 +2,8 @@
 
 A lazy array knows its shape and dtype and the producer (op, params, inputs) that computes
 it. Materializing a set of arrays walks their producers back to concrete arrays, lays the
-walk out as a linear `Trace` in creation order, and runs it through `execute` (compiled or
-interpreted). Backward emits its gradient eqns through the same machinery, so forward and
+walk out as a linear `Trace` in creation order (tracer/recording.py) and asks the runtime
+to run it (`runtime.execute`: compiled or interpreted). Backward emits its gradient eqns through the same machinery, so forward and
 backward of a step run as one program.
 """
 
@@ -17,16 +17,25 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy
 
 from ..errors import DTypeError, LinAlgError, ShapeError, TracegradError
-from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
+from ..ir.core import Lit, freeze_params
 from ..ir.ops import TABLE, Op
 from .. import device as _dev_mod
+from ..runtime.execute import execute
+from . import registry
+from .hooks import capturing
+from .recording import build_trace, collect
 from .state import STATE
-from .where import user_line_long
+from ..where import user_line_long
 
 if TYPE_CHECKING:
     from .array import Array as ndarray
 
 _serial = itertools.count()
+
+
+def next_serial() -> int:
+    """A serial later than every producer made so far."""
+    return next(_serial)
 
 
 class Producer:
@@ -77,7 +86,7 @@ def _infer(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ..
 
 def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     """Run or record one op on ndarrays and Lits; returns its outputs."""
-    cls = _array_mod.ARRAY_CLS
+    cls = registry.CLS
     fparams = freeze_params(params) if params else ()
     # one pass over the operands: the shape-rule memo key, graph membership
     arrays = []
@@ -191,70 +200,12 @@ def make_lit(value: Any, dtype: numpy.dtype) -> Lit:
     return lit
 
 
-def collect(targets: Sequence["ndarray"], through_concrete: bool = False) -> tuple[list, list]:
-    """Producers needed to compute `targets` (in creation order) and the concrete inputs.
-
-    With `through_concrete`, the walk continues through recorded arrays that already have
-    values (backward needs their producers; their values still come in as inputs).
-    """
-    seen: set[int] = set()
-    prods: dict[int, Producer] = {}
-    inputs: dict[int, Any] = {}
-    stack = list(targets)
-    while stack:
-        a = stack.pop()
-        if id(a) in seen:
-            continue
-        seen.add(id(a))
-        p = a._prod
-        if a._data is not None:
-            inputs[id(a)] = a
-            if not (through_concrete and p is not None):
-                continue
-        if p is None:
-            raise TracegradError(f"internal: array {a.shape} has neither value nor producer")
-        if id(p) not in prods:
-            prods[id(p)] = p
-            for x in p.ins:
-                if type(x) is not Lit:
-                    stack.append(x)
-    order = sorted(prods.values(), key=lambda p: p.serial)
-    return order, list(inputs.values())
-
-
-def build_trace(targets: Sequence["ndarray"]) -> tuple[Trace, list["ndarray"]]:
-    """The linear trace that computes `targets` from concrete arrays, and those arrays."""
-    order, inputs = collect(targets)
-    env: dict[int, Var] = {}
-    in_vars = []
-    for a in inputs:
-        v = Var(a.shape, a.dtype)
-        env[id(a)] = v
-        in_vars.append(v)
-    eqns = []
-    for p in order:
-        ins = tuple(x if type(x) is Lit else env[id(x)] for x in p.ins)
-        outs = []
-        for i, r in enumerate(p.outs):
-            o = r() if r is not None else None
-            shape, dt = _out_aval(p, i)
-            v = Var(shape, dt)
-            if o is not None and id(o) not in env:  # a concrete sibling stays an input
-                env[id(o)] = v
-            outs.append(v)
-        eqns.append(Eqn(p.op, ins, tuple(outs), p.fparams))
-    outs = tuple(env[id(t)] for t in targets)
-    return Trace(tuple(in_vars), tuple(eqns), outs), inputs
-
-
 def _out_aval(p: Producer, i: int) -> tuple[tuple[int, ...], numpy.dtype]:
     return p.avals[i]
 
 
 def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> None:
     """Compute `targets` in one program: into `dests` where one is given, else as their values."""
-    from .execute import execute
-
     if dests is None:
         dests = [None] * len(targets)
     todo: dict[int, Any] = {}
@@ -266,14 +217,8 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
     pairs = list(todo.values())
     trace, inputs = build_trace([t for t, _ in pairs])
     args, dsts = [a._data for a in inputs], [d for _, d in pairs]
-    run = execute
-    if STATE.capture is not None:  # jit (issue 4): a capture's one-off segments are interpreted
-        from .execute import _on_gpu, interpret
-
-        if not _on_gpu(args, dsts):
-            run = interpret
-    try:
-        results = run(trace, args, dsts)
+    try:  # jit (issue 4): a capture's segments are one-off
+        results = execute(trace, args, dsts, once=capturing())
     except LinAlgError as exc:  # issue 9: name where the failing op was recorded
         raise linalg_error(exc, collect([t for t, _ in pairs])[0]) from None
     for (t, d), r in zip(pairs, results):
@@ -332,6 +277,3 @@ def check_dtype_for_grad(a: "ndarray", what: str) -> None:
             f"{what}: an array of dtype {a.dtype} cannot carry a gradient "
             "(cast it with .astype('float32') first)"
         )
-
-
-from . import array as _array_mod  # noqa: E402  (array.py imports this module lazily)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..ir.core import Eqn, Lit, Trace, Var
 from ..ir.ops import Op
 from .array import Array
-from .lazy import _out_aval, collect
+from .recording import TraceRecorder, collect
 from .state import STATE
 
 
@@ -23,27 +25,24 @@ def trace_of(x: Array) -> Trace:
     for g, gorder, ginputs in guards:
         prods.update({id(p): p for p in gorder})
         all_inputs.update({id(a): a for a in ginputs if a._prod is None})
-    env: dict[int, Var] = {}
-    in_vars = []
-    for a in all_inputs.values():
-        env[id(a)] = Var(a.shape, a.dtype)
-        in_vars.append(env[id(a)])
-    eqns: list[Eqn] = []
+    rec = _ShowRecorder()
+    in_vars = [rec.input(a) for a in all_inputs.values()]
     guard_at = {}
     for g, gorder, _ in guards:
         last = max((p.serial for p in gorder), default=-1)
         guard_at.setdefault(last, []).append(g)
     for p in sorted(prods.values(), key=lambda p: p.serial):
-        ins = tuple(a if type(a) is Lit else env.setdefault(id(a), Var(a.shape, a.dtype)) for a in p.ins)
-        outs = []
-        for i, r in enumerate(p.outs):
-            o = r() if r is not None else None
-            shape, dt = _out_aval(p, i)
-            v = Var(shape, dt)
-            if o is not None:
-                env[id(o)] = v
-            outs.append(v)
-        eqns.append(Eqn(p.op, ins, tuple(outs), p.fparams))
+        rec.add(p)
         for g in guard_at.get(p.serial, []):
-            eqns.append(Eqn(Op.GUARD, (env[id(g.array)],), (), (("expect", g.expect), ("where", g.where))))
-    return Trace(tuple(in_vars), tuple(eqns), (env[id(x)],))
+            rec.eqns.append(Eqn(Op.GUARD, (rec.env[id(g.array)],), (), (("expect", g.expect), ("where", g.where))))
+    return rec.trace(in_vars, [rec.env[id(x)]])
+
+
+class _ShowRecorder(TraceRecorder):
+    """Every array read gets a variable; a live output names its producer's value."""
+
+    def operand(self, x: Any, p: Any) -> Any:
+        return x if type(x) is Lit else self.env.setdefault(id(x), Var(x.shape, x.dtype))
+
+    def bind_output(self, o: Any, v: Var) -> None:
+        self.env[id(o)] = v

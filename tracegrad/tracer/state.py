@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from .hooks import CaptureHooks
 
 
 class _State(threading.local):
@@ -13,7 +16,7 @@ class _State(threading.local):
         self.force_lazy = 0  # >0 while backward emits gradients: keep every op lazy
         self.record_depth = 0
         self.guards: list[Any] = []  # Guard records of the current record session
-        self.capture: Any = None  # the jit's capture context, when one is active
+        self.capture: Optional["CaptureHooks"] = None  # the active capture (tracer/hooks.py)
         self.default_float = "float32"
 
 

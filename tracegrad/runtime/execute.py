@@ -1,6 +1,9 @@
-"""Runs a trace: the one door between the tracer and the back ends.
+"""Runs a trace: the one door between the tracer, the jit and the back ends.
 
-Tiering: a trace runs in the reference interpreter until it is worth compiling, that is
+Which program runs a trace is decided here and nowhere else: the reference interpreter,
+a compiled CPU program (codegen), or the CUDA renderer when an argument lives on a GPU.
+
+`execute` serves the record scope. Tiering: a trace runs in the reference interpreter until it is worth compiling, that is
 when its work (elements produced, summed over eqns) reaches `WORK_MIN`, or its key
 (`Trace.key()`, structural, literal values included) has been seen `HOT` times. Compiled
 programs are cached in memory by key (and their modules on disk, see codegen.cache). A
@@ -10,7 +13,12 @@ trace the compiler cannot handle runs in the interpreter; the reason is logged o
 `TRACEGRAD_COMPILE=auto|always|never|strict` overrides the tiering (`always` compiles every
 trace: the tests use it to exercise the compiled path; `strict` is `always` and raises
 instead of falling back, to find what the compiler does not handle). `TRACEGRAD_HOT` and `TRACEGRAD_WORK_MIN`
-tune the thresholds.
+tune the thresholds. A one-off trace (`once=True`: a segment a jit capture computes while
+it records) runs interpreted.
+
+`step_program` serves the jit: a captured step is compiled at once (no tiering); when the
+compiler cannot handle it, or a call's arguments fail the program's checks, it runs in the
+interpreter with the reason logged (`strict` raises instead).
 """
 
 from __future__ import annotations
@@ -25,8 +33,8 @@ from .. import device as _device
 from ..errors import CompileError, GuardFailure, IndexOutOfRangeError
 from ..ir.core import Trace
 from ..log import channel
-from ..runtime.interpret import eval_trace
-from .where import user_line_long
+from ..where import user_line_long
+from .interpret import eval_trace
 
 MODE = os.environ.get("TRACEGRAD_COMPILE", "auto").strip().lower() or "auto"
 HOT = int(os.environ.get("TRACEGRAD_HOT", "3"))
@@ -60,10 +68,12 @@ def execute(
     args: Sequence[numpy.ndarray],
     dests: Optional[Sequence[Optional[numpy.ndarray]]] = None,
     key: Optional["_Key"] = None,
+    once: bool = False,
 ) -> list[numpy.ndarray]:
     """Run `trace` on `args`; outputs with a destination buffer are written into it.
 
-    `key` is the trace's `_Key` when the caller keeps it (saves rehashing the trace).
+    `key` is the trace's `_Key` when the caller keeps it (saves rehashing the trace);
+    `once` says the trace will not come again (it runs interpreted unless on a GPU).
     """
     # ---- device dispatch hook (issue 5, CUDA engineer): device arrays run on the GPU ----
     if _device.DEVICE_TYPES and _on_gpu(args, dests):
@@ -71,7 +81,7 @@ def execute(
 
         return execute_cuda(trace, args, dests)
     # ---- end of device dispatch hook ----
-    if MODE != "never":
+    if MODE != "never" and not once:
         prog = _program(trace, key)
         if prog is not None:
             try:
@@ -186,3 +196,64 @@ def _on_gpu(args: Sequence, dests: Optional[Sequence]) -> bool:
     return any(_device.is_device_array(a) for a in args) or (
         dests is not None and any(_device.is_device_array(d) for d in dests)
     )
+
+
+_STEP_LOG = channel("compile")
+
+
+def step_program(trace: Trace, label: str, backend: str = "auto", on_device: bool = False) -> tuple[Callable, str]:
+    """The program that runs a jit step's `trace` as `run(ins, dests)`, and what it is.
+
+    `backend="interpret"` asks for the interpreter; `on_device` (a step captured on GPU
+    arrays) dispatches each call by where its buffers live. A compiled program is exposed
+    as `run.program`; `label` names the step in the logged fallback reasons.
+    """
+    if _device.DEVICE_TYPES and backend != "interpret":  # device hook (issue 5)
+        return _device_program(trace, label, backend), "cuda-or-cpu"
+    return _cpu_program(trace, label, backend, on_device)
+
+
+def _device_program(trace: Trace, label: str, backend: str) -> Callable:
+    """Device hook (issue 5, CUDA engineer): a call whose buffers are GPU device arrays
+    replays through the CUDA renderer; others through the CPU program (built on first use)."""
+    from ..codegen.cuda import execute_cuda
+
+    cpu: list = []
+
+    def run(ins: list, dests: list) -> list:
+        if any(_device.is_device_array(a) for a in ins) or any(_device.is_device_array(d) for d in dests):
+            return execute_cuda(trace, ins, dests)
+        if not cpu:
+            cpu.append(_cpu_program(trace, label, backend, False)[0])
+        return cpu[0](ins, dests)
+
+    return run
+
+
+def _cpu_program(trace: Trace, label: str, backend: str, on_device: bool) -> tuple[Callable, str]:
+    if on_device:  # GPU arrays: execute() dispatches them (issue 5)
+        return (lambda ins, dests: execute(trace, ins, dests)), "execute (device)"
+    if backend == "interpret" or MODE == "never" or not trace.eqns:
+        return (lambda ins, dests: interpret(trace, ins, dests)), "interpret"
+    try:
+        from ..codegen import compile_trace
+
+        prog = compile_trace(trace)
+    except Exception as exc:  # noqa: BLE001  (any codegen failure: run interpreted, say why)
+        if MODE == "strict":  # strict: no fallback, the failure is the answer
+            raise
+        _STEP_LOG.warning("%s runs in the interpreter (not compiled): %s: %s",
+                          label, type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
+        return (lambda ins, dests: interpret(trace, ins, dests)), "interpret"
+
+    def run(ins: list, dests: list) -> list:
+        try:
+            return prog(ins, dests)
+        except CompileError as exc:  # argument checks fail before any write
+            if MODE == "strict":
+                raise
+            _STEP_LOG.warning("%s: %s; this call runs in the interpreter", label, exc)
+            return interpret(trace, ins, dests)
+
+    run.program = prog
+    return run, "compiled"
