@@ -15,6 +15,7 @@ from ..errors import NOT_IN_GRAPH, GradReqError, GraphError, InPlaceError, IN_PL
 from ..ir.core import Lit
 from ..ir.ops import Op
 from .. import device as _dev_mod
+from .eager import note_sync
 from .state import STATE
 from .where import user_line, user_line_long
 
@@ -153,6 +154,7 @@ class Array:
         outcome = expect_from(v)
         if self._prod is not None and self._in_graph:
             STATE.guards.append(Guard(self, outcome, user_line()))
+            note_sync()
         return outcome
 
     def _scalar_value(self, what: str) -> numpy.ndarray:

@@ -18,6 +18,7 @@ from .. import device as _dev_mod
 from . import fastgrad
 from . import lazy as _lazy
 from .array import Array
+from .eager import note_backward
 from .lazy import EMITTER, _out_aval, collect, materialize
 from .state import STATE
 
@@ -136,6 +137,8 @@ def _free(prods: Sequence[Any], heads: Sequence[Array]) -> None:
         if h._grad is None and h._prod is not None:
             h._in_graph = False
             h._freed = freed_at
+            if h._data is not None:  # a computed head (the loss) lets the freed graph go
+                h._prod = None
 
 
 def backward(
@@ -146,6 +149,7 @@ def backward(
 ) -> None:
     """Gradients of `heads` into the `.grad` buffers of every variable in their graph."""
     heads, head_grads = _as_lists(heads, head_grads)
+    note_backward()
     if fastgrad.try_backward(heads, head_grads, retain_graph):
         return
     prods, ct = _run(heads, head_grads, False, train_mode)

@@ -20,6 +20,7 @@ from ..errors import DTypeError, LinAlgError, ShapeError, TracegradError
 from ..ir.core import Eqn, Lit, Trace, Var, freeze_params
 from ..ir.ops import TABLE, Op
 from .. import device as _dev_mod
+from . import eager as _eager
 from .state import STATE
 from .where import user_line_long
 
@@ -128,11 +129,22 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
                 r._dev = _dev_mod.UNPLACED
         return res
     prod = Producer(op, params, tuple(ins), avals, fparams)
+    # small values of the graph are computed at once (tracer/eager.py): no trace per sync
+    values = (
+        _eager.compute(op, ins, params, avals)
+        if in_graph and not on_gpu and _eager.eligible(arrays, avals) and not STATE.force_lazy
+        and STATE.capture is None and all(a._data is not None for a in arrays)
+        else None
+    )
     outs = []
     for i, (shape, dt) in enumerate(avals):
         o = cls._lazy(shape, dt, prod, i, in_graph)
         prod.outs[i] = weakref.ref(o)
         outs.append(o)
+    if values is not None:
+        for o, v in zip(outs, values):
+            o._data = v
+        return outs
     for a in arrays:
         if a._data is not None:
             a._add_user(outs[0])
