@@ -101,10 +101,16 @@ class Array:
 
     def _add_user(self, user: "Array") -> None:
         root = self._root if self._root is not None else self
-        if root._users is None:
-            # keyed by id: a WeakSet would compare arrays with `==` (elementwise) on re-adds
-            root._users = weakref.WeakValueDictionary()
-        root._users[id(user)] = user
+        users = root._users
+        if users is None:
+            # weak references in a list (a WeakSet would compare arrays with `==`); the dead
+            # ones are dropped whenever the list reaches a power of two from 32 on
+            root._users = [weakref.ref(user)]
+            return
+        users.append(weakref.ref(user))
+        n = len(users)
+        if n >= 32 and n & (n - 1) == 0:
+            users[:] = [r for r in users if r() is not None]
 
     # ---- basic facts -----------------------------------------------------------------
     @property
@@ -275,7 +281,7 @@ class Array:
         root = self._root if self._root is not None else self
         users = root._users
         if users:
-            pending = [u for u in list(users.values()) if u._data is None]
+            pending = list({id(u): u for u in (r() for r in users) if u is not None and u._data is None}.values())
             root._users = None
             if pending:
                 pending = _freeze_old_value(root, pending)
