@@ -78,8 +78,8 @@ class Array:
     def _lazy(cls, shape: tuple, dtype: numpy.dtype, prod: Any, idx: int, in_graph: bool) -> "Array":
         a = cls.__new__(cls)
         a._data = None
-        a._shape = tuple(shape)
-        a._dtype = numpy.dtype(dtype)
+        a._shape = shape if type(shape) is tuple else tuple(shape)
+        a._dtype = dtype if isinstance(dtype, numpy.dtype) else numpy.dtype(dtype)
         a._prod = prod
         a._idx = idx
         a._in_graph = in_graph

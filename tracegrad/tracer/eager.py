@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from math import prod
 from typing import Any, Optional, Sequence
 
 import numpy
@@ -58,16 +59,10 @@ def eligible(arrays: Sequence[Any], avals: Sequence[tuple]) -> bool:
     if limit <= 0 or POLICY == "never" or not (MODE.active or POLICY == "always"):
         return False
     for a in arrays:
-        n = 1
-        for d in a._shape:
-            n *= d
-        if n > limit:
+        if prod(a._shape) > limit:
             return False
     for shape, _ in avals:
-        n = 1
-        for d in shape:
-            n *= d
-        if n > limit:
+        if prod(shape) > limit:
             return False
     return True
 
@@ -75,19 +70,20 @@ def eligible(arrays: Sequence[Any], avals: Sequence[tuple]) -> bool:
 def compute(op: Op, ins: Sequence[Any], params: dict, avals: Sequence[tuple]) -> Optional[list[numpy.ndarray]]:
     """The op's values by its numpy reference, each owning its memory; None when the
     reference raises (the op is then recorded lazily and reports where it always has)."""
-    vals = [a.dtype.type(a.value) if type(a) is Lit else a._data for a in ins]
+    vals = [a._data if type(a) is not Lit else a.dtype.type(a.value) for a in ins]
     try:
         out = TABLE[op].impl(*vals, **params)
     except Exception:  # noqa: BLE001  (lazily recorded, the same error surfaces at the sync point)
         return None
     if len(avals) == 1:
-        out = (out,)
-    res = []
-    for o, (shape, dt) in zip(out, avals):
-        v = numpy.asarray(o, dtype=dt)
-        if v.base is not None:  # a view of an operand: recorded values never alias
-            v = v.copy()
-        if v.shape != shape:
-            v = v.reshape(shape)
-        res.append(v)
-    return res
+        return [_owned(out, *avals[0])]
+    return [_owned(o, shape, dt) for o, (shape, dt) in zip(out, avals)]
+
+
+def _owned(o: Any, shape: tuple, dt: numpy.dtype) -> numpy.ndarray:
+    v = numpy.asarray(o, dtype=dt)
+    if v.base is not None:  # a view of an operand: recorded values never alias
+        v = v.copy()
+    if v.shape != shape:
+        v = v.reshape(shape)
+    return v
