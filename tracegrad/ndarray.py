@@ -341,12 +341,14 @@ class ndarray(Array):
         return _np.logical_or(self, o)
 
     # ---- in-place arithmetic: outside record() only (MXNet) --------------------------
-    def _inplace(self, fn: Any, o: Any) -> "ndarray":
+    def _inplace(self, fn: Any, o: Any, ufunc: Any = None) -> "ndarray":
         if STATE.recording and self._in_graph:
             raise InPlaceError(IN_PLACE)
         out = hooks().on_inplace(self, fn, o)  # jit (issue 4): a new version of self
         if out is not None:
             return out
+        if ufunc is not None and self._write_in_place(ufunc, o):
+            return self
         result = fn(self, o)
         if tuple(result.shape) != tuple(self._shape):
             from .np._core import at
@@ -366,17 +368,38 @@ class ndarray(Array):
         self._data[...] = result._value().astype(self._dtype, copy=False)
         return self
 
+    def _write_in_place(self, ufunc: Any, o: Any) -> bool:
+        """`self = ufunc(self, o)` straight into this float array's CPU buffer, when `o` is a
+        Python number or a concrete array of the same shape and dtype (the hand-written
+        update `p -= lr * p.grad`): one pass, no temporary. False: take the general path."""
+        if self._dev is not None or self._data is None or self._dtype.kind != "f":
+            return False
+        t = type(o)
+        if t is float or t is int:
+            other = o
+        elif (
+            isinstance(o, Array) and o._data is not None and o._dev is None
+            and o._shape == self._shape and o._dtype == self._dtype
+        ):
+            other = o._data
+        else:
+            return False
+        self._prepare_write()
+        with numpy.errstate(all="ignore"):  # the op table's policy: IEEE results, no warnings
+            ufunc(self._data, other, out=self._data)
+        return True
+
     def __iadd__(self, o: Any) -> "ndarray":
-        return self._inplace(_np.add, o)
+        return self._inplace(_np.add, o, numpy.add)
 
     def __isub__(self, o: Any) -> "ndarray":
-        return self._inplace(_np.subtract, o)
+        return self._inplace(_np.subtract, o, numpy.subtract)
 
     def __imul__(self, o: Any) -> "ndarray":
-        return self._inplace(_np.multiply, o)
+        return self._inplace(_np.multiply, o, numpy.multiply)
 
     def __itruediv__(self, o: Any) -> "ndarray":
-        return self._inplace(_np.divide, o)
+        return self._inplace(_np.divide, o, numpy.true_divide)
 
 
 _array.register_surface(ndarray)

@@ -19,6 +19,7 @@ from . import registry
 from .backward import backward as _backward
 from .hooks import hooks
 from . import lazy as _lazy_mod  # by module: tests spy on lazy.materialize
+from .eager import note_sync
 from .state import STATE
 from ..where import user_line, user_line_long
 
@@ -81,8 +82,8 @@ class Array:
     def _lazy(cls, shape: tuple, dtype: numpy.dtype, prod: Any, idx: int, in_graph: bool) -> "Array":
         a = cls.__new__(cls)
         a._data = None
-        a._shape = tuple(shape)
-        a._dtype = numpy.dtype(dtype)
+        a._shape = shape if type(shape) is tuple else tuple(shape)
+        a._dtype = dtype if isinstance(dtype, numpy.dtype) else numpy.dtype(dtype)
         a._prod = prod
         a._idx = idx
         a._in_graph = in_graph
@@ -104,10 +105,16 @@ class Array:
 
     def _add_user(self, user: "Array") -> None:
         root = self._root if self._root is not None else self
-        if root._users is None:
-            # keyed by id: a WeakSet would compare arrays with `==` (elementwise) on re-adds
-            root._users = weakref.WeakValueDictionary()
-        root._users[id(user)] = user
+        users = root._users
+        if users is None:
+            # weak references in a list (a WeakSet would compare arrays with `==`); the dead
+            # ones are dropped whenever the list reaches a power of two from 32 on
+            root._users = [weakref.ref(user)]
+            return
+        users.append(weakref.ref(user))
+        n = len(users)
+        if n >= 32 and n & (n - 1) == 0:
+            users[:] = [r for r in users if r() is not None]
 
     # ---- basic facts -----------------------------------------------------------------
     @property
@@ -153,6 +160,7 @@ class Array:
         outcome = expect_from(v)
         if self._prod is not None and self._in_graph:
             STATE.guards.append(Guard(self, outcome, user_line()))
+            note_sync()
         return outcome
 
     def _scalar_value(self, what: str) -> numpy.ndarray:
@@ -269,7 +277,7 @@ class Array:
         root = self._root if self._root is not None else self
         users = root._users
         if users:
-            pending = [u for u in list(users.values()) if u._data is None]
+            pending = list({id(u): u for u in (r() for r in users) if u is not None and u._data is None}.values())
             root._users = None
             if pending:
                 pending = _freeze_old_value(root, pending)

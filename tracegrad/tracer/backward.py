@@ -16,6 +16,7 @@ from ..ir.core import Lit
 from .. import device as _dev_mod
 from . import fastgrad, registry
 from .graph import free_graph as _free
+from .eager import note_backward
 from .lazy import EMITTER, _out_aval, collect, materialize
 from .hooks import hooks
 from .state import STATE
@@ -132,6 +133,7 @@ def backward(
 ) -> None:
     """Gradients of `heads` into the `.grad` buffers of every variable in their graph."""
     heads, head_grads = _as_lists(heads, head_grads)
+    note_backward()
     if fastgrad.try_backward(heads, head_grads, retain_graph):
         return
     prods, ct = _run(heads, head_grads, False, train_mode)

@@ -46,23 +46,33 @@ def _walk(heads: Sequence[Array]) -> Optional[tuple[list, list]]:
     inputs: dict[int, Array] = {}
     seen: set[int] = set()
     stack = list(heads)
+    custom = Op.CUSTOM
     while stack:
         a = stack.pop()
-        if id(a) in seen:
+        i = id(a)
+        if i in seen:
             continue
-        seen.add(id(a))
+        seen.add(i)
         if a._freed:
             return None
         p = a._prod
         if p is None or (a._data is not None and not a._in_graph):
-            inputs[id(a)] = a
+            inputs[i] = a
             continue
-        if a._grad is not None or p.op is Op.CUSTOM:
+        if a._grad is not None or p.op is custom:
             return None
         if id(p) not in prods:
             prods[id(p)] = p
-            stack.extend(x for x in p.ins if type(x) is not Lit)
-    return sorted(prods.values(), key=lambda p: p.serial), list(inputs.values())
+            for x in p.ins:
+                if type(x) is not Lit:
+                    stack.append(x)
+    order = list(prods.values())
+    order.sort(key=_serial_of)
+    return order, list(inputs.values())
+
+
+def _serial_of(p: Any) -> int:
+    return p.serial
 
 
 def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
@@ -87,10 +97,17 @@ def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
                     r = ref[id(x)] = (number[id(x._prod)], x._idx, x._in_graph)
             refs.append(r)
         parts.append((p.op, p.fparams, tuple(refs), tuple(p.avals)))
-        for i, w in enumerate(p.outs):
+        outs = p.outs
+        if len(outs) == 1:
+            w = outs[0]
             o = w() if w is not None else None
             if o is not None:
-                ref[id(o)] = (n, i)
+                ref[id(o)] = (n, 0)
+        else:
+            for i, w in enumerate(outs):
+                o = w() if w is not None else None
+                if o is not None:
+                    ref[id(o)] = (n, i)
     for h in heads:  # a head that is itself an input (no producer) takes the general path
         if id(h) not in ref or id(h) in input_ids:
             return None, order

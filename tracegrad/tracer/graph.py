@@ -23,3 +23,5 @@ def free_graph(prods: Sequence[Any], heads: Sequence[Any]) -> None:
         if h._grad is None and h._prod is not None:
             h._in_graph = False
             h._freed = freed_at
+            if h._data is not None:  # a computed head (the loss) lets the freed graph go
+                h._prod = None

@@ -24,6 +24,7 @@ from ..runtime.execute import execute
 from . import registry
 from .hooks import capturing
 from .recording import build_trace, collect
+from . import eager as _eager
 from .state import STATE
 from ..where import user_line_long
 
@@ -88,10 +89,11 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     """Run or record one op on ndarrays and Lits; returns its outputs."""
     cls = registry.CLS
     fparams = freeze_params(params) if params else ()
-    # one pass over the operands: the shape-rule memo key, graph membership
+    # one pass over the operands: the shape-rule memo key, graph membership, values
     arrays = []
     sig = []
     any_graph = False
+    all_data = True
     try:
         for a in ins:
             if type(a) is Lit:
@@ -101,29 +103,28 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
                 sig.append((a._shape, a._dtype))
                 if a._in_graph:
                     any_graph = True
+                if a._data is None:
+                    all_data = False
         key = (op, fparams, tuple(sig))
         avals = _INFER_CACHE.get(key)
     except (AttributeError, TypeError):  # operands without avals or unhashable params
         key, avals = None, None
         arrays = [a for a in ins if type(a) is not Lit]
         any_graph = any(a._in_graph for a in arrays)
+        all_data = all(a._data is not None for a in arrays)
     if avals is None:
         avals = _infer(op, ins, params)
         if key is not None:
             if len(_INFER_CACHE) > 20000:
                 _INFER_CACHE.clear()
             _INFER_CACHE[key] = avals
-    in_graph = STATE.recording and any_graph
+    state = STATE
+    in_graph = any_graph and state.recording
     # device hook (issue 5): operands on one device; ops on GPU arrays always go lazy
     on_gpu = _dev_mod.DEVICE_TYPES and _dev_mod.check_operands(op.value, arrays, user_line_long)
-    lazy = (
-        on_gpu
-        or in_graph
-        or STATE.force_lazy
-        or STATE.capture is not None
-        or any(a._data is None for a in arrays)
-    )
-    if not lazy:
+    capture = state.capture
+    deferred = on_gpu or not all_data or state.force_lazy or capture is not None
+    if not (deferred or in_graph):
         vals = [a.dtype.type(a.value) if type(a) is Lit else a._data for a in ins]
         try:
             out = TABLE[op].impl(*vals, **params)
@@ -137,16 +138,31 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
                 r._dev = _dev_mod.UNPLACED
         return res
     prod = Producer(op, params, tuple(ins), avals, fparams)
-    outs = []
-    for i, (shape, dt) in enumerate(avals):
-        o = cls._lazy(shape, dt, prod, i, in_graph)
-        prod.outs[i] = weakref.ref(o)
-        outs.append(o)
-    for a in arrays:
-        if a._data is not None:
-            a._add_user(outs[0])
-    if STATE.capture is not None:
-        STATE.capture.on_apply(prod, outs)
+    # small values of the graph are computed at once (tracer/eager.py): no trace per sync
+    values = _eager.compute(op, ins, params, avals) if in_graph and not deferred and _eager.eligible(arrays, avals) else None
+    lazy_new = cls._lazy
+    if len(avals) == 1:
+        shape, dt = avals[0]
+        o = lazy_new(shape, dt, prod, 0, in_graph)
+        prod.outs[0] = weakref.ref(o)
+        outs = [o]
+    else:
+        outs = []
+        for i, (shape, dt) in enumerate(avals):
+            o = lazy_new(shape, dt, prod, i, in_graph)
+            prod.outs[i] = weakref.ref(o)
+            outs.append(o)
+    if values is not None:
+        for o, v in zip(outs, values):
+            o._data = v
+        return outs
+    if all_data or any(a._data is not None for a in arrays):
+        first = outs[0]
+        for a in arrays:
+            if a._data is not None:
+                a._add_user(first)
+    if capture is not None:
+        capture.on_apply(prod, outs)
     return outs
 
 
