@@ -271,9 +271,56 @@ def _expand(text: str, name: str) -> tuple[list[str], str]:
     return pre, text
 
 
+_INT = re.compile(r"(?<![\w.])(\d+)(?![\w.])")
+
+
+class Sizes:
+    """The sizes one generated function uses: literals (a specialised plan) or, for a
+    generic plan, runtime arguments `N0, N1, ...` read from an int64 array `sz` at the top of
+    the function, in order of first use (so the source does not depend on the sizes).
+    A generic plan's float literals are arguments too (`F0, ...` from a float64 array `fz`):
+    a trace's literals may come from its sizes (a mean divides by the count)."""
+
+    def __init__(self, generic: bool) -> None:
+        self.generic = generic
+        self.values: list[int] = []
+        self.floats: list[float] = []
+        self.float_types: list[str] = []
+
+    def f(self, value: Any, dtype: numpy.dtype) -> str:
+        """A float literal, as an argument."""
+        self.floats.append(float(value))
+        self.float_types.append(numpy.dtype(dtype).name)
+        return f"F{len(self.floats) - 1}"
+
+    def params(self) -> list[tuple[str, str]]:
+        """(name, numba type) of the arrays this function takes its sizes/literals in."""
+        return ([("sz", "int64[::1]")] if self.values else []) + ([("fz", "float64[::1]")] if self.floats else [])
+
+    def p(self, n: int) -> str:
+        """A size (a loop bound, an allocation, a count of units). 0 and 1 stay literals:
+        which dims are 1 (or empty) is part of the size pattern a module is for."""
+        if not self.generic or n in (0, 1):
+            return str(int(n))
+        self.values.append(int(n))
+        return f"N{len(self.values) - 1}"
+
+    def ix(self, index: str) -> str:
+        """An index expression (fusion's Idx text: loop variables, integers from shapes and
+        slices, + * // %) with every integer but 0 and 1 a size argument."""
+        if not self.generic:
+            return index
+        return _INT.sub(lambda m: self.p(int(m.group(1))), index)
+
+    def header(self) -> list[str]:
+        return [f"N{j} = sz[{j}]" for j in range(len(self.values))] + [
+            f"F{j} = np.{t}(fz[{j}])" for j, t in enumerate(self.float_types)]
+
+
 class _KernelWriter:
-    def __init__(self, mod: _Module, k: Kernel, args: dict | None = None) -> None:
+    def __init__(self, mod: _Module, k: Kernel, args: dict | None = None, sizes: Sizes | None = None) -> None:
         self.mod, self.k = mod, k
+        self.sizes = Sizes(False) if sizes is None else sizes
         self.args: dict[Var, str] = {}
         if args is not None:
             self.args = args
@@ -286,6 +333,8 @@ class _KernelWriter:
 
     def arg(self, v: Any) -> str:
         if isinstance(v, Lit):
+            if self.sizes.generic and numpy.dtype(v.dtype).kind == "f":
+                return self.sizes.f(v.value, v.dtype)
             return self.mod.const(v.value, v.dtype)
         return v
 
@@ -296,19 +345,20 @@ class _KernelWriter:
         out = []
         for s in self.k.body:
             if isinstance(s, Load):
-                out.append(f"{s.name} = {self.args[s.var]}[{self.ix(s.index)}]")
+                out.append(f"{s.name} = {self.args[s.var]}[{self.ix(self.sizes.ix(s.index))}]")
             elif isinstance(s, Compute):
                 pre, text = _expand(self.compute(s), s.name)
                 out += pre
                 out.append(f"{s.name} = {text}")
             elif isinstance(s, Store):
-                out.append(f"{self.args[s.var]}[{self.ix(s.index)}] = {self.arg(s.value)}")
+                out.append(f"{self.args[s.var]}[{self.ix(self.sizes.ix(s.index))}] = {self.arg(s.value)}")
             elif isinstance(s, Accumulate):
                 r = self.k.reductions[s.red]
                 acc = self.acc_name(s.red)
                 val = self.arg(s.value)
                 if r.form == "array":
-                    out.append(f"{acc}[{r.kept_lin}] = {self.combine(r, f'{acc}[{r.kept_lin}]', val)}")
+                    kl = self.sizes.ix(r.kept_lin)
+                    out.append(f"{acc}[{kl}] = {self.combine(r, f'{acc}[{kl}]', val)}")
                 else:
                     out.append(f"{acc} = {self.combine(r, acc, val)}")
         return out
@@ -317,7 +367,7 @@ class _KernelWriter:
         """An index expression; a parallel flat loop's `i` is unsigned, so are its constants
         (numba would turn uint64 % int64 into a float)."""
         if self.k.parallel and not self.k.nested:
-            return re.sub(r"% (\d+)", r"% np.uint64(\1)", index)
+            return re.sub(r"% (\w+)", r"% np.uint64(\1)", index)
         return index
 
     def compute(self, s: Compute) -> str:
@@ -381,7 +431,7 @@ class _KernelWriter:
 
     def final(self, j: int, index: str, value: str) -> str:
         r = self.k.reductions[j]
-        return f"{self.args[r.eqn.out]}[{index}] = {_cast_expr(value, r.eqn.out.dtype)}"
+        return f"{self.args[r.eqn.out]}[{self.sizes.ix(index)}] = {_cast_expr(value, r.eqn.out.dtype)}"
 
     # the function ---------------------------------------------------------------------
     def partials(self) -> list[int]:
@@ -392,19 +442,25 @@ class _KernelWriter:
         return [j for j, r in enumerate(self.k.reductions) if r.form == "full"]
 
     def render(self) -> str:
-        """`name(reads..., writes..., partials..., ulo, uhi)` runs work units [ulo, uhi);
+        """`name(reads..., writes..., [sz, fz,] partials..., ulo, uhi)` runs work units [ulo, uhi);
         with full reductions the runner combines the partials (see `Call.fin`)."""
         k = self.k
         parts = self.partials()
         params = [self.args[v] for v in k.reads] + [self.args[v] for v in k.writes]
-        params += [f"p{j}" for j in parts] + ["ulo", "uhi"]
         types = [f"{_NB[numpy.dtype(v.dtype).name]}[::1]" for v in list(k.reads) + list(k.writes)]
-        types += [f"{_NB[self.acc_dtype(j).name]}[::1]" for j in parts] + ["int64", "int64"]
+        body = self.flat() if not k.nested else self.nest()
+        body = self.sizes.header() + body
+        for name, ty in self.sizes.params():
+            params.append(name)
+            types.append(ty)
+        params += [f"p{j}" for j in parts]
+        types += [f"{_NB[self.acc_dtype(j).name]}[::1]" for j in parts]
+        params += ["ulo", "uhi"]
+        types += ["int64", "int64"]
         head = [
             f'@njit("void({", ".join(types)})", cache=True, fastmath=_FM, error_model="numpy", nogil=True)',
             f"def {k.name}({', '.join(params)}):",
         ]
-        body = self.flat() if not k.nested else self.nest()
         out = head + ["    " + ln for ln in body]
         return "\n".join(out)
 
@@ -413,7 +469,7 @@ class _KernelWriter:
         for j in self.partials():
             r = self.k.reductions[j]
             out.append(f"s{j} = {self.init(j)}")
-            out.append(f"for u in range({self.k.units}):")
+            out.append(f"for u in range({self.sizes.p(self.k.units)}):")
             out.append(f"    s{j} = {self.combine(r, f's{j}', f'p{j}[u]')}")
             out.append(self.final(j, "0", f"s{j}"))
         return out
@@ -421,17 +477,17 @@ class _KernelWriter:
     def inline_lines(self, prefix: str) -> list[str]:
         """The kernel as straight-line code inside a segment: all units, partials local,
         combined at once; local names prefixed (they are typed per kernel)."""
-        self.ulo, self.uhi = "0", str(self.k.units)
-        lines = [f"p{j} = np.empty({self.k.units}, np.{self.acc_dtype(j).name})" for j in self.partials()]
+        self.ulo, self.uhi = "0", self.sizes.p(self.k.units)
+        lines = [f"p{j} = np.empty({self.uhi}, np.{self.acc_dtype(j).name})" for j in self.partials()]
         lines += self.flat() if not self.k.nested else self.nest()
         lines += self.fin_lines()
         return [re.sub(r"\b(acc|p|s|t)(\d+)\b", prefix + r"\1\2", ln) for ln in lines]
 
     def flat(self) -> list[str]:
         k = self.k
-        n = k.size
+        n = self.sizes.p(k.size)
         inner = self.body_lines() or ["pass"]
-        if not k.parallel:  # one plain loop (its bound is a constant: no wraparound checks)
+        if not k.parallel:  # one plain loop
             out = [f"acc{j} = {self.init(j)}" for j in range(len(k.reductions))]
             out += [f"for i in range({n}):"] + ["    " + ln for ln in inner]
             out += [self.final(j, "0", f"acc{j}") for j in range(len(k.reductions))]
@@ -456,7 +512,7 @@ class _KernelWriter:
         for j, r in enumerate(k.reductions):
             adt = self.acc_dtype(j)
             if r.form == "array":
-                m = int(numpy.prod([k.domain[d] for d in range(nd) if d not in r.axes], dtype=numpy.int64))
+                m = self.sizes.p(int(numpy.prod([k.domain[d] for d in range(nd) if d not in r.axes], dtype=numpy.int64)))
                 # np.empty and a loop: numba compiles np.full's implementation (~0.1 s, once)
                 out.append(f"acc{j} = np.empty({m}, np.{adt.name})")
                 out.append(f"for m in range({m}):")
@@ -472,7 +528,7 @@ class _KernelWriter:
         for d in range(nd):
             ind = "    " * d
             out += [ind + ln for ln in opens.get(d, [])]
-            rng = f"range({self.ulo}, {self.uhi})" if d == 0 else f"range({k.domain[d]})"
+            rng = f"range({self.ulo}, {self.uhi})" if d == 0 else f"range({self.sizes.p(k.domain[d])})"
             out.append(f"{ind}for i{d} in {rng}:")
         ind = "    " * nd
         out += [ind + ln for ln in opens.get(nd, [])]
@@ -487,7 +543,8 @@ class Call:
     """One generated function and how the runner calls it.
 
     `kernels` are the plan kernels it runs (one, or a segment of consecutive serial ones);
-    `args` the buffers it takes in order; a parallel kernel also takes per-unit partial
+    `args` the buffers it takes in order, then (a generic plan) `extra`: the int64 array of
+    its sizes and the float64 array of its literals when it has any; a parallel kernel also takes per-unit partial
     arrays (`parts`: (units, dtype)) and a unit range; `fin` names, per partial array, the
     combine of the reduction (add/max/min/mul) whose result goes to `fin_args`.
     A serial segment also checks the plan's guards that follow its kernels (`guards`, in
@@ -496,8 +553,15 @@ class Call:
     """
 
     def __init__(self, name, kernels, args, parallel=False, units=1, parts=(), fin=None, fin_args=(),
-                 guards=(), local=()):
+                 guards=(), local=(), sizes=None):
         self.name, self.kernels, self.args = name, kernels, args
+        # the extra arguments after the buffers: int64 sizes, float64 literals (generic plans)
+        self.extra = []
+        if sizes is not None:
+            if sizes.values:
+                self.extra.append(numpy.array(sizes.values, numpy.int64))
+            if sizes.floats:
+                self.extra.append(numpy.array(sizes.floats, numpy.float64))
         self.parallel, self.units, self.parts = parallel, units, list(parts)
         self.fin, self.fin_args = fin, list(fin_args)
         self.guards, self.local = list(guards), list(local)
@@ -578,7 +642,7 @@ def _np_dtype(dt: Any) -> str:
     return "np.bool_" if name == "bool" else f"np.{name}"
 
 
-def _local_decls(body: list[str], local: list, names: dict) -> list[str]:
+def _local_decls(body: list[str], local: list, names: dict, sizes: Sizes) -> list[str]:
     """Declare a segment's local buffers: a one-element buffer only ever indexed at [0]
     becomes a scalar variable (no allocation), others an array allocated in the function."""
     text = "\n".join(body)
@@ -592,7 +656,7 @@ def _local_decls(body: list[str], local: list, names: dict) -> list[str]:
                 dt = numpy.dtype(v.dtype)
                 decls.append(f"{n}_v = {'False' if dt == numpy.dtype(bool) else _const(0, dt)}")
                 continue
-        decls.append(f"{n} = np.empty({v.size}, {_np_dtype(v.dtype)})")
+        decls.append(f"{n} = np.empty({sizes.p(v.size)}, {_np_dtype(v.dtype)})")
     return decls + (text.split("\n") if text else [])
 
 
@@ -604,12 +668,13 @@ def render(p: Plan) -> tuple[str, list[Call]]:
     for group, local in zip(groups, _locals(p, groups)):
         if len(group) == 1 and group[0].parallel:
             k = group[0]
-            w = _KernelWriter(mod, k)
+            sizes = Sizes(p.generic)
+            w = _KernelWriter(mod, k, sizes=sizes)
             srcs.append(w.render())
             parts = [(k.units, w.acc_dtype(j)) for j in w.partials()]
             fin_args = [k.reductions[j].eqn.out for j in w.partials()]
             calls.append(Call(k.name, [k], list(k.reads) + list(k.writes), True, k.units, parts,
-                              [k.reductions[j].combine for j in w.partials()], fin_args))
+                              [k.reductions[j].combine for j in w.partials()], fin_args, sizes=sizes))
             continue
         kernels = [k for k in group if isinstance(k, Kernel)]
         guards = [g for g in group if isinstance(g, GuardStep)]
@@ -620,21 +685,28 @@ def render(p: Plan) -> tuple[str, list[Call]]:
         for g in guards:
             args.setdefault(g.var, f"b{len(args)}")
         name = "s_" + "_".join(k.name for k in kernels)
+        sizes = Sizes(p.generic)
         body = []
         for st in group:
             if isinstance(st, GuardStep):
                 body.append(f"if {args[st.var]}[0] != {_guard_lit(st.expect)}:  # guard #{st.index}")
                 body.append(f"    return {st.index}")
                 continue
-            body.append(f"# {st.name} over {list(st.domain)}")
-            body += _KernelWriter(mod, st, args).inline_lines(st.name + "_")
-        body = _local_decls(body, [v for v in args if v in local], args) + ["return -1"]
+            body.append(f"# {st.name} over rank {len(st.domain)}" if p.generic else f"# {st.name} over {list(st.domain)}")
+            body += _KernelWriter(mod, st, args, sizes).inline_lines(st.name + "_")
+        body = _local_decls(body, [v for v in args if v in local], args, sizes) + ["return -1"]
+        body = sizes.header() + body
         params = [v for v in args if v not in local]
-        types = ", ".join(f"{_NB[numpy.dtype(v.dtype).name]}[::1]" for v in params)
+        types = [f"{_NB[numpy.dtype(v.dtype).name]}[::1]" for v in params]
+        names = [args[v] for v in params]
+        for nm, ty in sizes.params():
+            types.append(ty)
+            names.append(nm)
         srcs.append("\n".join(
-            [f'@njit("int64({types})", cache=True, fastmath=_FM, error_model="numpy", nogil=True)',
-             f"def {name}({', '.join(args[v] for v in params)}):"] + ["    " + ln for ln in body]))
-        calls.append(Call(name, kernels, params, guards=guards, local=[v for v in args if v in local]))
+            [f'@njit("int64({", ".join(types)})", cache=True, fastmath=_FM, error_model="numpy", nogil=True)',
+             f"def {name}({', '.join(names)}):"] + ["    " + ln for ln in body]))
+        calls.append(Call(name, kernels, params, guards=guards, local=[v for v in args if v in local],
+                          sizes=sizes))
     lines = [PRELUDE.format(version=RENDERER_VERSION, fastmath=FASTMATH)]
     for text, cname in dict(mod.consts).items():
         lines.append(f"{cname} = {text}")

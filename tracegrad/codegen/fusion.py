@@ -106,8 +106,10 @@ class Root:
         self.need_coords = False
 
 
-def map_index(e: Eqn, idx: Idx, root: Optional[Root]) -> Idx:
-    """The operand index a layout eqn reads for output index `idx`."""
+def map_index(e: Eqn, idx: Idx, root: Optional[Root], generic: bool = False) -> Idx:
+    """The operand index a layout eqn reads for output index `idx`. `generic`: sizes are
+    runtime values, so a flat loop does not broadcast by `i % size` (a division per
+    element); the coordinates it then needs make the kernel a loop nest."""
     x = e.ins[0]
     if isinstance(x, Lit):  # a splat constant: every index reads the same literal
         return Idx((), lin="0", root=root)
@@ -118,7 +120,8 @@ def map_index(e: Eqn, idx: Idx, root: Optional[Root]) -> Idx:
     if e.op is Op.BROADCAST_TO:
         if x.size == 1:
             return Idx(xs, lin="0", root=root)
-        if idx._lin == "i" and xs == tuple(idx.shape[len(idx.shape) - len(xs):]):
+        if idx._lin == "i" and xs == tuple(idx.shape[len(idx.shape) - len(xs):]) and (
+                not generic or x.size == idx.size()):
             # only leading dims added, in a flat loop: no coordinates needed
             lin = idx.lin()
             return Idx(xs, lin=lin if x.size == idx.size() else f"({lin}) % {x.size}", root=root)
@@ -234,6 +237,7 @@ class Plan:
     realized: set
     views: set
     n_guards: int
+    generic: bool = False  # sizes are runtime arguments of the generated functions
 
     def kernels(self) -> list[Kernel]:
         return [s for s in self.steps if isinstance(s, Kernel)]
@@ -243,8 +247,9 @@ class Plan:
 
 
 # ---- planning ------------------------------------------------------------------------
-def plan(trace: Trace, par_min: int = 1 << 19) -> Plan:
-    """The fusion plan of `trace`; raises CompileError for what the loops cannot express."""
+def plan(trace: Trace, par_min: int = 1 << 19, generic: bool = False) -> Plan:
+    """The fusion plan of `trace`; raises CompileError for what the loops cannot express.
+    `generic`: the renderer passes sizes as runtime arguments (see `map_index`)."""
     t = optimize(trace)
     for v in list(t.inputs) + [o for e in t.eqns for o in e.outs]:
         if numpy.dtype(v.dtype) not in LOOP_DTYPES:
@@ -253,17 +258,17 @@ def plan(trace: Trace, par_min: int = 1 << 19) -> Plan:
     inputs = set(t.inputs)
     realized, views = _realize(t, producer, inputs)
     for _ in range(4):
-        steps, kernel_of, users = _group(t, producer, inputs, realized, views, par_min)
+        steps, kernel_of, users = _group(t, producer, inputs, realized, views, par_min, generic)
         extra = {v for v, ks in users.items() if len(ks) > 1 and _cost(v, producer, realized, inputs) > RECOMPUTE_LIMIT}
         if not extra:
             break
         realized |= extra
     for k in steps:
         if isinstance(k, Kernel):
-            _build_body(k, producer, realized, inputs, views, kernel_of, steps)
+            _build_body(k, producer, realized, inputs, views, kernel_of, steps, generic)
     steps = _place_guards(t, steps, kernel_of)
     n_guards = sum(1 for e in t.eqns if e.op is Op.GUARD)
-    return Plan(t, steps, realized, views, n_guards)
+    return Plan(t, steps, realized, views, n_guards, generic)
 
 
 def _loop_kind(e: Eqn) -> str:
@@ -321,7 +326,8 @@ def _domain(e: Eqn) -> tuple[int, ...]:
     return tuple(e.ins[0].shape) if e.op in LOOP_REDUCTIONS else tuple(e.out.shape)
 
 
-def _walk(v: Any, idx: Idx, producer: dict, realized: set, inputs: set, out: set, inl: set, memo: set) -> None:
+def _walk(v: Any, idx: Idx, producer: dict, realized: set, inputs: set, out: set, inl: set, memo: set,
+          generic: bool = False) -> None:
     """Realized values read (with their linear index) while evaluating `v` at `idx`."""
     if not isinstance(v, Var):
         return
@@ -335,13 +341,13 @@ def _walk(v: Any, idx: Idx, producer: dict, realized: set, inputs: set, out: set
     inl.add(v)
     e = producer[v]
     if e.op in INLINE_LAYOUT:
-        _walk(e.ins[0], map_index(e, idx, None), producer, realized, inputs, out, inl, memo)
+        _walk(e.ins[0], map_index(e, idx, None, generic), producer, realized, inputs, out, inl, memo, generic)
     else:
         for a in e.ins:
-            _walk(a, idx, producer, realized, inputs, out, inl, memo)
+            _walk(a, idx, producer, realized, inputs, out, inl, memo, generic)
 
 
-def _group(t, producer, inputs, realized, views, par_min):
+def _group(t, producer, inputs, realized, views, par_min, generic=False):
     steps: list = []
     kernel_of: dict = {}
     users: dict = {}  # inline value -> kernels evaluating it
@@ -363,14 +369,15 @@ def _group(t, producer, inputs, realized, views, par_min):
         inl: set = set()
         memo: set = set()
         if kind == "reduce":
-            _walk(e.ins[0], root, producer, realized, inputs, deps, inl, memo)
+            _walk(e.ins[0], root, producer, realized, inputs, deps, inl, memo, generic)
         else:
             # the value itself is computed here: walk its producer's operands
             if e.op in INLINE_LAYOUT:
-                _walk(e.ins[0], map_index(e, root, None), producer, realized, inputs, deps, inl, memo)
+                _walk(e.ins[0], map_index(e, root, None, generic), producer, realized, inputs, deps, inl, memo,
+                      generic)
             else:
                 for a in e.ins:
-                    _walk(a, root, producer, realized, inputs, deps, inl, memo)
+                    _walk(a, root, producer, realized, inputs, deps, inl, memo, generic)
         lower = 0
         for d, lin in deps:
             p = kernel_of.get(d)
@@ -427,7 +434,9 @@ def _place_guards(t: Trace, steps: list, kernel_of: dict) -> list:
 
 # ---- kernel bodies -----------------------------------------------------------------------
 class _Body:
-    def __init__(self, k: Kernel, producer, realized, inputs, kernel_of, steps, root: Idx, rootflag: Root):
+    def __init__(self, k: Kernel, producer, realized, inputs, kernel_of, steps, root: Idx, rootflag: Root,
+                 generic: bool = False):
+        self.generic = generic
         self.k, self.producer, self.realized, self.inputs = k, producer, realized, inputs
         self.kernel_of, self.steps = kernel_of, steps
         self.root, self.rootflag = root, rootflag
@@ -463,14 +472,14 @@ class _Body:
     def compute(self, v: Var, idx: Idx) -> Union[str, Lit]:
         e = self.producer[v]
         if e.op in INLINE_LAYOUT:
-            return self.value(e.ins[0], map_index(e, idx, self.rootflag))
+            return self.value(e.ins[0], map_index(e, idx, self.rootflag, self.generic))
         args = [self.value(a, idx) for a in e.ins]
         name = self.fresh()
         self.stmts.append(Compute(name, e, args))
         return name
 
 
-def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps) -> None:
+def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps, generic: bool = False) -> None:
     nested = any(set(r.axes) != set(range(len(k.domain))) for r in k.reductions)
     for attempt in range(2):
         flag = Root()
@@ -478,7 +487,7 @@ def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps) 
             root = Idx(k.domain, coords=[f"i{d}" for d in range(len(k.domain))], root=flag)
         else:
             root = Idx(k.domain, lin="i", root=flag)
-        b = _Body(k, producer, realized, inputs, kernel_of, steps, root, flag)
+        b = _Body(k, producer, realized, inputs, kernel_of, steps, root, flag, generic)
         for v in k.values:
             b.stmts.append(Store(v, root.lin(), b.value(v, root)))
         for j, r in enumerate(k.reductions):

@@ -67,7 +67,8 @@ class Program:
                 fin = [(_COMBINE[cb], slot(v), numpy.dtype(v.dtype)) for cb, v in zip(c.fin or (), c.fin_args)]
                 # guard index -> (slot to read the seen value from, or -1: the seen value)
                 gmap = {g.index: (-1, not g.expect) if g.var in c.local else (slot(g.var), None) for g in c.guards}
-                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin, gmap, c.units, c.parallel))
+                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin, gmap, c.units, c.parallel,
+                              c.extra))
             elif isinstance(s, HostStep):
                 e = s.eqn
                 if self._fold(e, s.view, slot, consts, outputs):
@@ -207,7 +208,7 @@ class Program:
         for st in self.steps:
             kind = st[0]
             if kind == _KERNEL:
-                a = [env[s] for s in st[2]]
+                a = [env[s] for s in st[2]] + st[8]
                 if not st[7]:
                     code = st[1](*a)
                     if code >= 0:
