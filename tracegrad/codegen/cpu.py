@@ -16,10 +16,10 @@ costs 0.4-3.6 s per kernel (plain njit 2-4x less), and its OpenMP pool spins aga
 and other processes: a W1 kernel took 70 ms under load where the serial kernel took 13 ms.
 The pool of plain threads calling `nogil` kernels needs no parallel compile at all.
 
-float32 `tanh` (a [5/5] rational fit, 0.501 ulp), `exp` and `sigmoid` (Taylor of exp(x/256)
-then 8 squarings, float64) are written out as straight-line float64 statements in the loop:
-they vectorize (llvmlite has no SVML, so `math.tanh` would be a scalar libm call per
-element).
+Each computed value is its row's render rule for the "cpu" target (`ir.ops.Render`; the
+rows may emit statements before the value, see ir/render_helpers.py for the float32
+tanh/exp/sigmoid written out as straight-line float64 code), cast to the value's dtype.
+The helpers the rules name (`_maximum`, `_sign`, ...) are defined in `PRELUDE`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ import numpy
 from ..errors import CompileError
 from ..ir.core import Lit, Var
 from ..ir.ops import TABLE
+from ..ir.render_helpers import cpu_cast, cpu_minmax
 from .fusion import CHUNK, Accumulate, Compute, GuardStep, HostStep, Kernel, Load, Plan, Store
 
-RENDERER_VERSION = "cpu-4"
+RENDERER_VERSION = "cpu-5"
 FASTMATH = "{'reassoc', 'contract'}"
 
 _NB = {
@@ -134,9 +135,6 @@ def _sign(x):
 '''
 
 
-_ARITH = re.compile(r"\(?(-?\{\d\}( [-+*/] \{\d\})?)\)?")
-
-
 def _const(v: Any, dtype: numpy.dtype) -> str:
     dt = numpy.dtype(dtype)
     if dt == numpy.dtype(bool):
@@ -162,113 +160,28 @@ class _Module:
         return self.consts[text]
 
 
-def _cast_expr(expr: str, dtype: numpy.dtype) -> str:
-    dt = numpy.dtype(dtype)
-    if dt == numpy.dtype(bool):
-        return f"bool({expr})"
-    return f"np.{dt.name}({expr})"
+_cast_expr = cpu_cast
 
 
-def _helpers(text: str, dtype: numpy.dtype) -> str:
-    """Map the op table's helper names onto this module's implementations."""
-    dn = numpy.dtype(dtype).name
-    text = re.sub(r"(?<![\w.])max\(", "_maximum(", text)
-    text = re.sub(r"(?<![\w.])min\(", "_minimum(", text)
-    text = re.sub(r"(?<![\w.])sign\(", "_sign(", text)
-    text = text.replace("math.floor(", "np.floor(").replace("math.ceil(", "np.ceil(")
-    if dn == "float32":
-        text = re.sub(r"(?<![\w.])tanh\(", "_tanh_float32(", text)
-        text = text.replace("math.exp(", "_exp_float32(")
-        text = re.sub(r"(?<![\w.])sigmoid\(", "_sigmoid_float32(", text)
-    else:
-        text = re.sub(r"(?<![\w.])tanh\(", "math.tanh(", text)
-        text = re.sub(r"(?<![\w.])sigmoid\(", "_sigmoid_float64(", text)
-    text = re.sub(r"(?<![\w.])relu\((\w+)\)", r"_maximum(\1, _ZERO)", text)
+class _RenderCtx:
+    """The `RenderContext` of one computed value in a CPU kernel (ir/ops.py)."""
 
-    def ipow(m: re.Match) -> str:
-        x, n = m.group(1), int(m.group(2))
-        if n == 0:
-            return "_ONE"
-        if 1 <= n <= 4:
-            return "(" + " * ".join([x] * n) + ")"
-        return f"({x} ** {n})"
+    target = "cpu"
 
-    text = re.sub(r"ipow\((\w+), (-?\d+)\)", ipow, text)
+    def __init__(self, mod: "_Module", dtype: numpy.dtype, in_dtype: numpy.dtype, name: str) -> None:
+        self.mod, self.name = mod, name
+        self.dtype, self.in_dtype = numpy.dtype(dtype), numpy.dtype(in_dtype)
+        self.tname = "np.bool_" if self.dtype == numpy.dtype(bool) else f"np.{self.dtype.name}"
+        self.lines: list[str] = []
 
-    def clip(m: re.Match) -> str:
-        x, lo, hi = m.group(1), m.group(2), m.group(3)
-        if lo != "None":
-            x = f"_maximum({x}, {lo})"
-        if hi != "None":
-            x = f"_minimum({x}, {hi})"
-        return x
+    def const(self, value: Any, dtype: Any) -> str:
+        return self.mod.const(value, numpy.dtype(dtype))
 
-    text = re.sub(r"clip\((\w+), (\w+), (\w+)\)", clip, text)
-    text = re.sub(r"cast\((\w+), (\w+)\)", lambda m: _cast_expr(m.group(1), numpy.dtype(m.group(2))), text)
-    return text
+    def local(self) -> str:
+        return f"{self.name}_{len(self.lines)}"
 
-
-_POLY_TANH = """\
-{o}y = np.float64({x})
-{o}t = {o}y * {o}y * _TK - 1.0
-{o}v = {o}y * (_P0 + {o}t * (_P1 + {o}t * (_P2 + {o}t * (_P3 + {o}t * (_P4 + {o}t * _P5))))) / (_Q0 + {o}t * (_Q1 + {o}t * (_Q2 + {o}t * (_Q3 + {o}t * (_Q4 + {o}t * _Q5)))))
-{o}v = ((1.0 if {o}y > 0.0 else -1.0) if abs({o}y) > 9.02 else {o}v)"""
-
-_POLY_EXP = """\
-{o}e = np.float64({x}) * {k}
-{o}e = 120.0 if {o}e > 120.0 else {o}e
-{o}e = -120.0 if {o}e < -120.0 else {o}e
-{o}e = {o}e * 0.00390625
-{o}p = 1.0 + {o}e * (1.0 + {o}e * (0.5 + {o}e * (1.0 / 6.0 + {o}e * (1.0 / 24.0 + {o}e * (1.0 / 120.0 + {o}e * (1.0 / 720.0 + {o}e * (1.0 / 5040.0 + {o}e * (1.0 / 40320.0 + {o}e * (1.0 / 362880.0 + {o}e * (1.0 / 3628800.0 + {o}e * (1.0 / 39916800.0)))))))))))
-{o}p = {o}p * {o}p
-{o}p = {o}p * {o}p
-{o}p = {o}p * {o}p
-{o}p = {o}p * {o}p
-{o}p = {o}p * {o}p
-{o}p = {o}p * {o}p
-{o}p = {o}p * {o}p
-{o}p = {o}p * {o}p"""
-
-
-_MINMAX = re.compile(r"_(maximum|minimum)\((\w+), (\w+)\)")
-
-
-def _inline_minmax(line: str) -> str:
-    """`_maximum(a, b)` over plain names as the helper's own expression (NaN propagates the
-    same way): typing a call to an inlined helper costs compile time, an expression does not."""
-    def sub(m: re.Match) -> str:
-        a, b = m.group(2), m.group(3)
-        op = ">" if m.group(1) == "maximum" else "<"
-        return f"({a} if ({a} {op} {b} or {a} != {a}) else {b})"
-
-    prev = None
-    while prev != line:
-        prev, line = line, _MINMAX.sub(sub, line)
-    return line
-
-
-def _expand(text: str, name: str) -> tuple[list[str], str]:
-    """float32 tanh/exp/sigmoid calls written out as straight-line float64 statements (typing
-    a few statements costs less compile time than inlining a helper, and they vectorize)."""
-    pre: list[str] = []
-    for fn in ("_tanh_float32", "_exp_float32", "_sigmoid_float32"):
-        while True:
-            m = re.search(re.escape(fn) + r"\((\w+)\)", text)
-            if m is None:
-                break
-            o = f"{name}_{len(pre)}"
-            x = m.group(1)
-            if fn == "_tanh_float32":
-                pre += _POLY_TANH.format(o=o, x=x).splitlines()
-                val = f"np.float32({o}v)"
-            elif fn == "_exp_float32":
-                pre += _POLY_EXP.format(o=o, x=x, k="1.0").splitlines()
-                val = f"np.float32({o}p)"
-            else:
-                pre += _POLY_EXP.format(o=o, x=x, k="-1.0").splitlines()
-                val = f"np.float32(1.0 / (1.0 + {o}p))"
-            text = text[: m.start()] + val + text[m.end():]
-    return pre, text
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
 
 
 _INT = re.compile(r"(?<![\w.])(\d+)(?![\w.])")
@@ -339,15 +252,12 @@ class _KernelWriter:
         return v
 
     def body_lines(self) -> list[str]:
-        return [_inline_minmax(ln) for ln in self._body_lines()]
-
-    def _body_lines(self) -> list[str]:
         out = []
         for s in self.k.body:
             if isinstance(s, Load):
                 out.append(f"{s.name} = {self.args[s.var]}[{self.ix(self.sizes.ix(s.index))}]")
             elif isinstance(s, Compute):
-                pre, text = _expand(self.compute(s), s.name)
+                pre, text = self.compute(s)
                 out += pre
                 out.append(f"{s.name} = {text}")
             elif isinstance(s, Store):
@@ -370,30 +280,22 @@ class _KernelWriter:
             return re.sub(r"% (\w+)", r"% np.uint64(\1)", index)
         return index
 
-    def compute(self, s: Compute) -> str:
+    def compute(self, s: Compute) -> tuple[list[str], str]:
+        """The statements before the value (the row may emit some) and its expression."""
         e = s.eqn
-        row = TABLE[e.op]
+        rule = TABLE[e.op].render
         dt = e.out.dtype
-        in_dt = next((a.dtype for a in e.ins), dt)
-        params = {}
-        for name, val in e.params:
-            if name == "dtype":
-                params[name] = numpy.dtype(val).name
-            elif name in ("lo", "hi"):
-                params[name] = "None" if val is None else self.mod.const(val, dt)
-            else:
-                params[name] = val
+        ctx = _RenderCtx(self.mod, dt, next((a.dtype for a in e.ins), dt), s.name)
         args = [self.arg(a) for a in s.args]
         try:
-            text = row.render.format(*args, **params)
+            text = rule.expr(ctx, args, e.p)
         except (KeyError, IndexError) as exc:
-            raise CompileError(f"{e.op.value}: render rule {row.render!r} needs {exc}") from None
-        text = _helpers(text, in_dt)
-        if dt.kind == "f" and _ARITH.fullmatch(row.render) and all(
+            raise CompileError(f"{e.op.value}: render rule for cpu needs {exc}") from None
+        if dt.kind == "f" and rule.keeps_dtype and all(
             isinstance(a, Lit) or numpy.dtype(a.dtype) == dt for a in e.ins
         ):
-            return text  # same-dtype float arithmetic keeps its type: no cast to resolve
-        return _cast_expr(text, dt)
+            return ctx.lines, text  # same-dtype float arithmetic keeps its type: no cast to resolve
+        return ctx.lines, _cast_expr(text, dt)
 
     # reductions ---------------------------------------------------------------------
     def acc_name(self, j: int) -> str:
@@ -427,7 +329,7 @@ class _KernelWriter:
             return f"{acc} + np.{adt.name}({val})"
         if r.combine == "mul":
             return f"{acc} * np.{adt.name}({val})"
-        return f"{'_maximum' if r.combine == 'max' else '_minimum'}({acc}, {val})"
+        return cpu_minmax("maximum" if r.combine == "max" else "minimum", acc, val)
 
     def final(self, j: int, index: str, value: str) -> str:
         r = self.k.reductions[j]
