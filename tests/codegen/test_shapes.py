@@ -14,7 +14,7 @@ import pytest
 
 from tracegrad import autograd, npx
 from tracegrad import np as tnp
-from tracegrad.codegen import STATS, compile_trace, get_num_threads, programs, set_num_threads
+from tracegrad.codegen import STATS, compile_trace, explain, get_num_threads, programs, set_num_threads
 from tracegrad.codegen.cache import module_name
 from tracegrad.runtime.interpret import eval_trace
 from tracegrad.tracer import execute as ex
@@ -55,6 +55,8 @@ def test_one_module_serves_every_size():
     assert len({p.source for p in progs}) == 1
     assert STATS["programs"] - before["programs"] == 6
     assert STATS["compiles"] - before["compiles"] <= 1 and STATS["module_reuses"] - before["module_reuses"] >= 5
+    text = explain(_layer(41))  # the generic source, then the values its calls get
+    assert "N0 = sz[0]" in text and "sz=[41, " in text and "fz=[" in text
 
 
 def test_size_pattern_is_part_of_the_module():

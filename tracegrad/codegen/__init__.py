@@ -153,13 +153,17 @@ def compile_trace(trace: Trace, par_min: int | None = None, generic: bool | None
 def explain(trace: Trace) -> str:
     """The trace, its fusion plan and the generated Numba source, as one text."""
     try:
-        p, src, _ = render_source(trace)
+        p, src, calls = render_source(trace)
     except CompileError as exc:
         return f"{trace}\n\nnot compiled: {exc} (runs in the interpreter)"
     from .cpu import FASTMATH, PRELUDE, RENDERER_VERSION
 
     prelude = PRELUDE.format(version=RENDERER_VERSION, fastmath=FASTMATH)
     body = src.replace(prelude, "# (prelude: imports and math helpers, tracegrad.codegen.cpu.PRELUDE)\n")
+    args = "".join(f"\n# {c.name}: " + ", ".join(f"{n}={x.tolist()}" for n, x in zip(c.extra_names, c.extra))
+                   for c in calls if c.extra)
+    if args:
+        body += "\n# the size and literal arguments of this trace's calls:" + args
     return f"{trace}\n\n{p}\n\n{body}"
 
 

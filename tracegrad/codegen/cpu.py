@@ -556,12 +556,14 @@ class Call:
                  guards=(), local=(), sizes=None):
         self.name, self.kernels, self.args = name, kernels, args
         # the extra arguments after the buffers: int64 sizes, float64 literals (generic plans)
-        self.extra = []
+        self.extra, self.extra_names = [], []
         if sizes is not None:
             if sizes.values:
                 self.extra.append(numpy.array(sizes.values, numpy.int64))
+                self.extra_names.append("sz")
             if sizes.floats:
                 self.extra.append(numpy.array(sizes.floats, numpy.float64))
+                self.extra_names.append("fz")
         self.parallel, self.units, self.parts = parallel, units, list(parts)
         self.fin, self.fin_args = fin, list(fin_args)
         self.guards, self.local = list(guards), list(local)
