@@ -489,6 +489,8 @@ class _KernelWriter:
         inner = self.body_lines() or ["pass"]
         if not k.parallel:  # one plain loop
             out = [f"acc{j} = {self.init(j)}" for j in range(len(k.reductions))]
+            # (a runtime bound keeps a signed `i`: an unsigned one measured 10-20% slower on the
+            # gelu-mse loop at 2^16..2^18, though faster on a bare multiply-add loop)
             out += [f"for i in range({n}):"] + ["    " + ln for ln in inner]
             out += [self.final(j, "0", f"acc{j}") for j in range(len(k.reductions))]
             return out
