@@ -88,9 +88,13 @@ def reset_stats() -> None:
     STATS["compile_seconds"] = 0.0
 
 
-# Traces whose values all hold at most this many elements are rendered with literal sizes:
-# their calls take a few microseconds, most of it per-call work, and literal loop bounds let
-# LLVM unroll the loops (measured: see the report in benchmarks/varying_batch.py's docstring).
+# Traces whose values all hold at most this many elements keep literal sizes: a call takes
+# 2-10 us there, and the generic function's extra arguments (the size and literal arrays,
+# unboxed per call) are a visible part of it. Measured under load (2 cores, load ~8): a
+# gelu-mse program at 64..65,536 elements, generic/literal 0.85-1.39 at <= 256 elements
+# (noise), 1.03-1.07 above; the W3 MLP step (2,048 rows) 379 vs 376 ms (medians). Such
+# small traces are interpreted until their exact shape repeats (tracer tiering), so a
+# varying small shape does not compile either way.
 SPECIALIZE_MAX = int(os.environ.get("TRACEGRAD_SPECIALIZE_MAX", "256") or 0)
 
 
@@ -129,6 +133,7 @@ def compile_trace(trace: Trace, par_min: int | None = None, generic: bool | None
     mod = None
     if p.kernels():  # host steps only: no module
         mod, new = get_module(module_name(src)[0], lambda: load_module(src, STATS))
+        src = mod.__dict__.setdefault("_TG_SOURCE", src)  # programs of one module share its text
     prog = Program(p, mod, src, calls)
     dt = time.perf_counter() - t0
     STATS["programs"] += 1
@@ -148,13 +153,17 @@ def compile_trace(trace: Trace, par_min: int | None = None, generic: bool | None
 def explain(trace: Trace) -> str:
     """The trace, its fusion plan and the generated Numba source, as one text."""
     try:
-        p, src, _ = render_source(trace)
+        p, src, calls = render_source(trace)
     except CompileError as exc:
         return f"{trace}\n\nnot compiled: {exc} (runs in the interpreter)"
     from .cpu import FASTMATH, PRELUDE, RENDERER_VERSION
 
     prelude = PRELUDE.format(version=RENDERER_VERSION, fastmath=FASTMATH)
     body = src.replace(prelude, "# (prelude: imports and math helpers, tracegrad.codegen.cpu.PRELUDE)\n")
+    args = "".join(f"\n# {c.name}: " + ", ".join(f"{n}={x.tolist()}" for n, x in zip(c.extra_names, c.extra))
+                   for c in calls if c.extra)
+    if args:
+        body += "\n# the size and literal arguments of this trace's calls:" + args
     return f"{trace}\n\n{p}\n\n{body}"
 
 

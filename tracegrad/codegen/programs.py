@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Callable, Optional
 
 MAX_MODULES = max(1, int(os.environ.get("TRACEGRAD_MAX_MODULES", "64") or 64))
-WARN_AFTER = 8
+WARN_AFTER = 16
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 _lock = threading.RLock()
