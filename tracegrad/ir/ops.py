@@ -211,10 +211,13 @@ class OpDef:
     Codegen properties (read by codegen/fusion.py and codegen/cuda/plan.py, never an op's
     identity): `render` (elementwise: `Render`, or a template string for both targets),
     `cost` (relative cost of recomputing the value inline), `index_map` (a layout view, see
-    `IndexMap`), `assemble` (see `Assemble`), `combine` (a loop reduction: add/max/min/mul),
-    `index_form` ("gather": reads at index arrays' positions; "scatter_add": accumulates
-    there), `effects` (a host callback: may have effects or draw random numbers, never
-    folded or pooled).
+    `IndexMap`), `assemble` (see `Assemble`), `combine` (a loop reduction over its param
+    `axes`: add/max/min/mul), `index_form` ("gather": operand 0 read at the positions its
+    param `key` and the index-array operands give; "scatter_add": operand 0 accumulated
+    there into zeros of param `shape`), `effects` (a host callback: may have effects or draw
+    random numbers, never folded or pooled). A row with none of these runs as a host step
+    (its numpy rule between kernels); `Kind.MATMUL` rows are contractions (BLAS on the CPU,
+    a tiled kernel on CUDA); `Kind.GUARD` rows are checks.
     """
 
     op: Op
