@@ -16,6 +16,14 @@ costs 0.4-3.6 s per kernel (plain njit 2-4x less), and its OpenMP pool spins aga
 and other processes: a W1 kernel took 70 ms under load where the serial kernel took 13 ms.
 The pool of plain threads calling `nogil` kernels needs no parallel compile at all.
 
+A generic plan (`plan(generic=True)`, the default above `SPECIALIZE_MAX` elements) writes
+no size into the source: loop bounds, strides, allocation sizes and unit counts are read
+from an int64 array argument `sz`, and float literals from a float64 array `fz` (a mean's
+1/n is a literal of the trace), so one module serves every size of a trace whose structure,
+rank and size pattern (which dims are 0 or 1) agree; the module's name, its disk entry
+and the in-memory LRU (programs.py) are keyed by that source. `Call.extra` holds the values
+for one exact shape.
+
 float32 `tanh` (a [5/5] rational fit, 0.501 ulp), `exp` and `sigmoid` (Taylor of exp(x/256)
 then 8 squarings, float64) are written out as straight-line float64 statements in the loop:
 they vectorize (llvmlite has no SVML, so `math.tanh` would be a scalar libm call per
