@@ -16,6 +16,14 @@ costs 0.4-3.6 s per kernel (plain njit 2-4x less), and its OpenMP pool spins aga
 and other processes: a W1 kernel took 70 ms under load where the serial kernel took 13 ms.
 The pool of plain threads calling `nogil` kernels needs no parallel compile at all.
 
+A generic plan (`plan(generic=True)`, the default above `SPECIALIZE_MAX` elements) writes
+no size into the source: loop bounds, strides, allocation sizes and unit counts are read
+from an int64 array argument `sz`, and float literals from a float64 array `fz` (a mean's
+1/n is a literal of the trace), so one module serves every size of a trace whose structure,
+rank and size pattern (which dims are 0 or 1) agree; the module's name, its disk entry
+and the in-memory LRU (programs.py) are keyed by that source. `Call.extra` holds the values
+for one exact shape.
+
 Each computed value is its row's render rule for the "cpu" target (`ir.ops.Render`; the
 rows may emit statements before the value, see ir/render_helpers.py for the float32
 tanh/exp/sigmoid written out as straight-line float64 code), cast to the value's dtype.
