@@ -136,7 +136,12 @@ def test_broadcast_of_leading_dims_in_flat_loops():
         t = make(fn, ((rows, 256), F32), ((256,), F32))
         rs = numpy.random.RandomState(rows)
         x, v = rs.randn(rows, 256).astype(numpy.float32), rs.randn(256).astype(numpy.float32)
-        prog = compile_trace(t, par_min=par_min)
+        prog = compile_trace(t, par_min=par_min, generic=False)  # literal sizes: `i % 256`
         assert all(not k.nested for k in prog.plan.kernels())
+        assert any(k.parallel for k in prog.plan.kernels()) == (par_min is not None)
+        numpy.testing.assert_array_equal(prog([x, v])[0], x * v)
+        # sizes as arguments: no division per element, a loop nest over (rows, 256) instead
+        prog = compile_trace(t, par_min=par_min, generic=True)
+        assert all(k.nested for k in prog.plan.kernels()) and "%" not in prog.source.split("_ONE = 1")[1]
         assert any(k.parallel for k in prog.plan.kernels()) == (par_min is not None)
         numpy.testing.assert_array_equal(prog([x, v])[0], x * v)

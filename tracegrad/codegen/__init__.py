@@ -2,7 +2,10 @@
 
     compile_trace(trace)   a `Program` (raises CompileError when it cannot)
     explain(trace)         the trace, its fusion plan and the generated source, as text
-    stats()                counters: compiles, compile_seconds, mem/disk hits and misses,
+    stats()                counters: programs (built for a trace), compiles (of those, the
+                           ones that needed a new module: a Numba compile or a disk cache
+                           load), module_reuses (a held module, e.g. the same trace at
+                           another size), compile_seconds, mem/disk hits and misses,
                            fallbacks, compiled_runs, interpreted_runs
     reset_stats(), set_num_threads(n), get_num_threads()
 
@@ -33,6 +36,12 @@ Design decisions (measured on the 2-core machine, often under heavy load from ot
   scalars), small temporaries are kept per program (outputs stay fresh), host steps over
   literals run once, and the driver is generated code. W5 through the jit: 42 -> 11 us,
   W4: 8.3 -> 4.6 us (the program call itself ~2 us).
+- Sizes are runtime arguments (`plan(generic=True)`, `cpu.Sizes`): one module per trace
+  structure, rank and size pattern (which dims are 1, which broadcast), shared by every
+  size; float literals are arguments too (a mean's 1/n). Programs (the per-shape driver
+  and buffers) are cheap to bind to a held module (`programs.py`: an LRU of modules,
+  released when they fall out). Traces whose values all hold at most `SPECIALIZE_MAX`
+  elements keep literal sizes (see `_generic`).
 - Matmul, gather, scatter-add (numpy.add.at: serial, race-free), concatenate, slice_vjp and
   host callbacks run as numpy host steps between kernels; matmul writes destinations
   directly (`out=`).
@@ -40,6 +49,7 @@ Design decisions (measured on the 2-core machine, often under heavy load from ot
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -51,7 +61,9 @@ from .fusion import Plan, plan
 LOG = channel("compile")
 
 _STATS_KEYS = (
+    "programs",
     "compiles",
+    "module_reuses",
     "compile_seconds",
     "mem_hits",
     "mem_misses",
@@ -76,28 +88,59 @@ def reset_stats() -> None:
     STATS["compile_seconds"] = 0.0
 
 
-def render_source(trace: Trace, par_min: int | None = None) -> tuple[Plan, str, list]:
+# Traces whose values all hold at most this many elements keep literal sizes: a call takes
+# 2-10 us there, and the generic function's extra arguments (the size and literal arrays,
+# unboxed per call) are a visible part of it. Measured under load (2 cores, load ~8): a
+# gelu-mse program at 64..65,536 elements, generic/literal 0.85-1.39 at <= 256 elements
+# (noise), 1.03-1.07 above; the W3 MLP step (2,048 rows) 379 vs 376 ms (medians). Such
+# small traces are interpreted until their exact shape repeats (tracer tiering), so a
+# varying small shape does not compile either way.
+SPECIALIZE_MAX = int(os.environ.get("TRACEGRAD_SPECIALIZE_MAX", "256") or 0)
+
+
+def _generic(trace: Trace) -> bool:
+    """Whether `trace` is rendered with sizes as runtime arguments."""
+    biggest = max((v.size for v in trace.inputs), default=0)
+    for e in trace.eqns:
+        for o in e.outs:
+            if o.size > biggest:
+                biggest = o.size
+    return biggest > SPECIALIZE_MAX
+
+
+def render_source(trace: Trace, par_min: int | None = None, generic: bool | None = None) -> tuple[Plan, str, list]:
     """The plan, the module source (without the hash header) and its calls for `trace`."""
     from . import cpu
 
-    p = plan(trace, **({} if par_min is None else {"par_min": par_min}))
+    kw: dict[str, Any] = {"generic": _generic(trace) if generic is None else generic}
+    if par_min is not None:
+        kw["par_min"] = par_min
+    p = plan(trace, **kw)
     src, calls = cpu.render(p)
     return p, src, calls
 
 
-def compile_trace(trace: Trace, par_min: int | None = None):
-    """Plan, render, load (disk cache) and wrap `trace` as a `Program`."""
-    from .cache import load_module
+def compile_trace(trace: Trace, par_min: int | None = None, generic: bool | None = None):
+    """Plan, render, load (held module, else disk cache or Numba) and wrap `trace` as a
+    `Program`. `generic` (default: by size, see `_generic`) passes sizes as arguments."""
+    from .cache import load_module, module_name
+    from .programs import get_module
     from .runner import Program
 
     t0 = time.perf_counter()
-    p, src, calls = render_source(trace, par_min)
-    mod = load_module(src, STATS) if p.kernels() else None  # host steps only: no module
+    p, src, calls = render_source(trace, par_min, generic)
+    new = False
+    mod = None
+    if p.kernels():  # host steps only: no module
+        mod, new = get_module(module_name(src)[0], lambda: load_module(src, STATS))
+        src = mod.__dict__.setdefault("_TG_SOURCE", src)  # programs of one module share its text
     prog = Program(p, mod, src, calls)
     dt = time.perf_counter() - t0
-    STATS["compiles"] += 1
+    STATS["programs"] += 1
+    STATS["compiles" if new else "module_reuses"] += 1 if mod is not None else 0
     STATS["compile_seconds"] += dt
-    LOG.info("compiled %d eqns into %d kernel(s), %d step(s) in %.3f s",
+    LOG.info("%s %d eqns into %d kernel(s), %d step(s) in %.3f s",
+             "compiled" if new else "bound (held module)" if mod is not None else "planned",
              len(trace.eqns), len(p.kernels()), len(p.steps), dt)
     lvl = debug_level()
     if lvl >= 1:
@@ -110,13 +153,17 @@ def compile_trace(trace: Trace, par_min: int | None = None):
 def explain(trace: Trace) -> str:
     """The trace, its fusion plan and the generated Numba source, as one text."""
     try:
-        p, src, _ = render_source(trace)
+        p, src, calls = render_source(trace)
     except CompileError as exc:
         return f"{trace}\n\nnot compiled: {exc} (runs in the interpreter)"
     from .cpu import FASTMATH, PRELUDE, RENDERER_VERSION
 
     prelude = PRELUDE.format(version=RENDERER_VERSION, fastmath=FASTMATH)
     body = src.replace(prelude, "# (prelude: imports and math helpers, tracegrad.codegen.cpu.PRELUDE)\n")
+    args = "".join(f"\n# {c.name}: " + ", ".join(f"{n}={x.tolist()}" for n, x in zip(c.extra_names, c.extra))
+                   for c in calls if c.extra)
+    if args:
+        body += "\n# the size and literal arguments of this trace's calls:" + args
     return f"{trace}\n\n{p}\n\n{body}"
 
 

@@ -132,9 +132,9 @@ def _steps(prog: Any, s: _Src) -> list[str]:
     for st in prog.steps:
         kind = st[0]
         if kind == _KERNEL:
-            _, fn, slots, parts, fin, gmap, units, parallel = st
+            _, fn, slots, parts, fin, gmap, units, parallel, extra = st
             f = s.const(fn, "F")
-            args = ", ".join(f"e{sl}" for sl in slots)
+            args = ", ".join([f"e{sl}" for sl in slots] + [s.const(x, "Z") for x in extra])
             if not parallel:
                 w(f"c = {f}({args})")
                 w("if c >= 0:")
@@ -148,7 +148,7 @@ def _steps(prog: Any, s: _Src) -> list[str]:
             ps = [f"p{j}" for j in range(len(parts))]
             for p, (n, dt) in zip(ps, parts):
                 w(f"{p} = _empty({n}, {s.const(dt, 'DT')})")
-            w(f"_pool_run({f}, [{', '.join([f'e{sl}' for sl in slots] + ps)}], {units})")
+            w(f"_pool_run({f}, [{', '.join([f'e{sl}' for sl in slots] + [s.const(x, 'Z') for x in extra] + ps)}], {units})")
             for p, (combine, sl, dt) in zip(ps, fin):
                 w(f"e{sl}[0] = {s.const(dt.type, 'T')}({s.const(combine, 'R')}({p}))")
         elif kind == _HOST:

@@ -31,17 +31,23 @@ import numpy
 
 from ..errors import CompileError
 from ..ir.core import Eqn, Lit, Trace, Var
-from ..ir.ops import TABLE, Kind, Op
+from ..ir.ops import TABLE, Kind
 from ..ir.passes import optimize
 
-INLINE_LAYOUT = (Op.BROADCAST_TO, Op.RESHAPE, Op.TRANSPOSE, Op.SLICE)
-LOOP_REDUCTIONS = (Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD)
 LOOP_DTYPES = frozenset(
     numpy.dtype(d) for d in ("float32", "float64", "int8", "uint8", "int32", "int64", "bool")
 )
 CHUNK = 1 << 14  # elements per work unit of a flat loop (fixed: results do not depend on threads)
 RECOMPUTE_LIMIT = 12  # inline cost above which a value read by several kernels is realized
-_EXPENSIVE = {"math.", "tanh(", "sigmoid(", "**"}
+
+
+def _inline_layout(e: Eqn) -> bool:
+    """A view: recomputed through its row's index map wherever it is read."""
+    return TABLE[e.op].index_map is not None
+
+
+def _loop_reduction(e: Eqn) -> bool:
+    return TABLE[e.op].combine is not None
 
 
 # ---- index expressions ---------------------------------------------------------------
@@ -106,49 +112,37 @@ class Root:
         self.need_coords = False
 
 
-def map_index(e: Eqn, idx: Idx, root: Optional[Root]) -> Idx:
-    """The operand index a layout eqn reads for output index `idx`."""
+def map_index(e: Eqn, idx: Idx, root: Optional[Root], generic: bool = False) -> Idx:
+    """The operand index a layout eqn reads for output index `idx`. `generic`: sizes are
+    runtime values, so a flat loop does not broadcast by `i % size` (a division per
+    element); the coordinates it then needs make the kernel a loop nest."""
     x = e.ins[0]
     if isinstance(x, Lit):  # a splat constant: every index reads the same literal
         return Idx((), lin="0", root=root)
     xs = tuple(x.shape)
-    p = e.p
-    if e.op is Op.RESHAPE:
+    row = TABLE[e.op]
+    if row.index_map is None:
+        raise CompileError(f"internal: {e.op.value} is not an index map")
+    m = row.index_map(xs, tuple(idx.shape), **e.p)
+    if m is None:  # the linear index is kept
         return Idx(xs, lin=idx.lin(), root=root)
-    if e.op is Op.BROADCAST_TO:
-        if x.size == 1:
-            return Idx(xs, lin="0", root=root)
-        if idx._lin == "i" and xs == tuple(idx.shape[len(idx.shape) - len(xs):]):
-            # only leading dims added, in a flat loop: no coordinates needed
-            lin = idx.lin()
-            return Idx(xs, lin=lin if x.size == idx.size() else f"({lin}) % {x.size}", root=root)
+    if x.size == 1:
+        return Idx(xs, lin="0", root=root)
+    lead = len(idx.shape) - len(xs)
+    if idx._lin == "i" and xs == tuple(idx.shape[lead:]) and all(
+            mk == (lead + k, 1, 0) for k, mk in enumerate(m)) and (not generic or x.size == idx.size()):
+        # the operand is the trailing dims of the result, in a flat loop: no coordinates needed
+        lin = idx.lin()
+        return Idx(xs, lin=lin if x.size == idx.size() else f"({lin}) % {x.size}", root=root)
     c = idx.coords()
-    if e.op is Op.BROADCAST_TO:
-        lead = len(c) - len(xs)
-        return Idx(xs, coords=["0" if n == 1 else c[lead + j] for j, n in enumerate(xs)], root=root)
-    if e.op is Op.TRANSPOSE:
-        xc = [""] * len(xs)
-        for d, pd in enumerate(p["perm"]):
-            xc[pd] = c[d]
-        return Idx(xs, coords=xc, root=root)
-    if e.op is Op.SLICE:
-        xc, k, j = [], 0, 0
-        for item in p["index"]:
-            if item is None:
-                k += 1
-                continue
-            n = xs[j]
-            if isinstance(item, tuple):
-                start, _, step = slice(*item).indices(n)
-                term = c[k] if step == 1 else f"{c[k]} * {step}"
-                xc.append(f"({start} + {term})" if start else f"({term})")
-                k += 1
-            else:
-                xc.append(str(int(item) + n if int(item) < 0 else int(item)))
-            j += 1
-        xc.extend(c[k:])
-        return Idx(xs, coords=xc, root=root)
-    raise CompileError(f"internal: {e.op.value} is not an index map")
+    xc = []
+    for d, step, start in m:
+        if d is None:
+            xc.append(str(start))
+            continue
+        term = c[d] if step == 1 else f"{c[d]} * {step}"
+        xc.append(f"({start} + {term})" if start else (term if step == 1 else f"({term})"))
+    return Idx(xs, coords=xc, root=root)
 
 
 # ---- plan data ---------------------------------------------------------------------------
@@ -183,7 +177,7 @@ class Accumulate:
 class Reduction:
     eqn: Eqn
     axes: tuple[int, ...]
-    combine: str  # the op table's render: add / max / min / mul
+    combine: str  # the row's combine: add / max / min / mul
     form: str = ""  # "full", "suffix" (axes = trailing dims from `start`) or "array"
     start: int = 0
     kept_lin: str = "0"
@@ -234,6 +228,7 @@ class Plan:
     realized: set
     views: set
     n_guards: int
+    generic: bool = False  # sizes are runtime arguments of the generated functions
 
     def kernels(self) -> list[Kernel]:
         return [s for s in self.steps if isinstance(s, Kernel)]
@@ -243,8 +238,9 @@ class Plan:
 
 
 # ---- planning ------------------------------------------------------------------------
-def plan(trace: Trace, par_min: int = 1 << 19) -> Plan:
-    """The fusion plan of `trace`; raises CompileError for what the loops cannot express."""
+def plan(trace: Trace, par_min: int = 1 << 19, generic: bool = False) -> Plan:
+    """The fusion plan of `trace`; raises CompileError for what the loops cannot express.
+    `generic`: the renderer passes sizes as runtime arguments (see `map_index`)."""
     t = optimize(trace)
     for v in list(t.inputs) + [o for e in t.eqns for o in e.outs]:
         if numpy.dtype(v.dtype) not in LOOP_DTYPES:
@@ -253,17 +249,17 @@ def plan(trace: Trace, par_min: int = 1 << 19) -> Plan:
     inputs = set(t.inputs)
     realized, views = _realize(t, producer, inputs)
     for _ in range(4):
-        steps, kernel_of, users = _group(t, producer, inputs, realized, views, par_min)
+        steps, kernel_of, users = _group(t, producer, inputs, realized, views, par_min, generic)
         extra = {v for v, ks in users.items() if len(ks) > 1 and _cost(v, producer, realized, inputs) > RECOMPUTE_LIMIT}
         if not extra:
             break
         realized |= extra
     for k in steps:
         if isinstance(k, Kernel):
-            _build_body(k, producer, realized, inputs, views, kernel_of, steps)
+            _build_body(k, producer, realized, inputs, views, kernel_of, steps, generic)
     steps = _place_guards(t, steps, kernel_of)
-    n_guards = sum(1 for e in t.eqns if e.op is Op.GUARD)
-    return Plan(t, steps, realized, views, n_guards)
+    n_guards = sum(1 for e in t.eqns if TABLE[e.op].kind is Kind.GUARD)
+    return Plan(t, steps, realized, views, n_guards, generic)
 
 
 def _loop_kind(e: Eqn) -> str:
@@ -272,9 +268,9 @@ def _loop_kind(e: Eqn) -> str:
         return "guard"
     if row.kind is Kind.ELEMENTWISE and row.render is not None:
         return "inline"
-    if e.op in INLINE_LAYOUT:
+    if row.index_map is not None:
         return "inline"
-    if e.op in LOOP_REDUCTIONS and numpy.dtype(e.out.dtype) != numpy.dtype(bool) and e.p["axes"]:
+    if row.combine is not None and numpy.dtype(e.out.dtype) != numpy.dtype(bool) and e.p["axes"]:
         return "reduce"
     return "host"
 
@@ -293,7 +289,7 @@ def _realize(t: Trace, producer: dict, inputs: set) -> tuple[set, set]:
         if not isinstance(a, Var) or a in inputs or a in realized or a in views:
             return
         e = producer[a]
-        if e.op in INLINE_LAYOUT:
+        if _inline_layout(e):
             views.add(a)
             need_array(e.ins[0])
         else:
@@ -312,16 +308,15 @@ def _cost(v: Var, producer: dict, realized: set, inputs: set, seen=None) -> int:
         return 0
     seen.add(v)
     e = producer[v]
-    r = TABLE[e.op].render or ""
-    c = 0 if e.op in INLINE_LAYOUT else (8 if any(s in r for s in _EXPENSIVE) else 1)
-    return c + sum(_cost(a, producer, realized, inputs, seen) for a in e.ins)
+    return TABLE[e.op].cost + sum(_cost(a, producer, realized, inputs, seen) for a in e.ins)
 
 
 def _domain(e: Eqn) -> tuple[int, ...]:
-    return tuple(e.ins[0].shape) if e.op in LOOP_REDUCTIONS else tuple(e.out.shape)
+    return tuple(e.ins[0].shape) if _loop_reduction(e) else tuple(e.out.shape)
 
 
-def _walk(v: Any, idx: Idx, producer: dict, realized: set, inputs: set, out: set, inl: set, memo: set) -> None:
+def _walk(v: Any, idx: Idx, producer: dict, realized: set, inputs: set, out: set, inl: set, memo: set,
+          generic: bool = False) -> None:
     """Realized values read (with their linear index) while evaluating `v` at `idx`."""
     if not isinstance(v, Var):
         return
@@ -334,14 +329,14 @@ def _walk(v: Any, idx: Idx, producer: dict, realized: set, inputs: set, out: set
         return
     inl.add(v)
     e = producer[v]
-    if e.op in INLINE_LAYOUT:
-        _walk(e.ins[0], map_index(e, idx, None), producer, realized, inputs, out, inl, memo)
+    if _inline_layout(e):
+        _walk(e.ins[0], map_index(e, idx, None, generic), producer, realized, inputs, out, inl, memo, generic)
     else:
         for a in e.ins:
-            _walk(a, idx, producer, realized, inputs, out, inl, memo)
+            _walk(a, idx, producer, realized, inputs, out, inl, memo, generic)
 
 
-def _group(t, producer, inputs, realized, views, par_min):
+def _group(t, producer, inputs, realized, views, par_min, generic=False):
     steps: list = []
     kernel_of: dict = {}
     users: dict = {}  # inline value -> kernels evaluating it
@@ -363,14 +358,15 @@ def _group(t, producer, inputs, realized, views, par_min):
         inl: set = set()
         memo: set = set()
         if kind == "reduce":
-            _walk(e.ins[0], root, producer, realized, inputs, deps, inl, memo)
+            _walk(e.ins[0], root, producer, realized, inputs, deps, inl, memo, generic)
         else:
             # the value itself is computed here: walk its producer's operands
-            if e.op in INLINE_LAYOUT:
-                _walk(e.ins[0], map_index(e, root, None), producer, realized, inputs, deps, inl, memo)
+            if _inline_layout(e):
+                _walk(e.ins[0], map_index(e, root, None, generic), producer, realized, inputs, deps, inl, memo,
+                      generic)
             else:
                 for a in e.ins:
-                    _walk(a, root, producer, realized, inputs, deps, inl, memo)
+                    _walk(a, root, producer, realized, inputs, deps, inl, memo, generic)
         lower = 0
         for d, lin in deps:
             p = kernel_of.get(d)
@@ -390,8 +386,7 @@ def _group(t, producer, inputs, realized, views, par_min):
             target = len(steps) - 1
         k = steps[target]
         if kind == "reduce":
-            row = TABLE[e.op]
-            k.reductions.append(Reduction(e, tuple(e.p["axes"]), row.render))
+            k.reductions.append(Reduction(e, tuple(e.p["axes"]), TABLE[e.op].combine))
         else:
             k.values.append(v)
         kernel_of[v] = target
@@ -411,7 +406,7 @@ def _place_guards(t: Trace, steps: list, kernel_of: dict) -> list:
     gi = 0
     last = -1
     for e in t.eqns:
-        if e.op is not Op.GUARD:
+        if TABLE[e.op].kind is not Kind.GUARD:
             continue
         x = e.ins[0]
         pos = kernel_of.get(x, -1) if isinstance(x, Var) else -1
@@ -427,7 +422,9 @@ def _place_guards(t: Trace, steps: list, kernel_of: dict) -> list:
 
 # ---- kernel bodies -----------------------------------------------------------------------
 class _Body:
-    def __init__(self, k: Kernel, producer, realized, inputs, kernel_of, steps, root: Idx, rootflag: Root):
+    def __init__(self, k: Kernel, producer, realized, inputs, kernel_of, steps, root: Idx, rootflag: Root,
+                 generic: bool = False):
+        self.generic = generic
         self.k, self.producer, self.realized, self.inputs = k, producer, realized, inputs
         self.kernel_of, self.steps = kernel_of, steps
         self.root, self.rootflag = root, rootflag
@@ -462,15 +459,15 @@ class _Body:
 
     def compute(self, v: Var, idx: Idx) -> Union[str, Lit]:
         e = self.producer[v]
-        if e.op in INLINE_LAYOUT:
-            return self.value(e.ins[0], map_index(e, idx, self.rootflag))
+        if _inline_layout(e):
+            return self.value(e.ins[0], map_index(e, idx, self.rootflag, self.generic))
         args = [self.value(a, idx) for a in e.ins]
         name = self.fresh()
         self.stmts.append(Compute(name, e, args))
         return name
 
 
-def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps) -> None:
+def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps, generic: bool = False) -> None:
     nested = any(set(r.axes) != set(range(len(k.domain))) for r in k.reductions)
     for attempt in range(2):
         flag = Root()
@@ -478,7 +475,7 @@ def _build_body(k: Kernel, producer, realized, inputs, views, kernel_of, steps) 
             root = Idx(k.domain, coords=[f"i{d}" for d in range(len(k.domain))], root=flag)
         else:
             root = Idx(k.domain, lin="i", root=flag)
-        b = _Body(k, producer, realized, inputs, kernel_of, steps, root, flag)
+        b = _Body(k, producer, realized, inputs, kernel_of, steps, root, flag, generic)
         for v in k.values:
             b.stmts.append(Store(v, root.lin(), b.value(v, root)))
         for j, r in enumerate(k.reductions):

@@ -19,12 +19,11 @@ import numpy
 
 from ..errors import CompileError, GuardFailure
 from ..ir.core import Lit, Var
-from ..ir.ops import TABLE, Kind, Op, fp_quiet
+from ..ir.ops import TABLE, Kind, fp_quiet
 from . import driver, pool
 from .fusion import HostStep, Kernel, Load, Plan
 
 _KERNEL, _HOST, _GUARD = 0, 1, 2
-_NO_FOLD = (Op.CUSTOM, Op.CUSTOM_VJP)  # host callbacks may have effects or draw random numbers
 POOL_BYTES = 1 << 12  # temporaries up to this size are kept by the program between calls
 # numpy calls between kernels follow the floating-point warnings policy (ir.ops.fp_quiet)
 _COMBINE = {"add": fp_quiet(numpy.add.reduce), "max": fp_quiet(numpy.maximum.reduce),
@@ -67,7 +66,8 @@ class Program:
                 fin = [(_COMBINE[cb], slot(v), numpy.dtype(v.dtype)) for cb, v in zip(c.fin or (), c.fin_args)]
                 # guard index -> (slot to read the seen value from, or -1: the seen value)
                 gmap = {g.index: (-1, not g.expect) if g.var in c.local else (slot(g.var), None) for g in c.guards}
-                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin, gmap, c.units, c.parallel))
+                steps.append((_KERNEL, fn, [slot(v) for v in c.args], c.parts, fin, gmap, c.units, c.parallel,
+                              c.extra))
             elif isinstance(s, HostStep):
                 e = s.eqn
                 if self._fold(e, s.view, slot, consts, outputs):
@@ -99,7 +99,7 @@ class Program:
         # temporaries: small ones come from a per-program free list (reused across calls,
         # one set per concurrent call), large ones and outputs are allocated per call
         allocs, pooled = [], []
-        callback_ins = {a for st in plan.steps if isinstance(st, HostStep) and st.eqn.op in _NO_FOLD for a in st.eqn.ins}
+        callback_ins = {a for st in plan.steps if isinstance(st, HostStep) and TABLE[st.eqn.op].effects for a in st.eqn.ins}
         for v in slots:
             if v in inputs or v in plan.views:
                 continue
@@ -129,7 +129,7 @@ class Program:
         """Run a host step whose operands are all literals (or folded) now, once: its result
         is the same on every call (e.g. the cotangent 1.0 scattered by slice_vjp). Results
         that are trace outputs are not folded (the caller gets fresh arrays)."""
-        if e.op in _NO_FOLD or any(o in outputs or o.size * o.dtype.itemsize > POOL_BYTES for o in e.outs):
+        if TABLE[e.op].effects or any(o in outputs or o.size * o.dtype.itemsize > POOL_BYTES for o in e.outs):
             return False
         if not all(isinstance(a, Lit) or a in consts for a in e.ins):
             return False
@@ -207,7 +207,7 @@ class Program:
         for st in self.steps:
             kind = st[0]
             if kind == _KERNEL:
-                a = [env[s] for s in st[2]]
+                a = [env[s] for s in st[2]] + st[8]
                 if not st[7]:
                     code = st[1](*a)
                     if code >= 0:

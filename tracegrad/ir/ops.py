@@ -1,16 +1,17 @@
 """The op table: every op's identity (an `Op` enum member) and its one row of rules.
 
 A row (`OpDef`) holds the shape/dtype rule, the numpy reference, the gradient rule (which
-emits eqns through a `Builder`, so backward is itself a trace) and the codegen render rule.
-The rows live in the `rules_*` modules, one family each; code outside the table never
-branches on a single op.
+emits eqns through a `Builder`, so backward is itself a trace), the render rule (how each
+code generator writes the op, `Render`) and the properties the fusion planners read (cost,
+index map, reduction combine, ...). The rows live in the `rules_*` modules, one family each;
+code outside the table never branches on a single op (tests/codegen/test_table_discipline.py).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional, Protocol, Union
 
 import numpy
 
@@ -137,18 +138,106 @@ class Kind(enum.Enum):
     WINDOW = "window"
 
 
+class RenderContext(Protocol):
+    """What a code generator tells a render function besides the operands and params."""
+
+    target: str  # "cpu" (Numba njit loops) or "cuda" (numba-cuda kernels)
+    dtype: numpy.dtype  # the result's dtype
+    in_dtype: numpy.dtype  # the first operand's dtype (the result's when there is none)
+    tname: str  # the source name of the result dtype's scalar constructor
+
+    def const(self, value: Any, dtype: Any) -> str:
+        """A typed literal in the generated source."""
+
+    def local(self) -> str:
+        """A fresh prefix for names of statements the rule emits."""
+
+    def emit(self, line: str) -> None:
+        """A statement to run before the value's expression (loop-body targets)."""
+
+
+RenderFn = Callable[..., str]  # (ctx, *operand sources, **params) -> expression source
+
+
+@dataclass(frozen=True)
+class Render:
+    """How the code generators write an elementwise op as a scalar expression.
+
+    `rules` maps a target ("cpu", "cuda"; "*" for every target) to a template string (`{0}`,
+    `{1}` the operands, `{name}` a param: the shorthand for an expression both targets spell
+    alike) or a function `(ctx: RenderContext, *operands, **params) -> str`. The generator
+    casts the result to the eqn's dtype, except where `keeps_dtype` says the expression of
+    float operands of that dtype already has it (plain arithmetic).
+    """
+
+    rules: Mapping[str, Union[str, RenderFn]]
+    keeps_dtype: bool = False
+
+    def rule(self, target: str) -> Union[str, RenderFn, None]:
+        return self.rules.get(target, self.rules.get("*"))
+
+    def __contains__(self, text: str) -> bool:
+        """Whether a template string of the rule contains `text` (functions are opaque)."""
+        return any(isinstance(r, str) and text in r for r in self.rules.values())
+
+    def expr(self, ctx: RenderContext, args: list[str], params: Mapping[str, Any]) -> str:
+        """The expression source for operands `args` (KeyError: no rule for the target)."""
+        r = self.rule(ctx.target)
+        if r is None:
+            raise KeyError(ctx.target)
+        if isinstance(r, str):
+            return r.format(*args, **params)
+        return r(ctx, *args, **params)
+
+
+EXPENSIVE = 8  # `OpDef.cost` of a transcendental (a libm call or a polynomial)
+
+# An index map: for an op whose result reads its operand at affine positions (layout views),
+# `index_map(in_shape, out_shape, **params)` gives, per operand dim, (result dim or None,
+# step, start): the operand coordinate is start + step * result[dim] (start alone for None).
+# None instead of the list: the op keeps the C-order linear index (reshape).
+IndexMap = Callable[..., Optional[list[tuple[Optional[int], int, int]]]]
+
+# An assembly: an op whose result is built by writing operands into basic-index regions of
+# a fresh buffer. `assemble(in_shapes, **params) -> (zero_fill, [(operand, index), ...])`,
+# an index as SLICE's param (ints, (start, stop, step) triples, None).
+Assemble = Callable[..., tuple[bool, list[tuple[int, tuple]]]]
+
+
 @dataclass(frozen=True)
 class OpDef:
-    """One op's row: everything tracegrad knows about it."""
+    """One op's row: everything tracegrad knows about it.
+
+    Codegen properties (read by codegen/fusion.py and codegen/cuda/plan.py, never an op's
+    identity): `render` (elementwise: `Render`, or a template string for both targets),
+    `cost` (relative cost of recomputing the value inline), `index_map` (a layout view, see
+    `IndexMap`), `assemble` (see `Assemble`), `combine` (a loop reduction over its param
+    `axes`: add/max/min/mul), `index_form` ("gather": operand 0 read at the positions its
+    param `key` and the index-array operands give; "scatter_add": operand 0 accumulated
+    there into zeros of param `shape`), `effects` (a host callback: may have effects or draw
+    random numbers, never folded or pooled). A row with none of these runs as a host step
+    (its numpy rule between kernels); `Kind.MATMUL` rows are contractions (BLAS on the CPU,
+    a tiled kernel on CUDA); `Kind.GUARD` rows are checks.
+    """
 
     op: Op
     kind: Kind
     infer: Callable[..., list[tuple[tuple[int, ...], Any]]]
     impl: Callable[..., Any]
     vjp: Optional[Callable[..., tuple]] = None
-    render: Optional[str] = None
+    render: Union[Render, str, None] = None
     differentiable: bool = True
     doc: str = ""
+    cost: int = 1
+    index_map: Optional[IndexMap] = None
+    assemble: Optional[Assemble] = None
+    combine: Optional[str] = None
+    index_form: Optional[str] = None
+    effects: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.render, str):
+            object.__setattr__(self, "render", Render({"*": self.render}))
 
     @property
     def name(self) -> str:

@@ -1,8 +1,8 @@
 """Rows of the elementwise ops. Operands are arrays of one shape or scalar literals.
 
-Render strings are scalar expressions for the code generator: `{0}`, `{1}` name operands,
-`{name}` a param; the helper names they use (`ipow`, `sigmoid`, `sign`...) are the
-generator's to provide.
+Render rules (`ops.Render`) are scalar expressions per code generator target: a template
+string where both targets spell the op alike (`{0}`, `{1}` name operands, `{name}` a
+param), a function where they differ (render_helpers.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError, ShapeError
-from .ops import Kind, Op, OpDef, fp_quiet, register
+from . import render_helpers as rh
+from .ops import EXPENSIVE, Kind, Op, OpDef, Render, fp_quiet, register
 
 _np = numpy
 
@@ -70,62 +71,76 @@ def _bool_rule(op: Op):
     return infer
 
 
-def _unary(op, impl, vjp, render, *, rule=_float_rule, differentiable=True):
-    register(OpDef(op, Kind.ELEMENTWISE, rule(op), impl, vjp, render, differentiable))
+def _unary(op, impl, vjp, render, *, rule=_float_rule, differentiable=True, cost=1):
+    register(OpDef(op, Kind.ELEMENTWISE, rule(op), impl, vjp, render, differentiable, cost=cost))
 
 
-def _binary(op, impl, vjp, render, *, rule=_same_rule, differentiable=True):
-    register(OpDef(op, Kind.ELEMENTWISE, rule(op), impl, vjp, render, differentiable))
+def _binary(op, impl, vjp, render, *, rule=_same_rule, differentiable=True, cost=1):
+    register(OpDef(op, Kind.ELEMENTWISE, rule(op), impl, vjp, render, differentiable, cost=cost))
+
+
+def _math(name: str) -> Render:
+    """`math.<name>` of the operand on both targets (an expensive libm call)."""
+    return Render({"*": "math.%s({0})" % name})
+
+
+_ARITH_KEEPS = dict(keeps_dtype=True)
 
 
 _errstate = fp_quiet
 
 
 # ---- unary -------------------------------------------------------------------------------
-_unary(Op.NEG, _np.negative, lambda b, x, out, g: (b.neg(g),), "(-{0})", rule=_numeric_rule)
+_unary(Op.NEG, _np.negative, lambda b, x, out, g: (b.neg(g),), Render({"*": "(-{0})"}, **_ARITH_KEEPS),
+       rule=_numeric_rule)
 _unary(Op.ABS, _np.abs, lambda b, x, out, g: (b.mul(g, b.sign(x)),), "abs({0})", rule=_same_rule)
-_unary(Op.SIGN, _np.sign, None, "sign({0})", rule=_numeric_rule, differentiable=False)
-_unary(Op.EXP, _errstate(_np.exp), lambda b, x, out, g: (b.mul(g, out),), "math.exp({0})")
-_unary(Op.LOG, _errstate(_np.log), lambda b, x, out, g: (b.div(g, x),), "math.log({0})")
+_unary(Op.SIGN, _np.sign, None, Render({
+    "cpu": "_sign({0})",
+    "cuda": lambda c, x: f"({c.tname}(0) if {x} == 0 else ({c.tname}(1) if {x} > 0 else {c.tname}(-1)))",
+}), rule=_numeric_rule, differentiable=False)
+_unary(Op.EXP, _errstate(_np.exp), lambda b, x, out, g: (b.mul(g, out),),
+       Render({"cpu": rh.cpu_exp, "cuda": "math.exp({0})"}), cost=EXPENSIVE)
+_unary(Op.LOG, _errstate(_np.log), lambda b, x, out, g: (b.div(g, x),), _math("log"), cost=EXPENSIVE)
 _unary(
-    Op.LOG1P, _errstate(_np.log1p), lambda b, x, out, g: (b.div(g, b.add(x, 1.0)),), "math.log1p({0})"
+    Op.LOG1P, _errstate(_np.log1p), lambda b, x, out, g: (b.div(g, b.add(x, 1.0)),), _math("log1p"), cost=EXPENSIVE
 )
 _unary(
-    Op.EXPM1, _errstate(_np.expm1), lambda b, x, out, g: (b.mul(g, b.add(out, 1.0)),), "math.expm1({0})"
+    Op.EXPM1, _errstate(_np.expm1), lambda b, x, out, g: (b.mul(g, b.add(out, 1.0)),), _math("expm1"), cost=EXPENSIVE
 )
 _unary(
-    Op.SQRT, _errstate(_np.sqrt), lambda b, x, out, g: (b.div(g, b.mul(out, 2.0)),), "math.sqrt({0})"
+    Op.SQRT, _errstate(_np.sqrt), lambda b, x, out, g: (b.div(g, b.mul(out, 2.0)),), _math("sqrt"), cost=EXPENSIVE
 )
-_unary(Op.SIN, _errstate(_np.sin), lambda b, x, out, g: (b.mul(g, b.cos(x)),), "math.sin({0})")
-_unary(Op.COS, _errstate(_np.cos), lambda b, x, out, g: (b.neg(b.mul(g, b.sin(x))),), "math.cos({0})")
+_unary(Op.SIN, _errstate(_np.sin), lambda b, x, out, g: (b.mul(g, b.cos(x)),), _math("sin"), cost=EXPENSIVE)
+_unary(Op.COS, _errstate(_np.cos), lambda b, x, out, g: (b.neg(b.mul(g, b.sin(x))),), _math("cos"), cost=EXPENSIVE)
 _unary(
     Op.TAN,
     _errstate(_np.tan),
     lambda b, x, out, g: (b.mul(g, b.add(b.mul(out, out), 1.0)),),
-    "math.tan({0})",
+    _math("tan"), cost=EXPENSIVE,
 )
 _unary(
-    Op.TANH, _np.tanh, lambda b, x, out, g: (b.mul(g, b.sub(1.0, b.mul(out, out))),), "tanh({0})"
+    Op.TANH, _np.tanh, lambda b, x, out, g: (b.mul(g, b.sub(1.0, b.mul(out, out))),),
+    Render({"cpu": rh.cpu_tanh, "cuda": "math.tanh({0})"}), cost=EXPENSIVE
 )
-_unary(Op.SINH, _errstate(_np.sinh), lambda b, x, out, g: (b.mul(g, b.cosh(x)),), "math.sinh({0})")
-_unary(Op.COSH, _errstate(_np.cosh), lambda b, x, out, g: (b.mul(g, b.sinh(x)),), "math.cosh({0})")
+_unary(Op.SINH, _errstate(_np.sinh), lambda b, x, out, g: (b.mul(g, b.cosh(x)),), _math("sinh"), cost=EXPENSIVE)
+_unary(Op.COSH, _errstate(_np.cosh), lambda b, x, out, g: (b.mul(g, b.sinh(x)),), _math("cosh"), cost=EXPENSIVE)
 _unary(
     Op.ARCSIN,
     _errstate(_np.arcsin),
     lambda b, x, out, g: (b.div(g, b.sqrt(b.sub(1.0, b.mul(x, x)))),),
-    "math.asin({0})",
+    _math("asin"), cost=EXPENSIVE,
 )
 _unary(
     Op.ARCCOS,
     _errstate(_np.arccos),
     lambda b, x, out, g: (b.neg(b.div(g, b.sqrt(b.sub(1.0, b.mul(x, x))))),),
-    "math.acos({0})",
+    _math("acos"), cost=EXPENSIVE,
 )
 _unary(
     Op.ARCTAN,
     _np.arctan,
     lambda b, x, out, g: (b.div(g, b.add(b.mul(x, x), 1.0)),),
-    "math.atan({0})",
+    _math("atan"), cost=EXPENSIVE,
 )
 def _sigmoid(x):
     # 1 / (1 + exp(-x)): relative accuracy for every x (0.5 + 0.5 tanh(x / 2) cancels to 0
@@ -138,16 +153,23 @@ _unary(
     Op.SIGMOID,
     _errstate(_sigmoid),
     lambda b, x, out, g: (b.mul(g, b.mul(out, b.sub(1.0, out))),),
-    "sigmoid({0})",
+    Render({
+        "cpu": rh.cpu_sigmoid,
+        # relative accuracy for x << 0
+        "cuda": lambda c, x: f"({c.tname}(1) / ({c.tname}(1) + math.exp(-{x})))",
+    }),
+    cost=EXPENSIVE,
 )
 _unary(
     Op.RELU,
     lambda x: _np.maximum(x, 0).astype(x.dtype, copy=False),
     lambda b, x, out, g: (b.where(b.gt(out, 0.0), g, b.zeros_like(g)),),
-    "relu({0})",
+    Render({"cpu": lambda c, x: rh.cpu_minmax("maximum", x, "_ZERO"), "cuda": lambda c, x: f"max({x}, {c.tname}(0))"}),
 )
-_unary(Op.FLOOR, _np.floor, None, "math.floor({0})", differentiable=False)
-_unary(Op.CEIL, _np.ceil, None, "math.ceil({0})", differentiable=False)
+_unary(Op.FLOOR, _np.floor, None, Render({"cpu": "np.floor({0})", "cuda": "math.floor({0})"}),
+       differentiable=False, cost=EXPENSIVE)
+_unary(Op.CEIL, _np.ceil, None, Render({"cpu": "np.ceil({0})", "cuda": "math.ceil({0})"}),
+       differentiable=False, cost=EXPENSIVE)
 _unary(Op.LOGICAL_NOT, _np.logical_not, None, "(not {0})", rule=_bool_rule, differentiable=False)
 
 
@@ -164,7 +186,7 @@ _unary(
     Op.INTEGER_POW,
     _errstate(lambda x, n: _np.power(x, n).astype(x.dtype, copy=False)),
     _ipow_vjp,
-    "ipow({0}, {n})",
+    Render({"cpu": rh.cpu_ipow, "cuda": rh.cuda_ipow}),
     rule=_same_rule,
 )
 
@@ -186,7 +208,10 @@ register(
         _cast_infer,
         _errstate(lambda x, dtype: x.astype(dtype)),
         _cast_vjp,
-        "cast({0}, {dtype})",
+        Render({
+            "cpu": lambda c, x, dtype: rh.cpu_cast(x, dtype),
+            "cuda": lambda c, x, dtype: f"({x} != 0)" if c.dtype == dtypes.bool_ else f"{c.tname}({x})",
+        }),
     )
 )
 register(
@@ -196,7 +221,7 @@ register(
         lambda x: [(tuple(x.shape), dtypes.of(x))],
         lambda x: x,
         None,
-        "{0}",
+        Render({"*": "{0}"}, **_ARITH_KEEPS),
         differentiable=False,
         doc="identity forward, no gradient",
     )
@@ -224,17 +249,19 @@ register(
         lambda x, lo, hi: [(tuple(x.shape), dtypes.of(x))],
         _clip_impl,
         _clip_vjp,
-        "clip({0}, {lo}, {hi})",
+        Render({"cpu": rh.cpu_clip, "cuda": rh.cuda_clip}),
         doc="bounds inclusive in the gradient (MXNet)",
     )
 )
 
 # ---- binary ------------------------------------------------------------------------------
-_binary(Op.ADD, _errstate(_np.add), lambda b, x, y, out, g: (g, g), "({0} + {1})")
+_binary(Op.ADD, _errstate(_np.add), lambda b, x, y, out, g: (g, g), Render({"*": "({0} + {1})"}, **_ARITH_KEEPS))
 _binary(
-    Op.SUB, _errstate(_np.subtract), lambda b, x, y, out, g: (g, b.neg(g)), "({0} - {1})", rule=_numeric_rule
+    Op.SUB, _errstate(_np.subtract), lambda b, x, y, out, g: (g, b.neg(g)), Render({"*": "({0} - {1})"}, **_ARITH_KEEPS),
+    rule=_numeric_rule
 )
-_binary(Op.MUL, _errstate(_np.multiply), lambda b, x, y, out, g: (b.mul(g, y), b.mul(g, x)), "({0} * {1})")
+_binary(Op.MUL, _errstate(_np.multiply), lambda b, x, y, out, g: (b.mul(g, y), b.mul(g, x)),
+        Render({"*": "({0} * {1})"}, **_ARITH_KEEPS))
 
 
 def _div_impl(x, y):
@@ -246,7 +273,7 @@ _binary(
     Op.DIV,
     _div_impl,
     lambda b, x, y, out, g: (b.div(g, y), b.neg(b.div(b.mul(g, out), y))),
-    "({0} / {1})",
+    Render({"*": "({0} / {1})"}, **_ARITH_KEEPS),
     rule=_float_rule,
 )
 
@@ -257,7 +284,7 @@ def _pow_vjp(b, x, y, out, g):
     return gx, gy
 
 
-_binary(Op.POW, _errstate(_np.power), _pow_vjp, "({0} ** {1})", rule=_float_rule)
+_binary(Op.POW, _errstate(_np.power), _pow_vjp, "({0} ** {1})", rule=_float_rule, cost=EXPENSIVE)
 _binary(
     Op.MAXIMUM,
     _np.maximum,
@@ -265,7 +292,7 @@ _binary(
         b.where(b.ge(x, y), g, b.zeros_like(g)),
         b.where(b.lt(x, y), g, b.zeros_like(g)),
     ),
-    "max({0}, {1})",
+    Render({"cpu": lambda c, x, y: rh.cpu_minmax("maximum", x, y), "cuda": "max({0}, {1})"}),
 )
 _binary(
     Op.MINIMUM,
@@ -274,7 +301,7 @@ _binary(
         b.where(b.le(x, y), g, b.zeros_like(g)),
         b.where(b.gt(x, y), g, b.zeros_like(g)),
     ),
-    "min({0}, {1})",
+    Render({"cpu": lambda c, x, y: rh.cpu_minmax("minimum", x, y), "cuda": "min({0}, {1})"}),
 )
 for _op, _f, _sym in [
     (Op.EQ, _np.equal, "=="),

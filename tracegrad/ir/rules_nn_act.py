@@ -8,7 +8,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError
-from .ops import Kind, Op, OpDef, fp_quiet, register
+from .ops import EXPENSIVE, Kind, Op, OpDef, fp_quiet, register
 
 _erf = numpy.vectorize(math.erf, otypes=[numpy.float64])
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -30,4 +30,4 @@ def _erf_vjp(b, x, out, g):
 
 register(OpDef(
     Op.ERF, Kind.ELEMENTWISE, _erf_infer, fp_quiet(_erf_impl), _erf_vjp, "math.erf({0})",
-    doc="the error function"))
+    doc="the error function", cost=EXPENSIVE))

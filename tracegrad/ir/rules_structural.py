@@ -97,7 +97,7 @@ def _no_higher_order(what: str, instead: str):
     return vjp
 
 
-def _reduce_row(op, impl, vjp, render, out_dtype=None, differentiable=True):
+def _reduce_row(op, impl, vjp, combine, out_dtype=None, differentiable=True):
     register(
         OpDef(
             op,
@@ -107,8 +107,9 @@ def _reduce_row(op, impl, vjp, render, out_dtype=None, differentiable=True):
                 out_dtype or x.dtype, copy=False
             ),
             vjp,
-            render,
+            None,
             differentiable,
+            combine=combine,
         )
     )
 
@@ -199,8 +200,40 @@ register(
         _reshape_infer,
         lambda x, shape: x.reshape(shape),
         lambda b, x, out, g, shape: (b.reshape(g, x.shape),),
+        cost=0,
+        index_map=lambda xs, out, shape: None,  # the C-order linear index is kept
     )
 )
+
+
+def _transpose_map(xs, out, perm):
+    m: list = [None] * len(xs)
+    for d, pd in enumerate(perm):
+        m[pd] = (d, 1, 0)
+    return m
+
+
+def _broadcast_map(xs, out, shape):
+    lead = len(out) - len(xs)
+    return [(lead + j, 1, 0) if n == out[lead + j] else (None, 1, 0) for j, n in enumerate(xs)]
+
+
+def _slice_map(xs, out, index):
+    m, k, j = [], 0, 0
+    for item in index:
+        if item is None:
+            k += 1
+            continue
+        n = xs[j]
+        if isinstance(item, tuple):
+            start, _, step = slice(*item).indices(n)
+            m.append((k, step, start))
+            k += 1
+        else:
+            m.append((None, 1, int(item) + n if int(item) < 0 else int(item)))
+        j += 1
+    m.extend((k + r, 1, 0) for r in range(len(xs) - j))
+    return m
 
 
 def _transpose_infer(x, perm):
@@ -216,6 +249,8 @@ register(
         _transpose_infer,
         lambda x, perm: numpy.transpose(x, perm),
         lambda b, x, out, g, perm: (b.transpose(g, perm=tuple(numpy.argsort(perm).tolist())),),
+        cost=0,
+        index_map=_transpose_map,
     )
 )
 
@@ -237,6 +272,8 @@ register(
         _broadcast_infer,
         lambda x, shape: numpy.broadcast_to(x, shape),
         lambda b, x, out, g, shape: (b.sum_to(g, x.shape),),
+        cost=0,
+        index_map=_broadcast_map,
     )
 )
 
@@ -268,6 +305,8 @@ register(
         lambda x, index: x[_index_key(index)],
         lambda b, x, out, g, index: (b.slice_vjp(g, index=index, shape=tuple(x.shape)),),
         doc="basic indexing: ints, slices, None",
+        cost=0,
+        index_map=_slice_map,
     )
 )
 register(
@@ -278,6 +317,7 @@ register(
         _slice_vjp_impl,
         lambda b, g, out, gg, index, shape: (b.slice(gg, index=index),),
         doc="zeros of `shape` with `g` written at basic index `index`",
+        assemble=lambda shapes, index, shape: (True, [(0, tuple(index))]),
     )
 )
 
@@ -307,6 +347,15 @@ def _concat_vjp(b, *args, axis):
     return tuple(grads)
 
 
+def _concat_assemble(shapes, axis):
+    parts, start = [], 0
+    for j, xs in enumerate(shapes):
+        stop = start + xs[axis]
+        parts.append((j, tuple((start, stop, 1) if i == axis else (None, None, None) for i in range(len(xs)))))
+        start = stop
+    return False, parts
+
+
 register(
     OpDef(
         Op.CONCATENATE,
@@ -314,6 +363,7 @@ register(
         _concat_infer,
         lambda *xs, axis: numpy.concatenate(xs, axis=axis),
         _concat_vjp,
+        assemble=_concat_assemble,
     )
 )
 
@@ -376,6 +426,7 @@ register(
             b.scatter_add(rest[-1], *rest[:-2], key=key, shape=tuple(x.shape)),
         )
         + (None,) * (len(rest) - 2),
+        index_form="gather",
     )
 )
 register(
@@ -386,6 +437,7 @@ register(
         _scatter_add_impl,
         lambda b, g, *rest, key, shape: (b.gather(rest[-1], *rest[:-2], key=key),) + (None,) * (len(rest) - 2),
         doc="zeros of `shape`, then g added at the gathered positions (np.add.at)",
+        index_form="scatter_add",
     )
 )
 
@@ -409,7 +461,7 @@ def _custom_vjp(b, *args, fn, avals):
     return tuple(grads)
 
 
-register(OpDef(Op.CUSTOM, Kind.HOST, _custom_infer, _custom_impl, _custom_vjp))
+register(OpDef(Op.CUSTOM, Kind.HOST, _custom_infer, _custom_impl, _custom_vjp, effects=True))
 
 
 def _custom_vjp_impl(*gs, fn, avals):
@@ -426,6 +478,7 @@ register(
             "differentiating an autograd.Function's backward (create_graph=True)",
             "write the backward with tracegrad ops outside a Function",
         ),
+        effects=True,
     )
 )
 

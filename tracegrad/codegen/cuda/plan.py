@@ -24,13 +24,12 @@ from typing import Any, Optional, Union
 import numpy
 
 from ...ir.core import Eqn, Lit, Trace, Var
-from ...ir.ops import TABLE, Kind, Op
+from ...ir.ops import TABLE, Kind
 from ...ir.passes import optimize
 from .views import View, c_strides, size_of
 
 log = logging.getLogger("tracegrad.codegen.cuda")
 
-_REDUCE_OPS = (Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD)
 SMALL_REDUCTION = 32  # reduced elements per output up to which one thread does each output
 RECOMPUTE_LIMIT = 48  # eqns copied into a group instead of spilling a value to memory
 _ATOMIC_DTYPES = ("float32", "float64", "int32", "int64")
@@ -56,14 +55,14 @@ class LoopStep:
     stores: list[tuple[Union[Var, View], View]] = field(default_factory=list)
     defined: set = field(default_factory=set)
     slots_written: set = field(default_factory=set)
-    reductions: list = field(default_factory=list)  # (var, op, partial slot): fused full reductions
+    reductions: list = field(default_factory=list)  # (var, combine, partial slot): fused full reductions
     gathers: dict = field(default_factory=dict)  # out Var -> GatherLoad (GATHER eqns in `eqns`)
     is_epilogue: bool = False  # runs inside a reduction/matmul kernel (no fused reductions)
 
 
 @dataclass
 class ReduceStep:
-    op: Op
+    combine: str  # the row's combine: add / max / min / mul
     src: View
     axes: tuple[int, ...]
     dst: int
@@ -208,22 +207,22 @@ class Planner:
         return Plan(self.slots, self.steps, outputs)
 
     def eqn(self, e: Eqn) -> None:
-        kind = TABLE[e.op].kind
-        if kind is Kind.ELEMENTWISE:
+        row = TABLE[e.op]
+        if row.kind is Kind.ELEMENTWISE:
             return self.elementwise(e)
-        if kind is Kind.LAYOUT:
+        if row.kind is Kind.LAYOUT:
             return self.layout(e)
-        if e.op in _REDUCE_OPS:
+        if row.combine is not None:
             return self.reduction(e)
-        if e.op is Op.MATMUL:
+        if row.kind is Kind.MATMUL:
             a, b = self.buffer_view(e.ins[0]), self.buffer_view(e.ins[1])
             dst = self.new_slot(e.out.shape, e.out.dtype)
             self._push_final(MatmulStep(a, b, dst, tuple(e.out.shape)), e.out)
             self.loc[e.out] = View.whole(dst, e.out.shape)
             return None
-        if e.op in (Op.GATHER, Op.SCATTER_ADD):
+        if row.index_form is not None:
             return self.index(e)
-        reason = "guard (a data-dependent branch is checked on the host)" if e.op is Op.GUARD else (
+        reason = "guard (a data-dependent branch is checked on the host)" if row.kind is Kind.GUARD else (
             f"no CUDA rendering for {e.op.value}"
         )
         return self.host(e, reason)
@@ -264,7 +263,7 @@ class Planner:
             if v in need or v in leaves or v in g.defined:
                 continue
             if v in defs:
-                if defs[v].op is Op.GATHER:
+                if TABLE[defs[v].op].index_form == "gather":
                     return False
                 need.add(v)
                 stack.extend(x for x in defs[v].ins if isinstance(x, Var))
@@ -286,51 +285,37 @@ class Planner:
         return True
 
     def layout(self, e: Eqn) -> None:
-        p = e.p
-        if e.op is Op.SLICE_VJP:
-            g = self.view(e.ins[0])
+        row = TABLE[e.op]
+        if row.assemble is not None:  # operands written into regions of a fresh buffer
+            fill_zero, parts = row.assemble([tuple(a.shape) for a in e.ins], **e.p)
+            views = {j: self.view(e.ins[j]) for j, _ in parts}
             dst = self.new_slot(e.out.shape, e.out.dtype)
             whole = View.whole(dst, e.out.shape)
             self._close()
-            fill = self._group_for(tuple(e.out.shape), [])
-            fill.stores.append((View.of_lit(Lit(0, e.out.dtype), tuple(e.out.shape)), whole))
-            fill.slots_written.add(dst)
-            self._close()
-            put = self._group_for(g.shape, [g])
-            put.stores.append((g, whole.slice(p["index"])))
-            put.slots_written.add(dst)
-            self._close()
-            self.loc[e.out] = whole
-            return None
-        if e.op is Op.CONCATENATE:
-            dst = self.new_slot(e.out.shape, e.out.dtype)
-            whole = View.whole(dst, e.out.shape)
-            axis, start = p["axis"], 0
-            self._close()
-            for a in e.ins:
-                v = self.view(a)
-                stop = start + a.shape[axis]
-                index = tuple((start, stop, 1) if i == axis else (None, None, None) for i in range(len(a.shape)))
+            if fill_zero:
+                fill = self._group_for(tuple(e.out.shape), [])
+                fill.stores.append((View.of_lit(Lit(0, e.out.dtype), tuple(e.out.shape)), whole))
+                fill.slots_written.add(dst)
+                self._close()
+            for j, index in parts:
+                v = views[j]
                 put = self._group_for(v.shape, [v])
                 put.stores.append((v, whole.slice(index)))
                 put.slots_written.add(dst)
                 self._close()
-                start = stop
             self.loc[e.out] = whole
             return None
-        x = self.view(e.ins[0])
-        if e.op is Op.BROADCAST_TO:
-            out = x.broadcast_to(p["shape"])
-        elif e.op is Op.TRANSPOSE:
-            out = x.transpose(p["perm"])
-        elif e.op is Op.SLICE:
-            out = x.slice(p["index"])
-        elif e.op is Op.RESHAPE:
-            out = x.reshape(p["shape"])
-            if out is None:
-                out = self.materialize(x, e.ins[0].dtype).reshape(p["shape"])
-        else:
+        if row.index_map is None:
             return self.host(e, f"no CUDA rendering for layout op {e.op.value}")
+        x = self.view(e.ins[0])
+        out_shape = tuple(e.out.shape)
+        m = row.index_map(tuple(x.shape), out_shape, **e.p)
+        if m is None:  # the linear index is kept
+            out = x.reshape(out_shape)
+            if out is None:
+                out = self.materialize(x, e.ins[0].dtype).reshape(out_shape)
+        else:
+            out = _mapped(x, m, out_shape)
         self.loc[e.out] = out
         return None
 
@@ -345,10 +330,10 @@ class Planner:
         parts = min(64, max(1, red // (self.tpb * 4)), max(1, self.target_blocks // max(n_out, 1)))
         if parts > 1:
             partial = self.new_slot((n_out, parts), e.out.dtype)
-            self._push(ReduceStep(e.op, src, axes, partial, parts))
-            self._push_final(ReduceStep(e.op, View.whole(partial, (n_out, parts)), (1,), dst, 1), e.out)
+            self._push(ReduceStep(TABLE[e.op].combine, src, axes, partial, parts))
+            self._push_final(ReduceStep(TABLE[e.op].combine, View.whole(partial, (n_out, parts)), (1,), dst, 1), e.out)
         else:
-            self._push_final(ReduceStep(e.op, src, axes, dst, 1), e.out)
+            self._push_final(ReduceStep(TABLE[e.op].combine, src, axes, dst, 1), e.out)
         self.loc[e.out] = View.whole(dst, e.out.shape)
         return None
 
@@ -367,7 +352,7 @@ class Planner:
             return False
         dst = self.new_slot(e.out.shape, e.out.dtype)
         src = View(-1, tuple(x.shape), c_strides(tuple(x.shape)), 0)
-        step = ReduceStep(e.op, src, axes, dst, 1, prologue=pro, operand=x)
+        step = ReduceStep(TABLE[e.op].combine, src, axes, dst, 1, prologue=pro, operand=x)
         self._push_final(step, e.out)
         self.loc[e.out] = View.whole(dst, e.out.shape)
         return True
@@ -410,25 +395,26 @@ class Planner:
                 g.loads.setdefault(x, self.view(x))
         blocks = min((x.size + self.tpb - 1) // self.tpb, self.max_blocks)
         partial = self.new_slot((blocks,), e.out.dtype)
-        g.reductions.append((x, e.op, partial))
+        g.reductions.append((x, TABLE[e.op].combine, partial))
         g.slots_written.add(partial)
         dst = self.new_slot(e.out.shape, e.out.dtype)
-        self._push_final(ReduceStep(e.op, View.whole(partial, (1, blocks)), (1,), dst, 1), e.out)
+        self._push_final(ReduceStep(TABLE[e.op].combine, View.whole(partial, (1, blocks)), (1,), dst, 1), e.out)
         self.loc[e.out] = View.whole(dst, e.out.shape)
         return True
 
     def index(self, e: Eqn) -> None:
         key = e.p["key"]
-        x_shape = tuple(e.p["shape"]) if e.op is Op.SCATTER_ADD else tuple(e.ins[0].shape)
+        gather = TABLE[e.op].index_form == "gather"
+        x_shape = tuple(e.ins[0].shape) if gather else tuple(e.p["shape"])
         idx_vars = list(e.ins[1:])
         layout = _index_layout(key, x_shape, [tuple(v.shape) for v in idx_vars])
-        data_shape = tuple(e.out.shape) if e.op is Op.GATHER else tuple(e.ins[0].shape)
+        data_shape = tuple(e.out.shape) if gather else tuple(e.ins[0].shape)
         if layout is None or layout[0] != data_shape:
             return self.host(e, f"{e.op.value}: index template {key!r} is not rendered for CUDA")
-        if e.op is Op.SCATTER_ADD and str(e.out.dtype) not in _ATOMIC_DTYPES:
-            return self.host(e, f"scatter_add: no atomic add for {e.out.dtype}")
+        if not gather and str(e.out.dtype) not in _ATOMIC_DTYPES:
+            return self.host(e, f"{e.op.value}: no atomic add for {e.out.dtype}")
         bshape = layout[1]
-        if e.op is Op.GATHER:
+        if gather:
             return self.gather(e, layout)
         src = self.view(e.ins[0])
         idx = [self.buffer_view(v).broadcast_to(bshape) for v in idx_vars]
@@ -475,12 +461,24 @@ class Planner:
             dsts.append(s)
             self.loc[o] = View.whole(s, o.shape)
         gi = -1
-        if e.op is Op.GUARD:
+        if TABLE[e.op].kind is Kind.GUARD:
             gi = self.guards
             self.guards += 1
         log.info("cuda: host step for %s: %s", e.op.value, reason)
         self._push(HostStep(e, ins, dsts, gi, reason))
         return None
+
+
+def _mapped(v: View, m: list, shape: tuple[int, ...]) -> View:
+    """The view of `v` through a row's affine index map (see ir.ops.IndexMap)."""
+    if v.is_lit:
+        return View.of_lit(v.lit, shape)
+    strides, off = [0] * len(shape), v.offset
+    for k, (d, step, start) in enumerate(m):
+        off += v.strides[k] * start
+        if d is not None:
+            strides[d] += v.strides[k] * step
+    return View(v.slot, shape, tuple(strides), off)
 
 
 def _index_layout(key: tuple, x_shape: tuple[int, ...], idx_shapes: list[tuple[int, ...]]) -> Optional[tuple]:

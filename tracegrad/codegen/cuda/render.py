@@ -16,7 +16,7 @@ import numpy
 from ...errors import CompileError
 from ...ir import dtypes
 from ...ir.core import Eqn, Lit, Var
-from ...ir.ops import TABLE, Op
+from ...ir.ops import TABLE
 from .plan import SMALL_REDUCTION, LoopStep, MatmulStep, ReduceStep, ScatterStep
 from .views import View, c_strides, size_of
 
@@ -46,37 +46,36 @@ def _lit(a: Lit) -> str:
     return lit_src(a.value, a.dtype)
 
 
+class _RenderCtx:
+    """The `RenderContext` of one value in a kernel (ir/ops.py)."""
+
+    target = "cuda"
+
+    def __init__(self, e: Eqn) -> None:
+        self.dtype = numpy.dtype(e.out.dtype)
+        self.in_dtype = next((numpy.dtype(a.dtype) for a in e.ins), self.dtype)
+        self.tname = tname(self.dtype)
+
+    def const(self, value: object, dtype: object) -> str:
+        return lit_src(value, numpy.dtype(dtype))
+
+    def local(self) -> str:
+        raise CompileError("internal: cuda render rules are expressions (no statements)")
+
+    def emit(self, line: str) -> None:
+        raise CompileError("internal: cuda render rules are expressions (no statements)")
+
+
 def op_src(e: Eqn, xs: list[str]) -> str:
-    """A scalar expression for one elementwise eqn (before the cast to its dtype)."""
-    op, p = e.op, e.p
-    t = tname(e.out.dtype)
-    if op is Op.CAST:
-        return f"({xs[0]} != 0)" if e.out.dtype == dtypes.bool_ else f"{t}({xs[0]})"
-    if op is Op.SIGMOID:
-        return f"({t}(1) / ({t}(1) + math.exp(-{xs[0]})))"  # relative accuracy for x << 0
-    if op is Op.RELU:
-        return f"max({xs[0]}, {t}(0))"
-    if op is Op.TANH:
-        return f"math.tanh({xs[0]})"
-    if op is Op.SIGN:
-        return f"({t}(0) if {xs[0]} == 0 else ({t}(1) if {xs[0]} > 0 else {t}(-1)))"
-    if op is Op.INTEGER_POW:
-        n = int(p["n"])
-        if n == 0:
-            return f"{t}(1)"
-        prod = " * ".join([xs[0]] * abs(n))
-        return f"({prod})" if n > 0 else f"({t}(1) / ({prod}))"
-    if op is Op.CLIP:
-        x = xs[0]
-        if p["lo"] is not None:
-            x = f"max({x}, {t}({p['lo']!r}))"
-        if p["hi"] is not None:
-            x = f"min({x}, {t}({p['hi']!r}))"
-        return x
-    render = TABLE[op].render
-    if render is None:
-        raise CompileError(f"internal: elementwise op {op.value} has no render rule")
-    return render.format(*xs, **p)
+    """A scalar expression for one elementwise eqn (before the cast to its dtype): the
+    row's render rule for the "cuda" target."""
+    rule = TABLE[e.op].render
+    try:
+        if rule is None:
+            raise KeyError("cuda")
+        return rule.expr(_RenderCtx(e), xs, e.p)
+    except KeyError:
+        raise CompileError(f"internal: elementwise op {e.op.value} has no render rule") from None
 
 
 def _coords(shape: tuple[int, ...], flat: str, prefix: str) -> list[str]:
@@ -173,7 +172,7 @@ def _group_lines(step: LoopStep, body: "_Body", names: dict, prefix: str = "") -
     for e in step.eqns:
         o = e.out
         nm = f"{prefix}v{len(names)}"
-        if e.op is Op.GATHER:
+        if o in step.gathers:
             lines.extend(_gather_lines(step.gathers[o], body, names, nm))
             names[o] = nm
             continue
@@ -190,23 +189,23 @@ def _group_lines(step: LoopStep, body: "_Body", names: dict, prefix: str = "") -
     return lines
 
 
-_COMBINE = {
-    Op.REDUCE_SUM: "{a} + {b}",
-    Op.REDUCE_PROD: "{a} * {b}",
-    Op.REDUCE_MAX: "max({a}, {b})",
-    Op.REDUCE_MIN: "min({a}, {b})",
+_COMBINE = {  # by the row's combine
+    "add": "{a} + {b}",
+    "mul": "{a} * {b}",
+    "max": "max({a}, {b})",
+    "min": "min({a}, {b})",
 }
 
 
-def _identity(op: Op, dt: numpy.dtype) -> str:
-    if op is Op.REDUCE_SUM:
+def _identity(combine: str, dt: numpy.dtype) -> str:
+    if combine == "add":
         return lit_src(0, dt)
-    if op is Op.REDUCE_PROD:
+    if combine == "mul":
         return lit_src(1, dt)
     if dt.kind == "f":
-        return lit_src(-math.inf if op is Op.REDUCE_MAX else math.inf, dt)
+        return lit_src(-math.inf if combine == "max" else math.inf, dt)
     info = numpy.iinfo(dt)
-    return lit_src(info.min if op is Op.REDUCE_MAX else info.max, dt)
+    return lit_src(info.min if combine == "max" else info.max, dt)
 
 
 def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb: int) -> tuple[str, list[int], bool]:
@@ -222,7 +221,7 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
     rshape = tuple(src.shape[d] for d in axes)
     red = size_of(rshape)
     t = tname(dt)
-    comb = _COMBINE[step.op]
+    comb = _COMBINE[step.combine]
     kc = _coords(kshape, "o", "k")
     rc = _coords(rshape, "r", "q")
     base = _pos(View(src.slot, kshape, tuple(src.strides[d] for d in kept), src.offset), [f"k{j}" for j in range(len(kept))])
@@ -251,7 +250,7 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
             f"    while o < {n_out}:",
             *["        " + ln for ln in kc],
             f"        base = {base}",
-            f"        acc = {_identity(step.op, dt)}",
+            f"        acc = {_identity(step.combine, dt)}",
             f"        for r in range({red}):",
             *["            " + ln for ln in rc],
             *["            " + ln for ln in pro],
@@ -274,7 +273,7 @@ def reduce_source(step: ReduceStep, name: str, dt: numpy.dtype, n_out: int, tpb:
         f"        p = blk - o * {parts}",
         *["        " + ln for ln in kc],
         f"        base = {base}",
-        f"        acc = {_identity(step.op, dt)}",
+        f"        acc = {_identity(step.combine, dt)}",
         f"        r = p * {tpb} + tid",
         f"        while r < {red}:",
         *["            " + ln for ln in rc],
