@@ -132,18 +132,43 @@ def _own_folder(base: Path) -> Path:
     return own
 
 
+def _dist_version(pkg: str) -> str:
+    """An installed package's version without importing it (its dist-info folder's name;
+    importlib.metadata when that is ambiguous)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(pkg)
+        site = Path(spec.origin).parent.parent  # type: ignore[union-attr,arg-type]
+        found = [f.name[len(pkg) + 1:-len(".dist-info")] for f in site.iterdir()
+                 if f.name.startswith(pkg + "-") and f.name.endswith(".dist-info")]
+        if len(found) == 1:
+            return found[0]
+    except (OSError, AttributeError, TypeError, ValueError):
+        pass
+    import importlib.metadata
+
+    return importlib.metadata.version(pkg)
+
+
+_VERSIONS: Optional[str] = None
+
+
 def _versions() -> str:
-    import llvmlite
-    import numba
-    import numpy
+    """tracegrad, renderer, numba, llvmlite, numpy and Python versions and the machine, read
+    without importing numba or llvmlite."""
+    global _VERSIONS
+    if _VERSIONS is None:
+        import numpy
 
-    from .. import __version__ as tg_version
-    from .cpu import RENDERER_VERSION
+        from .. import __version__ as tg_version
+        from .cpu import RENDERER_VERSION
 
-    return "|".join(
-        [tg_version, RENDERER_VERSION, numba.__version__, llvmlite.__version__, numpy.__version__,
-         sys.version.split()[0], platform.machine()]
-    )
+        _VERSIONS = "|".join(
+            [tg_version, RENDERER_VERSION, _dist_version("numba"), _dist_version("llvmlite"), numpy.__version__,
+             sys.version.split()[0], platform.machine()]
+        )
+    return _VERSIONS
 
 
 def module_name(source: str) -> tuple[str, str]:
@@ -210,13 +235,19 @@ def _verify(d: Path, name: str, text: bytes) -> tuple[Optional[dict], Optional[s
 _STAGED: dict[str, str] = {}  # staged source path -> Numba source stamp (the full hash)
 
 
-def _stage_dir() -> Path:
-    """This process's private folder, where Numba reads and writes generated functions' files."""
-    global _stage
+_locator_installed = False
+
+
+def _stage_dir(locator: bool = True) -> Path:
+    """This process's private folder, where Numba reads and writes generated functions' files
+    (`locator`: Numba's cache locator points there; False: Numba is not imported)."""
+    global _stage, _locator_installed
     if _stage is None:
         _stage = Path(tempfile.mkdtemp(prefix="tracegrad-stage-"))
         atexit.register(shutil.rmtree, str(_stage), True)
+    if locator and not _locator_installed:
         _install_locator()
+        _locator_installed = True
     return _stage
 
 
@@ -287,6 +318,15 @@ def load_module(source: str, stats: dict) -> ModuleType:
             return mod
         d, read_only = _open_folder()
         text = f"# tracegrad-hash: {full}\n{source}".encode()
+        mod, why = _load_native(d, name, text)
+        if mod is not None:
+            stats["disk_hits"] += 1
+            stats["native_hits"] = stats.get("native_hits", 0) + 1
+            LOG.info("disk hit %s (native)", name)
+            sys.modules[name] = mod
+            return mod
+        if why:
+            LOG.warning("native library of %s refused: %s (rebuilt)", name, why)
         verified, reason = _verify(d, name, text)
         if reason:
             LOG.warning("cache entry %s rebuilt: %s", name, reason)
@@ -314,14 +354,151 @@ def load_module(source: str, stats: dict) -> ModuleType:
                 path.write_bytes(text)
                 verified = None
         produced = _staged_files(stage, name)
-        if produced != verified:
-            if read_only is None:
-                _store(d, name, text, produced)
-            else:
+        if read_only is not None:
+            if produced != verified:
                 _once(f"skip:{d}", "cache folder %s is read-only (%s): entries it lacks are built, not stored",
                       d, read_only)
+            return mod
+        if produced != verified:
+            _store(d, name, text, produced)
+        _want_native(d, name, text, mod)
         return mod
     raise AssertionError("unreachable")
+
+
+# ---- native libraries (warm start without Numba; tracegrad.codegen.native) ----------------
+_NATIVE_FORMAT = 1
+_pending: list[tuple[Path, str, bytes, ModuleType]] = []  # entries to build at exit, in load order
+_atexit_set = False
+
+
+def _native_names(name: str) -> tuple[str, str, str]:
+    """(library file, manifest file, extension module name) of entry `name`."""
+    return f"{name}.native.so", f"{name}.native.json", f"{name}_native"
+
+
+def _native_expect(text: bytes) -> dict[str, Any]:
+    """What a native manifest must say for this process: source, versions, CPU, ABI."""
+    from . import native
+
+    return {"format": _NATIVE_FORMAT, "abi": native.ABI, "source": _sha(text), "versions": _versions(),
+            "cpu": native.cpu_id()}
+
+
+def _load_native(d: Path, name: str, text: bytes) -> tuple[Optional[ModuleType], Optional[str]]:
+    """(the entry's native module, or None and why its native library was refused; None when
+    there is none). Verified: manifest (source, versions, CPU, ABI), then the library's
+    SHA-256; the verified bytes are copied to the staging folder and loaded from there."""
+    from . import native
+
+    so_name, man_name, libname = _native_names(name)
+    try:
+        raw = (d / man_name).read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"manifest unreadable ({exc})"
+    if native.supported():
+        return None, None
+    try:
+        m = json.loads(raw)
+    except ValueError:
+        return None, "manifest is not JSON"
+    if not isinstance(m, dict):
+        return None, "manifest is not an object"
+    for k, v in _native_expect(text).items():
+        if m.get(k) != v:
+            what = {"cpu": "another CPU", "versions": "another tracegrad/numba/llvmlite/numpy/Python version",
+                    "source": "another source"}.get(k, f"another {k}")
+            return None, f"built for {what}"
+    funcs = m.get("functions")
+    if not (isinstance(funcs, dict) and funcs and all(isinstance(n, str) and n.isidentifier() for n in funcs)):
+        return None, "manifest lists no functions"
+    try:
+        data = (d / so_name).read_bytes()
+    except OSError:
+        return None, f"{so_name} is missing"
+    if _sha(data) != m.get("lib"):
+        return None, f"{so_name} does not match its manifest hash (tampered or corrupt)"
+    path = _stage_dir(locator=False) / f"{libname}.so"
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    try:
+        mod = native.load(path, libname, funcs)
+    except (ImportError, OSError) as exc:
+        return None, f"does not load ({exc})"
+    return mod, None
+
+
+def _want_native(d: Path, name: str, text: bytes, mod: ModuleType) -> None:
+    """Queue entry `name` for a native library at exit unless it has a valid one."""
+    global _atexit_set
+    from . import native
+
+    if native.supported():
+        return
+    so_name, man_name, _ = _native_names(name)
+    try:
+        m = json.loads((d / man_name).read_bytes())
+        if isinstance(m, dict) and all(m.get(k) == v for k, v in _native_expect(text).items()) \
+                and (d / so_name).is_file():
+            return
+    except (OSError, ValueError):
+        pass
+    _pending.append((d, name, text, mod))
+    if not _atexit_set:
+        _atexit_set = True
+        atexit.register(build_pending)
+
+
+def build_native(d: Path, name: str, text: bytes, mod: ModuleType) -> bool:
+    """Build and store entry `name`'s native library (library first, then its manifest);
+    True when stored."""
+    from . import native
+
+    so_name, man_name, libname = _native_names(name)
+    t0 = time.perf_counter()
+    try:
+        data, funcs, why = native.build(mod, libname)
+    except Exception as exc:  # a wrapper that does not compile, a missing C compiler: logged
+        data, funcs, why = None, {}, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if data is None:
+        LOG.info("no native library for %s: %s", name, why)
+        return False
+    manifest = dict(_native_expect(text), lib=_sha(data), functions=funcs, llvm_cpu=native.cpu_llvm())
+    try:
+        _write_atomic(d / so_name, data)
+        _write_atomic(d / man_name, json.dumps(manifest, indent=1).encode())
+    except OSError as exc:
+        _once(f"store:{d}", "native library %s not stored in %s: %s", name, d, exc)
+        return False
+    LOG.info("native library for %s built in %.2f s", name, time.perf_counter() - t0)
+    return True
+
+
+def build_pending(budget_s: Optional[float] = None, max_entries: Optional[int] = None) -> int:
+    """Build native libraries for the entries this process compiled (at exit: the first
+    `TRACEGRAD_NATIVE_MAX` (default 8) in load order, starting none after
+    `TRACEGRAD_NATIVE_BUDGET` seconds (default 10)); returns how many were stored."""
+    if budget_s is None:
+        budget_s = float(os.environ.get("TRACEGRAD_NATIVE_BUDGET", "10"))
+    if max_entries is None:
+        max_entries = int(os.environ.get("TRACEGRAD_NATIVE_MAX", "8"))
+    t0 = time.perf_counter()
+    done = 0
+    with _lock:
+        todo, _pending[:] = _pending[:max_entries], []
+    for d, name, text, mod in todo:
+        if time.perf_counter() - t0 > budget_s:
+            LOG.info("native builds stopped after %.1f s (TRACEGRAD_NATIVE_BUDGET)", budget_s)
+            break
+        done += build_native(d, name, text, mod)
+    return done
 
 
 def _store(d: Path, name: str, text: bytes, files: dict[str, bytes]) -> None:
