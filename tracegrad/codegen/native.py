@@ -1,13 +1,14 @@
 """Warm start without Numba: a cache entry's kernels as one native shared library.
 
 A generated module's kernels are Numba functions with explicit signatures (1-D contiguous
-arrays and scalars). Once they are compiled, `build` wraps each in a C-ABI `cfunc` that takes
-the numpy arrays themselves (their `PyArrayObject*`), checks rank, contiguity, alignment and
-dtype, and calls the kernel; the wrappers' optimized LLVM modules become position-independent
-objects (llvmlite), linked with a small C shim for the three Numba runtime functions they
-use (allocate / free a `MemInfo`, layout of numba/core/runtime/nrt.cpp) into one shared
-library by the system C compiler. `load` opens that library with ctypes (no Numba, no
-llvmlite import) and gives a module whose attributes are the kernels, called as before.
+arrays and scalars). Once they are compiled, `build` wraps each in a C-ABI `cfunc` (arrays as
+data pointer and length) whose optimized LLVM module becomes a position-independent object
+(llvmlite), and writes a small C extension module over them: one METH_FASTCALL function per
+kernel that checks each array (ndarray, rank 1, C-contiguous, aligned, native byte order,
+dtype), releases the GIL and calls the entry, plus the Numba runtime functions the entries use
+(allocate / free a `MemInfo`, whose layout is numba/core/runtime/nrt.cpp's). The system C
+compiler links it all into one shared library. `load` imports that library as an extension
+module (no Numba, no llvmlite): its attributes are the kernels, called as before.
 
 The library is untrusted input like the rest of the cache: `tracegrad.codegen.cache` checks
 its SHA-256 and its manifest (source, tracegrad/numba/llvmlite/numpy/Python versions, the
@@ -16,13 +17,9 @@ CPU) before it is copied to the private staging folder and opened; see there.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
-import platform
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
@@ -129,7 +126,7 @@ _CTYPE = {"f8": "double", "f4": "float", "i8": "int64_t", "i4": "int32_t", "i2":
 
 def supported() -> Optional[str]:
     """None when this platform can use native libraries, else why not."""
-    if sys.byteorder != "little" or ctypes.sizeof(ctypes.c_void_p) != 8:
+    if sys.byteorder != "little" or sys.maxsize != 2**63 - 1:
         return "not a 64-bit little-endian platform"
     if not sys.platform.startswith("linux"):
         return "native libraries are built on Linux only"
@@ -141,8 +138,11 @@ def supported() -> Optional[str]:
 def cpu_id() -> str:
     """The CPU as the operating system reports it (name, family/model/stepping, flags), hashed:
     read at every load without importing llvmlite."""
+    import platform
+
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        with open("/proc/cpuinfo") as f:
+            text = f.read(1 << 16)
     except OSError:
         text = platform.processor()
     first = text.split("\n\n", 1)[0]
@@ -286,7 +286,9 @@ def _target_machine(ll: Any, triple: str) -> Any:
 
 
 def _link(objs: list[bytes], c_src: str) -> bytes:
+    import subprocess
     import sysconfig
+    import tempfile
 
     cc = os.environ.get("CC", "cc")
     inc = sysconfig.get_paths()["include"]
