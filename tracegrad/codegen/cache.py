@@ -446,7 +446,7 @@ def _want_native(d: Path, name: str, text: bytes, mod: ModuleType) -> None:
     try:
         m = json.loads((d / man_name).read_bytes())
         if isinstance(m, dict) and all(m.get(k) == v for k, v in _native_expect(text).items()) \
-                and (d / so_name).is_file():
+                and _sha((d / so_name).read_bytes()) == m.get("lib"):
             return
     except (OSError, ValueError):
         pass

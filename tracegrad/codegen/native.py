@@ -124,15 +124,21 @@ _CTYPE = {"f8": "double", "f4": "float", "i8": "int64_t", "i4": "int32_t", "i2":
           "u8": "uint64_t", "u4": "uint32_t", "u2": "uint16_t", "u1": "uint8_t", "b1": "uint8_t"}
 
 
-def supported() -> Optional[str]:
+def platform_supported() -> Optional[str]:
     """None when this platform can use native libraries, else why not."""
     if sys.byteorder != "little" or sys.maxsize != 2**63 - 1:
         return "not a 64-bit little-endian platform"
     if not sys.platform.startswith("linux"):
         return "native libraries are built on Linux only"
+    return None
+
+
+def supported() -> Optional[str]:
+    """None when native libraries are used (this platform, not turned off by
+    TRACEGRAD_NATIVE=0), else why not."""
     if os.environ.get("TRACEGRAD_NATIVE", "1") in ("0", "off", "no"):
         return "TRACEGRAD_NATIVE=0"
-    return None
+    return platform_supported()
 
 
 def cpu_id() -> str:
@@ -326,4 +332,4 @@ def load(path: Path, libname: str, funcs: dict[str, Any]) -> ModuleType:
     return mod
 
 
-__all__ = ["ABI", "build", "cpu_id", "cpu_llvm", "load", "supported"]
+__all__ = ["ABI", "build", "cpu_id", "cpu_llvm", "load", "platform_supported", "supported"]
