@@ -391,6 +391,8 @@ def _load_native(d: Path, name: str, text: bytes) -> tuple[Optional[ModuleType],
     SHA-256; the verified bytes are copied to the staging folder and loaded from there."""
     from . import native
 
+    if native.supported():
+        return None, None
     so_name, man_name, libname = _native_names(name)
     try:
         raw = (d / man_name).read_bytes()
@@ -398,8 +400,6 @@ def _load_native(d: Path, name: str, text: bytes) -> tuple[Optional[ModuleType],
         return None, None
     except OSError as exc:
         return None, f"manifest unreadable ({exc})"
-    if native.supported():
-        return None, None
     try:
         m = json.loads(raw)
     except ValueError:

@@ -246,7 +246,15 @@ def build(mod: ModuleType, libname: str) -> tuple[Optional[bytes], dict[str, Any
         return None, {}, why
     from numba.core.registry import CPUDispatcher
 
-    kernels = {n: f for n, f in vars(mod).items() if isinstance(f, CPUDispatcher) and not n.startswith("_")}
+    # kernels: the functions compiled for explicit signatures (Numba then compiles no more);
+    # the lazily compiled ones must be helpers (`_name`), inlined into the kernels
+    kernels = {}
+    for n, f in vars(mod).items():
+        if isinstance(f, CPUDispatcher):
+            if not getattr(f, "_can_compile", True):
+                kernels[n] = f
+            elif not n.startswith("_"):
+                return None, {}, f"{n} has no explicit signature"
     funcs: dict[str, Any] = {}
     for n, disp in kernels.items():
         if len(disp.overloads) != 1:
