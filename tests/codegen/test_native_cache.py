@@ -138,3 +138,17 @@ def test_cpu_id_is_stable_and_platform_is_checked(monkeypatch):
     assert native.cpu_id() == native.cpu_id() and len(native.cpu_id()) == 32
     monkeypatch.setenv("TRACEGRAD_NATIVE", "0")
     assert native.supported() == "TRACEGRAD_NATIVE=0"
+
+
+def test_versions_are_read_without_importing_numba():
+    import numba
+
+    from tracegrad.codegen.cache import _dist_version
+
+    assert _dist_version("numba") == numba.__version__
+    code = ("import sys, tracegrad; from tracegrad.codegen.cache import _versions; _versions(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite', 'scipy')))")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr[-2000:])
