@@ -141,9 +141,19 @@ def supported() -> Optional[str]:
     return platform_supported()
 
 
+_CPU_ID: Optional[str] = None
+
+
 def cpu_id() -> str:
     """The CPU as the operating system reports it (name, family/model/stepping, flags), hashed:
-    read at every load without importing llvmlite."""
+    read once per process, without importing llvmlite."""
+    global _CPU_ID
+    if _CPU_ID is None:
+        _CPU_ID = _read_cpu_id()
+    return _CPU_ID
+
+
+def _read_cpu_id() -> str:
     import platform
 
     try:
