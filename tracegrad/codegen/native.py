@@ -86,7 +86,7 @@ static PyObject *tg_bad(const char *name) {
     return NULL;
 }
 static PyObject *tg_failed(const char *name) {
-    PyErr_Format(PyExc_RuntimeError, "%s: the native kernel failed (out of memory?)", name);
+    PyErr_Format(PyExc_RuntimeError, "%s: the kernel raised (TRACEGRAD_NATIVE=0 shows Numba's message)", name);
     return NULL;
 }
 """
