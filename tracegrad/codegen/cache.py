@@ -139,9 +139,9 @@ def _dist_version(pkg: str) -> str:
 
     try:
         spec = importlib.util.find_spec(pkg)
-        site = Path(spec.origin).parent.parent  # type: ignore[union-attr,arg-type]
-        found = [f.name[len(pkg) + 1:-len(".dist-info")] for f in site.iterdir()
-                 if f.name.startswith(pkg + "-") and f.name.endswith(".dist-info")]
+        site = os.path.dirname(os.path.dirname(spec.origin))  # type: ignore[union-attr,arg-type]
+        found = [f[len(pkg) + 1:-len(".dist-info")] for f in os.listdir(site)
+                 if f.startswith(pkg + "-") and f.endswith(".dist-info")]
         if len(found) == 1:
             return found[0]
     except (OSError, AttributeError, TypeError, ValueError):
