@@ -21,6 +21,12 @@ every generated function there. An entry that does not verify (tampered, corrupt
 older layout, half written) is rebuilt with a logged reason. After a build the staged files
 and the manifest are stored (atomically: temporary file, then `os.replace`).
 
+An entry may also have a native library (`tg_<hash>.native.so` and its manifest
+`tg_<hash>.native.json`, built at the exit of the process that compiled it): when that
+verifies (source, versions, CPU, ABI, SHA-256; see tracegrad.codegen.native) the entry loads
+from it without importing Numba; one that does not is refused with a logged reason and
+rebuilt at exit.
+
 A read-only cache folder (or `TRACEGRAD_CACHE_READONLY=1`) is read as usual; what it lacks
 is built in the staging folder and not stored (one logged reason per process). The folder is
 bounded: past `TRACEGRAD_CACHE_MAX` entries (default 4000) the least recently written quarter
@@ -367,72 +373,25 @@ def load_module(source: str, stats: dict) -> ModuleType:
 
 
 # ---- native libraries (warm start without Numba; tracegrad.codegen.native) ----------------
-_NATIVE_FORMAT = 1
 _pending: list[tuple[Path, str, bytes, ModuleType]] = []  # entries to build at exit, in load order
 _atexit_set = False
-
-
-def _native_names(name: str) -> tuple[str, str, str]:
-    """(library file, manifest file, extension module name) of entry `name`."""
-    return f"{name}.native.so", f"{name}.native.json", f"{name}_native"
 
 
 def _native_expect(text: bytes) -> dict[str, Any]:
     """What a native manifest must say for this process: source, versions, CPU, ABI."""
     from . import native
 
-    return {"format": _NATIVE_FORMAT, "abi": native.ABI, "source": _sha(text), "versions": _versions(),
-            "cpu": native.cpu_id()}
+    return native.expected(_sha(text), _versions())
 
 
 def _load_native(d: Path, name: str, text: bytes) -> tuple[Optional[ModuleType], Optional[str]]:
-    """(the entry's native module, or None and why its native library was refused; None when
-    there is none). Verified: manifest (source, versions, CPU, ABI), then the library's
-    SHA-256; the verified bytes are copied to the staging folder and loaded from there."""
+    """(the entry's native module, or None and why its library was refused; None when there
+    is none); see tracegrad.codegen.native.load_entry."""
     from . import native
 
     if native.supported():
         return None, None
-    so_name, man_name, libname = _native_names(name)
-    try:
-        raw = (d / man_name).read_bytes()
-    except FileNotFoundError:
-        return None, None
-    except OSError as exc:
-        return None, f"manifest unreadable ({exc})"
-    try:
-        m = json.loads(raw)
-    except ValueError:
-        return None, "manifest is not JSON"
-    if not isinstance(m, dict):
-        return None, "manifest is not an object"
-    for k, v in _native_expect(text).items():
-        if m.get(k) != v:
-            what = {"cpu": "another CPU", "versions": "another tracegrad/numba/llvmlite/numpy/Python version",
-                    "source": "another source"}.get(k, f"another {k}")
-            return None, f"built for {what}"
-    funcs = m.get("functions")
-    if not (isinstance(funcs, dict) and funcs and all(isinstance(n, str) and n.isidentifier() for n in funcs)):
-        return None, "manifest lists no functions"
-    try:
-        data = (d / so_name).read_bytes()
-    except OSError:
-        return None, f"{so_name} is missing"
-    if _sha(data) != m.get("lib"):
-        return None, f"{so_name} does not match its manifest hash (tampered or corrupt)"
-    path = _stage_dir(locator=False) / f"{libname}.so"
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    try:
-        mod = native.load(path, libname, funcs)
-    except (ImportError, OSError) as exc:
-        return None, f"does not load ({exc})"
-    return mod, None
+    return native.load_entry(d, name, _native_expect(text), _stage_dir(locator=False))
 
 
 def _want_native(d: Path, name: str, text: bytes, mod: ModuleType) -> None:
@@ -440,16 +399,8 @@ def _want_native(d: Path, name: str, text: bytes, mod: ModuleType) -> None:
     global _atexit_set
     from . import native
 
-    if native.supported():
+    if native.supported() or native.is_current(d, name, _native_expect(text)):
         return
-    so_name, man_name, _ = _native_names(name)
-    try:
-        m = json.loads((d / man_name).read_bytes())
-        if isinstance(m, dict) and all(m.get(k) == v for k, v in _native_expect(text).items()) \
-                and _sha((d / so_name).read_bytes()) == m.get("lib"):
-            return
-    except (OSError, ValueError):
-        pass
     _pending.append((d, name, text, mod))
     if not _atexit_set:
         _atexit_set = True
@@ -457,28 +408,14 @@ def _want_native(d: Path, name: str, text: bytes, mod: ModuleType) -> None:
 
 
 def build_native(d: Path, name: str, text: bytes, mod: ModuleType) -> bool:
-    """Build and store entry `name`'s native library (library first, then its manifest);
-    True when stored."""
+    """Build and store entry `name`'s native library; True when stored."""
     from . import native
 
-    so_name, man_name, libname = _native_names(name)
-    t0 = time.perf_counter()
     try:
-        data, funcs, why = native.build(mod, libname)
-    except Exception as exc:  # a wrapper that does not compile, a missing C compiler: logged
-        data, funcs, why = None, {}, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    if data is None:
-        LOG.info("no native library for %s: %s", name, why)
-        return False
-    manifest = dict(_native_expect(text), lib=_sha(data), functions=funcs, llvm_cpu=native.cpu_llvm())
-    try:
-        _write_atomic(d / so_name, data)
-        _write_atomic(d / man_name, json.dumps(manifest, indent=1).encode())
+        return native.store_entry(d, name, mod, _native_expect(text), _write_atomic)
     except OSError as exc:
         _once(f"store:{d}", "native library %s not stored in %s: %s", name, d, exc)
         return False
-    LOG.info("native library for %s built in %.2f s", name, time.perf_counter() - t0)
-    return True
 
 
 def build_pending(budget_s: Optional[float] = None, max_entries: Optional[int] = None) -> int:

@@ -18,13 +18,20 @@ CPU) before it is copied to the private staging folder and opened; see there.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-ABI = 1  # the wrapper/shim protocol below; part of the manifest
+from ..log import channel
+
+LOG = channel("cache")
+
+ABI = 1  # the wrapper/shim protocol below; part of the manifest: bump it when that changes
+_FORMAT = 1  # of the manifest
 
 # The names a wrapper library may leave for the process to resolve: the shim's, libm/libc,
 # the Python C API (error paths). Anything else: no native library for that entry.
@@ -350,4 +357,99 @@ def load(path: Path, libname: str, funcs: dict[str, Any]) -> ModuleType:
     return mod
 
 
-__all__ = ["ABI", "build", "cpu_id", "cpu_llvm", "load", "platform_supported", "supported"]
+
+# ---- cache entries: `<name>.native.so` and its manifest `<name>.native.json` ---------------
+def _names(name: str) -> tuple[str, str, str]:
+    """(library file, manifest file, extension module name) of cache entry `name`."""
+    return f"{name}.native.so", f"{name}.native.json", f"{name}_native"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def expected(source_sha: str, versions: str) -> dict[str, Any]:
+    """What a manifest must say for this process: source, versions, CPU, ABI."""
+    return {"format": _FORMAT, "abi": ABI, "source": source_sha, "versions": versions, "cpu": cpu_id()}
+
+
+_WHAT = {"cpu": "another CPU", "versions": "another tracegrad/numba/llvmlite/numpy/Python version",
+         "source": "another source"}
+
+
+def load_entry(d: Path, name: str, expect: dict[str, Any], stage: Path) -> tuple[Optional[ModuleType], Optional[str]]:
+    """(entry `name`'s native module, or None and why its library was refused; None when it
+    has none). Verified: the manifest says `expect` (source, versions, CPU, ABI), the library
+    matches its SHA-256; the verified bytes are copied to `stage` and imported from there."""
+    so_name, man_name, libname = _names(name)
+    try:
+        raw = (d / man_name).read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"manifest unreadable ({exc})"
+    try:
+        m = json.loads(raw)
+    except ValueError:
+        return None, "manifest is not JSON"
+    if not isinstance(m, dict):
+        return None, "manifest is not an object"
+    for k, v in expect.items():
+        if m.get(k) != v:
+            return None, f"built for {_WHAT.get(k, 'another ' + k)}"
+    funcs = m.get("functions")
+    if not (isinstance(funcs, dict) and funcs and all(isinstance(n, str) and n.isidentifier() for n in funcs)):
+        return None, "manifest lists no functions"
+    try:
+        data = (d / so_name).read_bytes()
+    except OSError:
+        return None, f"{so_name} is missing"
+    if _sha(data) != m.get("lib"):
+        return None, f"{so_name} does not match its manifest hash (tampered or corrupt)"
+    path = stage / f"{libname}.so"
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    try:
+        mod = load(path, libname, funcs)
+    except (ImportError, OSError) as exc:
+        return None, f"does not load ({exc})"
+    return mod, None
+
+
+def is_current(d: Path, name: str, expect: dict[str, Any]) -> bool:
+    """Whether entry `name` has a library that `load_entry` would load."""
+    so_name, man_name, _ = _names(name)
+    try:
+        m = json.loads((d / man_name).read_bytes())
+        return isinstance(m, dict) and all(m.get(k) == v for k, v in expect.items()) \
+            and _sha((d / so_name).read_bytes()) == m.get("lib")
+    except (OSError, ValueError):
+        return False
+
+
+def store_entry(d: Path, name: str, mod: ModuleType, expect: dict[str, Any],
+                write_atomic: Callable[[Path, bytes], None]) -> bool:
+    """Build entry `name`'s library from its loaded Numba module and store it (library first,
+    then the manifest that vouches for it); True when stored, False (logged) when not built."""
+    so_name, man_name, libname = _names(name)
+    t0 = time.perf_counter()
+    try:
+        data, funcs, why = build(mod, libname)
+    except Exception as exc:  # a wrapper that does not compile, a missing C compiler: logged
+        data, funcs, why = None, {}, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if data is None:
+        LOG.info("no native library for %s: %s", name, why)
+        return False
+    manifest = dict(expect, lib=_sha(data), functions=funcs, llvm_cpu=cpu_llvm())
+    write_atomic(d / so_name, data)
+    write_atomic(d / man_name, json.dumps(manifest, indent=1).encode())
+    LOG.info("native library for %s built in %.2f s", name, time.perf_counter() - t0)
+    return True
+
+
+__all__ = ["ABI", "expected", "is_current", "load_entry", "store_entry", "build", "cpu_id", "cpu_llvm", "load", "platform_supported", "supported"]
