@@ -166,14 +166,16 @@ def table(records: list[dict[str, Any]], floors: dict[str, Any],
     w6 = [r for r in records if r["workload"] == "W6"]
     if w6:
         lines.append("")
-        lines.append("W6 compile (first call of W3 in a fresh process, seconds; import separate)")
+        lines.append("W6 compile (first call of W3 in a fresh process, seconds; +imp = import + first call)")
         lines.append(f"{'':3} {'implementation':15} {'status':6} {'cold cache':>10} "
-                     f"{'warm cache':>10} {'import':>7}")
+                     f"{'warm cache':>10} {'import':>7} {'cold+imp':>8} {'warm+imp':>8}")
         for r in w6:
             lines.append(f"W6  {r['impl']:15} {r.get('status', '?'):6} "
                          f"{_fmt(r.get('cold_first_call_s'), '.3f'):>10} "
                          f"{_fmt(r.get('warm_first_call_s'), '.3f'):>10} "
-                         f"{_fmt(r.get('import_s'), '.2f'):>7}")
+                         f"{_fmt(r.get('import_s'), '.2f'):>7} "
+                         f"{_fmt(r.get('cold_total_s'), '.3f'):>8} "
+                         f"{_fmt(r.get('warm_total_s'), '.3f'):>8}")
             if r.get("reason"):
                 notes.append(f"W6 {r['impl']}: {r.get('status')}: {r['reason']}")
     if notes:

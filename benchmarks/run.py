@@ -55,13 +55,17 @@ def _python_for(impl: Impl) -> tuple[Optional[str], str]:
 
 def run_worker(impl: Impl, wid: str, sizes: str, budget: float, timeout: float,
                cache_dir: str, first_only: bool = False, threads: int = common.THREADS) -> dict[str, Any]:
-    """One worker subprocess; its result record (status TIMEOUT/CRASH if it gave none)."""
+    """One worker subprocess; its result record (status TIMEOUT/CRASH if it gave none).
+    Workers write and read Python bytecode as a normal installation does
+    (PYTHONDONTWRITEBYTECODE is dropped): import and first-call times are not those of a
+    tree compiled from source on every start."""
     py, why = _python_for(impl)
     base = {"impl": impl.name, "workload": wid, "sizes": sizes}
     if py is None:
         return {**base, "status": "SKIP", "reason": why}
     env = common.thread_env(threads)
     env["BENCH_CACHE_DIR"] = cache_dir
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "") if impl.venv else \
         os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
     cmd = [py, "-m", "benchmarks.worker", "--impl", impl.name, "--workload", wid,
@@ -103,6 +107,7 @@ def run_w6(impl: Impl, sizes: str, timeout: float, tmp: str, threads: int = comm
 
     `cold`/`cache`: the W3 row of this run and the cache folder it filled (it started empty,
     so its first call is the cold figure); without them a cold first-call run is made here.
+    `*_total_s` = import + first call: the first call "including imports".
     """
     if cold is None or cache is None or cold.get("status") != "OK":
         cache = tempfile.mkdtemp(prefix=f"w6-{impl.mode}-", dir=tmp)
@@ -113,11 +118,14 @@ def run_w6(impl: Impl, sizes: str, timeout: float, tmp: str, threads: int = comm
                            "import_s": cold.get("import_s"), "err": cold.get("err")}
     if cold.get("status") != "OK":
         return rec
+    rec["cold_total_s"] = cold["import_s"] + cold["first_call_s"]
     warm = run_worker(impl, "W3", sizes, 0.0, timeout, cache, first_only=True, threads=threads)
     rec["warm_first_call_s"] = warm.get("first_call_s")
     rec["warm_import_s"] = warm.get("import_s")
     if warm.get("status") != "OK":
         rec.update(status=warm.get("status"), reason="warm run: " + str(warm.get("reason")))
+    else:
+        rec["warm_total_s"] = warm["import_s"] + warm["first_call_s"]
     return rec
 
 

@@ -3,8 +3,14 @@ predict mode, float32 default, seeded generators) and leaves it that way."""
 
 from __future__ import annotations
 
+import os
+
 import numpy
 import pytest
+
+# Native warm-start libraries are built at a process's exit (seconds per entry): not for the
+# suite's processes and subprocesses; tests/codegen/test_native_cache.py turns them on.
+os.environ.setdefault("TRACEGRAD_NATIVE", "0")
 
 from tracegrad import autograd, npx
 from tracegrad import np as tnp

@@ -21,6 +21,12 @@ every generated function there. An entry that does not verify (tampered, corrupt
 older layout, half written) is rebuilt with a logged reason. After a build the staged files
 and the manifest are stored (atomically: temporary file, then `os.replace`).
 
+An entry may also have a native library (`tg_<hash>.native.so` and its manifest
+`tg_<hash>.native.json`, built at the exit of the process that compiled it): when that
+verifies (source, versions, CPU, ABI, SHA-256; see tracegrad.codegen.native) the entry loads
+from it without importing Numba; one that does not is refused with a logged reason and
+rebuilt at exit.
+
 A read-only cache folder (or `TRACEGRAD_CACHE_READONLY=1`) is read as usual; what it lacks
 is built in the staging folder and not stored (one logged reason per process). The folder is
 bounded: past `TRACEGRAD_CACHE_MAX` entries (default 4000) the least recently written quarter
@@ -132,18 +138,43 @@ def _own_folder(base: Path) -> Path:
     return own
 
 
+def _dist_version(pkg: str) -> str:
+    """An installed package's version without importing it (its dist-info folder's name;
+    importlib.metadata when that is ambiguous)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(pkg)
+        site = os.path.dirname(os.path.dirname(spec.origin))  # type: ignore[union-attr,arg-type]
+        found = [f[len(pkg) + 1:-len(".dist-info")] for f in os.listdir(site)
+                 if f.startswith(pkg + "-") and f.endswith(".dist-info")]
+        if len(found) == 1:
+            return found[0]
+    except (OSError, AttributeError, TypeError, ValueError):
+        pass
+    import importlib.metadata
+
+    return importlib.metadata.version(pkg)
+
+
+_VERSIONS: Optional[str] = None
+
+
 def _versions() -> str:
-    import llvmlite
-    import numba
-    import numpy
+    """tracegrad, renderer, numba, llvmlite, numpy and Python versions and the machine, read
+    without importing numba or llvmlite."""
+    global _VERSIONS
+    if _VERSIONS is None:
+        import numpy
 
-    from .. import __version__ as tg_version
-    from .cpu import RENDERER_VERSION
+        from .. import __version__ as tg_version
+        from .cpu import RENDERER_VERSION
 
-    return "|".join(
-        [tg_version, RENDERER_VERSION, numba.__version__, llvmlite.__version__, numpy.__version__,
-         sys.version.split()[0], platform.machine()]
-    )
+        _VERSIONS = "|".join(
+            [tg_version, RENDERER_VERSION, _dist_version("numba"), _dist_version("llvmlite"), numpy.__version__,
+             sys.version.split()[0], platform.machine()]
+        )
+    return _VERSIONS
 
 
 def module_name(source: str) -> tuple[str, str]:
@@ -210,13 +241,19 @@ def _verify(d: Path, name: str, text: bytes) -> tuple[Optional[dict], Optional[s
 _STAGED: dict[str, str] = {}  # staged source path -> Numba source stamp (the full hash)
 
 
-def _stage_dir() -> Path:
-    """This process's private folder, where Numba reads and writes generated functions' files."""
-    global _stage
+_locator_installed = False
+
+
+def _stage_dir(locator: bool = True) -> Path:
+    """This process's private folder, where Numba reads and writes generated functions' files
+    (`locator`: Numba's cache locator points there; False: Numba is not imported)."""
+    global _stage, _locator_installed
     if _stage is None:
         _stage = Path(tempfile.mkdtemp(prefix="tracegrad-stage-"))
         atexit.register(shutil.rmtree, str(_stage), True)
+    if locator and not _locator_installed:
         _install_locator()
+        _locator_installed = True
     return _stage
 
 
@@ -287,6 +324,15 @@ def load_module(source: str, stats: dict) -> ModuleType:
             return mod
         d, read_only = _open_folder()
         text = f"# tracegrad-hash: {full}\n{source}".encode()
+        mod, why = _load_native(d, name, text)
+        if mod is not None:
+            stats["disk_hits"] += 1
+            stats["native_hits"] = stats.get("native_hits", 0) + 1
+            LOG.info("disk hit %s (native)", name)
+            sys.modules[name] = mod
+            return mod
+        if why:
+            LOG.warning("native library of %s refused: %s (rebuilt)", name, why)
         verified, reason = _verify(d, name, text)
         if reason:
             LOG.warning("cache entry %s rebuilt: %s", name, reason)
@@ -314,14 +360,82 @@ def load_module(source: str, stats: dict) -> ModuleType:
                 path.write_bytes(text)
                 verified = None
         produced = _staged_files(stage, name)
-        if produced != verified:
-            if read_only is None:
-                _store(d, name, text, produced)
-            else:
+        if read_only is not None:
+            if produced != verified:
                 _once(f"skip:{d}", "cache folder %s is read-only (%s): entries it lacks are built, not stored",
                       d, read_only)
+            return mod
+        if produced != verified:
+            _store(d, name, text, produced)
+        _want_native(d, name, text, mod)
         return mod
     raise AssertionError("unreachable")
+
+
+# ---- native libraries (warm start without Numba; tracegrad.codegen.native) ----------------
+_pending: list[tuple[Path, str, bytes, ModuleType]] = []  # entries to build at exit, in load order
+_atexit_set = False
+
+
+def _native_expect(text: bytes) -> dict[str, Any]:
+    """What a native manifest must say for this process: source, versions, CPU, ABI."""
+    from . import native
+
+    return native.expected(_sha(text), _versions())
+
+
+def _load_native(d: Path, name: str, text: bytes) -> tuple[Optional[ModuleType], Optional[str]]:
+    """(the entry's native module, or None and why its library was refused; None when there
+    is none); see tracegrad.codegen.native.load_entry."""
+    from . import native
+
+    if native.supported():
+        return None, None
+    return native.load_entry(d, name, _native_expect(text), _stage_dir(locator=False))
+
+
+def _want_native(d: Path, name: str, text: bytes, mod: ModuleType) -> None:
+    """Queue entry `name` for a native library at exit unless it has a valid one."""
+    global _atexit_set
+    from . import native
+
+    if native.supported() or native.is_current(d, name, _native_expect(text)):
+        return
+    _pending.append((d, name, text, mod))
+    if not _atexit_set:
+        _atexit_set = True
+        atexit.register(build_pending)
+
+
+def build_native(d: Path, name: str, text: bytes, mod: ModuleType) -> bool:
+    """Build and store entry `name`'s native library; True when stored."""
+    from . import native
+
+    try:
+        return native.store_entry(d, name, mod, _native_expect(text), _write_atomic)
+    except OSError as exc:
+        _once(f"store:{d}", "native library %s not stored in %s: %s", name, d, exc)
+        return False
+
+
+def build_pending(budget_s: Optional[float] = None, max_entries: Optional[int] = None) -> int:
+    """Build native libraries for the entries this process compiled (at exit: the first
+    `TRACEGRAD_NATIVE_MAX` (default 8) in load order, starting none after
+    `TRACEGRAD_NATIVE_BUDGET` seconds (default 10)); returns how many were stored."""
+    if budget_s is None:
+        budget_s = float(os.environ.get("TRACEGRAD_NATIVE_BUDGET", "10"))
+    if max_entries is None:
+        max_entries = int(os.environ.get("TRACEGRAD_NATIVE_MAX", "8"))
+    t0 = time.perf_counter()
+    done = 0
+    with _lock:
+        todo, _pending[:] = _pending[:max_entries], []
+    for d, name, text, mod in todo:
+        if time.perf_counter() - t0 > budget_s:
+            LOG.info("native builds stopped after %.1f s (TRACEGRAD_NATIVE_BUDGET)", budget_s)
+            break
+        done += build_native(d, name, text, mod)
+    return done
 
 
 def _store(d: Path, name: str, text: bytes, files: dict[str, bytes]) -> None:
