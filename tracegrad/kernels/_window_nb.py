@@ -151,3 +151,44 @@ def maxpool_route(x, y, g, out, kh_n, kw_n, sh, sw, ph, pw, gather, ulo, uhi):
                     oq[oh, ow] = gq[hit_h, hit_w] if inside else 0
                 elif inside:
                     oq[hit_h, hit_w] += gq[oh, ow]
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def wgrad(cols, gy, part, n0, chunk, fg, ulo, uhi):
+    """part[u] (F, C/groups*K) = sum over images t in chunk u of gy[n0+t] (F, P) times
+    cols[t] (C*K, P) transposed, per group; dot products in the data dtype, partial sums
+    in part's (float64). Units are fixed chunks, so sums do not depend on the split."""
+    t_n = cols.shape[0]
+    f_n, rg = part.shape[1], part.shape[2]
+    p_n = cols.shape[2]
+    for u in range(ulo, uhi):
+        pu = part[u]
+        pu[:, :] = 0
+        for t in range(u * chunk, min(t_n, (u + 1) * chunk)):
+            for f in range(f_n):
+                gf = gy[n0 + t, f]
+                base = (f // fg) * rg
+                r = 0
+                while r + 4 <= rg:
+                    c0, c1 = cols[t, base + r], cols[t, base + r + 1]
+                    c2, c3 = cols[t, base + r + 2], cols[t, base + r + 3]
+                    s0 = s1 = s2 = s3 = gf[0] * 0
+                    for i in range(p_n):
+                        gi = gf[i]
+                        s0 += gi * c0[i]
+                        s1 += gi * c1[i]
+                        s2 += gi * c2[i]
+                        s3 += gi * c3[i]
+                    pu[f, r] += s0
+                    pu[f, r + 1] += s1
+                    pu[f, r + 2] += s2
+                    pu[f, r + 3] += s3
+                    r += 4
+                while r < rg:
+                    cr = cols[t, base + r]
+                    s0 = gf[0] * 0
+                    for i in range(p_n):
+                        s0 += gf[i] * cr[i]
+                    pu[f, r] += s0
+                    r += 1
+

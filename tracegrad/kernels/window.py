@@ -4,7 +4,9 @@ Convolution is im2col + BLAS GEMM over batch tiles: a Numba kernel writes the ti
 buffer in the layout the GEMM wants, so no transposes follow: the forward's stacked GEMM
 (F, C*K) @ (T, C*K, P) writes (T, F, P) = NCHW directly; the data gradient's GEMM gives
 per-image columns that the col2im kernel sums back; the weight gradient is one GEMM per
-tile, (F, T*P) @ (T*P, C*K), over tiles of a fixed size, added in tile order. Column
+tile, (F, T*P) @ (T*P, C*K), over tiles of a fixed size, added in tile order, or, when
+that GEMM's output is tiny (BLAS is slow at (6, 200704) @ (200704, 25)), Numba dot
+products per fixed chunk of images, partial sums in float64 added in chunk order. Column
 buffers live for one tile (at most TILE_BYTES). Max pooling's forward and its two
 window-routing adjoints are Numba loops over (image, channel) planes. Work is split over
 the codegen thread pool by images or planes; every element is computed by one unit in a
@@ -19,6 +21,8 @@ import numpy
 
 TILE_BYTES = 1 << 22  # the largest column buffer of one batch tile
 PAR_MIN = 1 << 15  # elements of work below which a kernel runs on the calling thread
+BLAS_MIN_OUT = 2048  # weight-gradient GEMM outputs (per group) below this run as Numba dots
+WGRAD_CHUNK = 8  # images per partial sum of the Numba weight gradient (fixed: deterministic)
 
 _nb: Any = None
 
@@ -129,9 +133,20 @@ def conv_bwd_weight(x: numpy.ndarray, gy: numpy.ndarray, w_shape: tuple, stride,
     g = _Conv(x.shape, w_shape, gy.shape[2:], stride, pad, dilate, groups)
     x4 = numpy.ascontiguousarray(_as2d(x))
     gy3 = numpy.ascontiguousarray(gy).reshape(g.n, g.f, g.p)
+    t = _tile(g.n, g.rows * g.p, x.dtype.itemsize)
+    if g.fg * g.rg < BLAS_MIN_OUT:  # a tiny GEMM output over a long sum: BLAS is slow there
+        gw = numpy.zeros((g.f, g.rg), numpy.float64)
+        for n0 in range(0, g.n, t):
+            n1 = min(g.n, n0 + t)
+            cols = numpy.empty((n1 - n0, g.rows, g.p), x.dtype)
+            _run(k.im2col, (x4, cols, n0) + g.geo() + (True,), n1 - n0, (n1 - n0) * g.rows * g.p)
+            units = -(-(n1 - n0) // WGRAD_CHUNK)
+            part = numpy.empty((units, g.f, g.rg), numpy.float64)
+            _run(k.wgrad, (cols, gy3, part, n0, WGRAD_CHUNK, g.fg), units, (n1 - n0) * g.f * g.rg * g.p)
+            gw += part.sum(axis=0)
+        return gw.astype(x.dtype).reshape(w_shape)
     gw = numpy.zeros((g.f, g.rg), gy.dtype)
     part = numpy.empty((g.fg, g.rg), gy.dtype)
-    t = _tile(g.n, g.rows * g.p, x.dtype.itemsize)
     for n0 in range(0, g.n, t):
         n1 = min(g.n, n0 + t)
         cols = numpy.empty((g.rows, n1 - n0, g.p), x.dtype)
