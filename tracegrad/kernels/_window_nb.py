@@ -27,37 +27,41 @@ def _span(off, sw, w_n, ow_n):
 def im2col(x, cols, n0, kh_n, kw_n, oh_n, ow_n, sh, sw, ph, pw, dh, dw, tmajor, ulo, uhi):
     """Column rows of images n0+t, t in [ulo, uhi): row (c, kh, kw) holds the OH*OW input
     values that kernel tap meets (0 in the padding). cols is (T, C*K, P) when tmajor, else
-    (C*K, T, P)."""
+    (C*K, T, P). Flat unsigned indexing: no slice objects and no negative-index handling
+    in the short row copies."""
     c_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3]
+    t_n = cols.shape[0] if tmajor else cols.shape[1]
+    rows = c_n * kh_n * kw_n
+    p_n = oh_n * ow_n
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
     for t in range(ulo, uhi):
         for c in range(c_n):
-            xc = x[n0 + t, c]
+            xbase = ((n0 + t) * c_n + c) * h_n * w_n
             for kh in range(kh_n):
                 for kw in range(kw_n):
                     r = (c * kh_n + kh) * kw_n + kw
-                    row = cols[t, r] if tmajor else cols[r, t]
+                    dst = (t * rows + r) * p_n if tmajor else (r * t_n + t) * p_n
                     off = kw * dw - pw
                     lo, hi = _span(off, sw, w_n, ow_n)
                     for oh in range(oh_n):
                         ih = oh * sh + kh * dh - ph
-                        o = row[oh * ow_n : (oh + 1) * ow_n]
+                        d = np.uint64(dst + oh * ow_n)
                         if ih < 0 or ih >= h_n:
                             for j in range(ow_n):
-                                o[j] = 0
+                                cf[d + np.uint64(j)] = 0
                             continue
-                        xr = xc[ih]
                         for j in range(lo):
-                            o[j] = 0
+                            cf[d + np.uint64(j)] = 0
+                        src = np.uint64(xbase + ih * w_n + off)
                         if sw == 1:
-                            xs = xr[lo + off : hi + off]
-                            os_ = o[lo:hi]
-                            for j in range(hi - lo):
-                                os_[j] = xs[j]
+                            for j in range(lo, hi):
+                                cf[d + np.uint64(j)] = xf[src + np.uint64(j)]
                         else:
                             for j in range(lo, hi):
-                                o[j] = xr[j * sw + off]
+                                cf[d + np.uint64(j)] = xf[src + np.uint64(j * sw)]
                         for j in range(hi, ow_n):
-                            o[j] = 0
+                            cf[d + np.uint64(j)] = 0
 
 
 @njit(**_OPTS)
@@ -65,32 +69,32 @@ def col2im(cols, gx, n0, kh_n, kw_n, oh_n, ow_n, sh, sw, ph, pw, dh, dw, ulo, uh
     """The adjoint of im2col (cols (T, C*K, P)): images n0+t of gx are overwritten with the
     sums of the column entries that read each element, taps in (c, kh, kw) order."""
     c_n, h_n, w_n = gx.shape[1], gx.shape[2], gx.shape[3]
+    rows = c_n * kh_n * kw_n
+    p_n = oh_n * ow_n
+    gf = gx.reshape(-1)
+    cf = cols.reshape(-1)
     for t in range(ulo, uhi):
-        g = gx[n0 + t]
         for c in range(c_n):
-            gc = g[c]
-            for ih in range(h_n):
-                for j in range(w_n):
-                    gc[ih, j] = 0
+            gbase = ((n0 + t) * c_n + c) * h_n * w_n
+            for i in range(h_n * w_n):
+                gf[np.uint64(gbase + i)] = 0
             for kh in range(kh_n):
                 for kw in range(kw_n):
-                    row = cols[t, (c * kh_n + kh) * kw_n + kw]
+                    src = (t * rows + (c * kh_n + kh) * kw_n + kw) * p_n
                     off = kw * dw - pw
                     lo, hi = _span(off, sw, w_n, ow_n)
                     for oh in range(oh_n):
                         ih = oh * sh + kh * dh - ph
                         if ih < 0 or ih >= h_n:
                             continue
-                        o = row[oh * ow_n : (oh + 1) * ow_n]
-                        gr = gc[ih]
+                        s_ = np.uint64(src + oh * ow_n)
+                        d = np.uint64(gbase + ih * w_n + off)
                         if sw == 1:
-                            gs = gr[lo + off : hi + off]
-                            os_ = o[lo:hi]
-                            for j in range(hi - lo):
-                                gs[j] += os_[j]
+                            for j in range(lo, hi):
+                                gf[d + np.uint64(j)] += cf[s_ + np.uint64(j)]
                         else:
                             for j in range(lo, hi):
-                                gr[j * sw + off] += o[j]
+                                gf[d + np.uint64(j * sw)] += cf[s_ + np.uint64(j)]
 
 
 @njit(**_OPTS)
@@ -105,14 +109,22 @@ def maxpool(x, y, kh_n, kw_n, sh, sw, ph, pw, ulo, uhi):
             h0 = oh * sh - ph
             for ow in range(ow_n):
                 w0 = ow * sw - pw
-                m = -np.inf
+                if h0 >= 0 and w0 >= 0 and h0 + kh_n <= h_n and w0 + kw_n <= w_n:
+                    m = xq[h0, w0]
+                    for kh in range(kh_n):
+                        for kw in range(kw_n):
+                            v = xq[h0 + kh, w0 + kw]
+                            if v > m or v != v:
+                                m = v
+                    yq[oh, ow] = m
+                    continue
+                e = -np.inf
                 for kh in range(max(0, -h0), min(kh_n, h_n - h0)):
-                    xr = xq[h0 + kh]
                     for kw in range(max(0, -w0), min(kw_n, w_n - w0)):
-                        v = xr[w0 + kw]
-                        if v > m or v != v:
-                            m = v
-                yq[oh, ow] = m
+                        v = xq[h0 + kh, w0 + kw]
+                        if v > e or v != v:
+                            e = v
+                yq[oh, ow] = e
 
 
 @njit(**_OPTS)
@@ -125,31 +137,37 @@ def maxpool_route(x, y, g, out, kh_n, kw_n, sh, sw, ph, pw, gather, ulo, uhi):
     for q in range(ulo, uhi):
         xq, yq, gq, oq = x[q], y[q], g[q], out[q]
         if not gather:
-            for i in range(h_n):
-                for j in range(w_n):
-                    oq[i, j] = 0
+            oq[:, :] = 0
         for oh in range(oh_n):
             h0 = oh * sh - ph
             for ow in range(ow_n):
                 w0 = ow * sw - pw
                 m = yq[oh, ow]
                 hit_h, hit_w = -1, -1
-                found = False
-                for kh in range(kh_n):
-                    ih = h0 + kh
-                    for kw in range(kw_n):
-                        iw = w0 + kw
-                        inside = 0 <= ih < h_n and 0 <= iw < w_n
-                        v = xq[ih, iw] if inside else -np.inf
-                        if v == m:
-                            hit_h, hit_w, found = ih, iw, True
+                if h0 >= 0 and w0 >= 0 and h0 + kh_n <= h_n and w0 + kw_n <= w_n:
+                    for kh in range(kh_n - 1, -1, -1):  # backwards without exits: the
+                        for kw in range(kw_n - 1, -1, -1):  # first hit is set last (no branch)
+                            eq = xq[h0 + kh, w0 + kw] == m
+                            hit_h = h0 + kh if eq else hit_h
+                            hit_w = w0 + kw if eq else hit_w
+                else:
+                    found = False
+                    for kh in range(kh_n):
+                        ih = h0 + kh
+                        for kw in range(kw_n):
+                            iw = w0 + kw
+                            inside = 0 <= ih < h_n and 0 <= iw < w_n
+                            v = xq[ih, iw] if inside else -np.inf
+                            if v == m:
+                                hit_h, hit_w, found = ih, iw, True
+                                break
+                        if found:
                             break
-                    if found:
-                        break
-                inside = found and 0 <= hit_h < h_n and 0 <= hit_w < w_n
+                    if not (found and 0 <= hit_h < h_n and 0 <= hit_w < w_n):
+                        hit_h = -1
                 if gather:
-                    oq[oh, ow] = gq[hit_h, hit_w] if inside else 0
-                elif inside:
+                    oq[oh, ow] = gq[hit_h, hit_w] if hit_h >= 0 else 0
+                elif hit_h >= 0:
                     oq[hit_h, hit_w] += gq[oh, ow]
 
 
@@ -192,3 +210,17 @@ def wgrad(cols, gy, part, n0, chunk, fg, ulo, uhi):
                     pu[f, r] += s0
                     r += 1
 
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def wgrad_x(x, gy, part, chunk, fg, kh_n, kw_n, oh_n, ow_n, sh, sw, ph, pw, dh, dw, ulo, uhi):
+    """wgrad over chunks [ulo, uhi) of `chunk` images, each chunk's columns built by im2col
+    into a workspace of this call (one chunk's, reused)."""
+    n = x.shape[0]
+    rows = x.shape[1] * kh_n * kw_n
+    cols = np.empty((chunk, rows, oh_n * ow_n), x.dtype)
+    for u in range(ulo, uhi):
+        n0 = u * chunk
+        t = min(chunk, n - n0)
+        im2col(x, cols, n0, kh_n, kw_n, oh_n, ow_n, sh, sw, ph, pw, dh, dw, True, 0, t)
+        wgrad(cols[:t], gy, part[u : u + 1], n0, chunk, fg, 0, 1)

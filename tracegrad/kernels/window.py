@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 
 import numpy
 
-TILE_BYTES = 1 << 22  # the largest column buffer of one batch tile
+TILE_BYTES = 1 << 19  # the largest column buffer of one thread's batch tile (fits L2)
 PAR_MIN = 1 << 15  # elements of work below which a kernel runs on the calling thread
 BLAS_MIN_OUT = 2048  # weight-gradient GEMM outputs (per group) below this run as Numba dots
 WGRAD_CHUNK = 8  # images per partial sum of the Numba weight gradient (fixed: deterministic)
@@ -85,45 +85,59 @@ class _Conv:
         return (self.kh, self.kw, self.oh, self.ow, self.sh, self.sw, self.ph, self.pw, self.dh, self.dw)
 
 
+def _conv_units(x4, wm, y3, n, geo, groups, t, ulo, uhi) -> None:
+    """Images [ulo, uhi) of the forward, `t` at a time on this thread: im2col into one
+    workspace, then the stacked GEMM straight into y (N, F, P)."""
+    k = _kernels()
+    rows = x4.shape[1] * geo[0] * geo[1]
+    fg, rg = wm.shape[0] // groups, wm.shape[1]
+    cols = numpy.empty((min(t, uhi - ulo), rows, y3.shape[2]), x4.dtype)
+    for n0 in range(ulo, uhi, t):
+        n1 = min(uhi, n0 + t)
+        c = cols[: n1 - n0]
+        k.im2col(x4, c, n0, *geo, True, 0, n1 - n0)
+        if groups == 1:
+            numpy.matmul(wm, c, out=y3[n0:n1])
+            continue
+        for j in range(groups):
+            f0, r0 = j * fg, j * rg
+            y3[n0:n1, f0 : f0 + fg] = numpy.matmul(wm[f0 : f0 + fg], c[:, r0 : r0 + rg])
+
+
 def conv(x: numpy.ndarray, w: numpy.ndarray, out: tuple, stride, pad, dilate, groups) -> numpy.ndarray:
     """y (N, F, *out) = the cross-correlation of x with w."""
-    k = _kernels()
     g = _Conv(x.shape, w.shape, out, stride, pad, dilate, groups)
     x4 = numpy.ascontiguousarray(_as2d(x))
     y = numpy.empty((g.n, g.f) + tuple(out), x.dtype)
-    y3 = y.reshape(g.n, g.f, g.p)
     wm = numpy.ascontiguousarray(w).reshape(g.f, g.rg)
     t = _tile(g.n, g.rows * g.p, x.dtype.itemsize)
-    for n0 in range(0, g.n, t):
-        n1 = min(g.n, n0 + t)
-        cols = numpy.empty((n1 - n0, g.rows, g.p), x.dtype)
-        _run(k.im2col, (x4, cols, n0) + g.geo() + (True,), n1 - n0, (n1 - n0) * g.rows * g.p)
-        for j in range(groups):
-            f0, r0 = j * g.fg, j * g.rg
-            if groups == 1:
-                numpy.matmul(wm, cols, out=y3[n0:n1])
-            else:
-                y3[n0:n1, f0 : f0 + g.fg] = numpy.matmul(wm[f0 : f0 + g.fg], cols[:, r0 : r0 + g.rg])
+    _run(_conv_units, (x4, wm, y.reshape(g.n, g.f, g.p), g.n, g.geo(), groups, t), g.n, g.n * g.rows * g.p)
     return y
+
+
+def _bwd_data_units(gy3, wt, gx4, geo, groups, t, ulo, uhi) -> None:
+    """Images [ulo, uhi) of the data gradient, `t` at a time on this thread: the GEMM
+    W^T gy into one column workspace, then col2im."""
+    k = _kernels()
+    rg, fg = wt[0].shape
+    cols = numpy.empty((min(t, uhi - ulo), rg * groups, gy3.shape[2]), gy3.dtype)
+    for n0 in range(ulo, uhi, t):
+        n1 = min(uhi, n0 + t)
+        c = cols[: n1 - n0]
+        for j in range(groups):
+            numpy.matmul(wt[j], gy3[n0:n1, j * fg : (j + 1) * fg], out=c[:, j * rg : (j + 1) * rg])
+        k.col2im(c, gx4, n0, *geo, 0, n1 - n0)
 
 
 def conv_bwd_data(gy: numpy.ndarray, w: numpy.ndarray, x_shape: tuple, stride, pad, dilate, groups) -> numpy.ndarray:
     """gx of x_shape: the transpose of `conv` in its data, applied to gy."""
-    k = _kernels()
     g = _Conv(x_shape, w.shape, gy.shape[2:], stride, pad, dilate, groups)
     gx = numpy.empty(tuple(x_shape), gy.dtype)
-    gx4 = _as2d(gx)
     gy3 = numpy.ascontiguousarray(gy).reshape(g.n, g.f, g.p)
     wm = numpy.ascontiguousarray(w).reshape(g.f, g.rg)
     wt = [numpy.ascontiguousarray(wm[j * g.fg : (j + 1) * g.fg].T) for j in range(groups)]
     t = _tile(g.n, g.rows * g.p, gy.dtype.itemsize)
-    for n0 in range(0, g.n, t):
-        n1 = min(g.n, n0 + t)
-        cols = numpy.empty((n1 - n0, g.rows, g.p), gy.dtype)
-        for j in range(groups):
-            f0, r0 = j * g.fg, j * g.rg
-            numpy.matmul(wt[j], gy3[n0:n1, f0 : f0 + g.fg], out=cols[:, r0 : r0 + g.rg])
-        _run(k.col2im, (cols, gx4, n0) + g.geo(), n1 - n0, (n1 - n0) * g.rows * g.p)
+    _run(_bwd_data_units, (gy3, wt, _as2d(gx), g.geo(), groups, t), g.n, g.n * g.rows * g.p)
     return gx
 
 
@@ -135,16 +149,11 @@ def conv_bwd_weight(x: numpy.ndarray, gy: numpy.ndarray, w_shape: tuple, stride,
     gy3 = numpy.ascontiguousarray(gy).reshape(g.n, g.f, g.p)
     t = _tile(g.n, g.rows * g.p, x.dtype.itemsize)
     if g.fg * g.rg < BLAS_MIN_OUT:  # a tiny GEMM output over a long sum: BLAS is slow there
-        gw = numpy.zeros((g.f, g.rg), numpy.float64)
-        for n0 in range(0, g.n, t):
-            n1 = min(g.n, n0 + t)
-            cols = numpy.empty((n1 - n0, g.rows, g.p), x.dtype)
-            _run(k.im2col, (x4, cols, n0) + g.geo() + (True,), n1 - n0, (n1 - n0) * g.rows * g.p)
-            units = -(-(n1 - n0) // WGRAD_CHUNK)
-            part = numpy.empty((units, g.f, g.rg), numpy.float64)
-            _run(k.wgrad, (cols, gy3, part, n0, WGRAD_CHUNK, g.fg), units, (n1 - n0) * g.f * g.rg * g.p)
-            gw += part.sum(axis=0)
-        return gw.astype(x.dtype).reshape(w_shape)
+        units = -(-g.n // WGRAD_CHUNK)
+        part = numpy.empty((units, g.f, g.rg), numpy.float64)
+        args = (x4, gy3, part, WGRAD_CHUNK, g.fg) + g.geo()
+        _run(k.wgrad_x, args, units, g.n * g.f * g.rg * g.p)
+        return part.sum(axis=0).astype(x.dtype).reshape(w_shape)
     gw = numpy.zeros((g.f, g.rg), gy.dtype)
     part = numpy.empty((g.fg, g.rg), gy.dtype)
     for n0 in range(0, g.n, t):
