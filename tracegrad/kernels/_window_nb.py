@@ -103,6 +103,7 @@ def maxpool(x, y, kh_n, kw_n, sh, sw, ph, pw, ulo, uhi):
     NaN propagates."""
     h_n, w_n = x.shape[1], x.shape[2]
     oh_n, ow_n = y.shape[1], y.shape[2]
+    xf = x.reshape(-1)
     for q in range(ulo, uhi):
         xq, yq = x[q], y[q]
         for oh in range(oh_n):
@@ -110,10 +111,11 @@ def maxpool(x, y, kh_n, kw_n, sh, sw, ph, pw, ulo, uhi):
             for ow in range(ow_n):
                 w0 = ow * sw - pw
                 if h0 >= 0 and w0 >= 0 and h0 + kh_n <= h_n and w0 + kw_n <= w_n:
-                    m = xq[h0, w0]
+                    b = np.uint64((q * h_n + h0) * w_n + w0)
+                    m = xf[b]
                     for kh in range(kh_n):
                         for kw in range(kw_n):
-                            v = xq[h0 + kh, w0 + kw]
+                            v = xf[b + np.uint64(kh * w_n + kw)]
                             if v > m or v != v:
                                 m = v
                     yq[oh, ow] = m
@@ -134,6 +136,7 @@ def maxpool_route(x, y, g, out, kh_n, kw_n, sh, sw, ph, pw, gather, ulo, uhi):
     (y-shaped) is added there. Planes [ulo, uhi) of (N*C, *, *) arrays."""
     h_n, w_n = x.shape[1], x.shape[2]
     oh_n, ow_n = y.shape[1], y.shape[2]
+    xf = x.reshape(-1)
     for q in range(ulo, uhi):
         xq, yq, gq, oq = x[q], y[q], g[q], out[q]
         if not gather:
@@ -145,9 +148,10 @@ def maxpool_route(x, y, g, out, kh_n, kw_n, sh, sw, ph, pw, gather, ulo, uhi):
                 m = yq[oh, ow]
                 hit_h, hit_w = -1, -1
                 if h0 >= 0 and w0 >= 0 and h0 + kh_n <= h_n and w0 + kw_n <= w_n:
+                    b = np.uint64((q * h_n + h0) * w_n + w0)
                     for kh in range(kh_n - 1, -1, -1):  # backwards without exits: the
                         for kw in range(kw_n - 1, -1, -1):  # first hit is set last (no branch)
-                            eq = xq[h0 + kh, w0 + kw] == m
+                            eq = xf[b + np.uint64(kh * w_n + kw)] == m
                             hit_h = h0 + kh if eq else hit_h
                             hit_w = w0 + kw if eq else hit_w
                 else:
@@ -170,57 +174,3 @@ def maxpool_route(x, y, g, out, kh_n, kw_n, sh, sw, ph, pw, gather, ulo, uhi):
                 elif hit_h >= 0:
                     oq[hit_h, hit_w] += gq[oh, ow]
 
-
-@njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def wgrad(cols, gy, part, n0, chunk, fg, ulo, uhi):
-    """part[u] (F, C/groups*K) = sum over images t in chunk u of gy[n0+t] (F, P) times
-    cols[t] (C*K, P) transposed, per group; dot products in the data dtype, partial sums
-    in part's (float64). Units are fixed chunks, so sums do not depend on the split."""
-    t_n = cols.shape[0]
-    f_n, rg = part.shape[1], part.shape[2]
-    p_n = cols.shape[2]
-    for u in range(ulo, uhi):
-        pu = part[u]
-        pu[:, :] = 0
-        for t in range(u * chunk, min(t_n, (u + 1) * chunk)):
-            for f in range(f_n):
-                gf = gy[n0 + t, f]
-                base = (f // fg) * rg
-                r = 0
-                while r + 4 <= rg:
-                    c0, c1 = cols[t, base + r], cols[t, base + r + 1]
-                    c2, c3 = cols[t, base + r + 2], cols[t, base + r + 3]
-                    s0 = s1 = s2 = s3 = gf[0] * 0
-                    for i in range(p_n):
-                        gi = gf[i]
-                        s0 += gi * c0[i]
-                        s1 += gi * c1[i]
-                        s2 += gi * c2[i]
-                        s3 += gi * c3[i]
-                    pu[f, r] += s0
-                    pu[f, r + 1] += s1
-                    pu[f, r + 2] += s2
-                    pu[f, r + 3] += s3
-                    r += 4
-                while r < rg:
-                    cr = cols[t, base + r]
-                    s0 = gf[0] * 0
-                    for i in range(p_n):
-                        s0 += gf[i] * cr[i]
-                    pu[f, r] += s0
-                    r += 1
-
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def wgrad_x(x, gy, part, chunk, fg, kh_n, kw_n, oh_n, ow_n, sh, sw, ph, pw, dh, dw, ulo, uhi):
-    """wgrad over chunks [ulo, uhi) of `chunk` images, each chunk's columns built by im2col
-    into a workspace of this call (one chunk's, reused)."""
-    n = x.shape[0]
-    rows = x.shape[1] * kh_n * kw_n
-    cols = np.empty((chunk, rows, oh_n * ow_n), x.dtype)
-    for u in range(ulo, uhi):
-        n0 = u * chunk
-        t = min(chunk, n - n0)
-        im2col(x, cols, n0, kh_n, kw_n, oh_n, ow_n, sh, sw, ph, pw, dh, dw, True, 0, t)
-        wgrad(cols[:t], gy, part[u : u + 1], n0, chunk, fg, 0, 1)

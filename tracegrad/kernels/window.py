@@ -4,9 +4,9 @@ Convolution is im2col + BLAS GEMM over batch tiles: a Numba kernel writes the ti
 buffer in the layout the GEMM wants, so no transposes follow: the forward's stacked GEMM
 (F, C*K) @ (T, C*K, P) writes (T, F, P) = NCHW directly; the data gradient's GEMM gives
 per-image columns that the col2im kernel sums back; the weight gradient is one GEMM per
-tile, (F, T*P) @ (T*P, C*K), over tiles of a fixed size, added in tile order, or, when
-that GEMM's output is tiny (BLAS is slow at (6, 200704) @ (200704, 25)), Numba dot
-products per fixed chunk of images, partial sums in float64 added in chunk order. Column
+tile, (F, T*P) @ (T*P, C*K), over tiles of a fixed size (by shape, never by thread count),
+the partial sums added in tile order in float64. Each thread builds and consumes its own
+tiles (an L2-sized workspace), so the column buffer never grows with the batch. Column
 buffers live for one tile (at most TILE_BYTES). Max pooling's forward and its two
 window-routing adjoints are Numba loops over (image, channel) planes. Work is split over
 the codegen thread pool by images or planes; every element is computed by one unit in a
@@ -21,8 +21,6 @@ import numpy
 
 TILE_BYTES = 1 << 19  # the largest column buffer of one thread's batch tile (fits L2)
 PAR_MIN = 1 << 15  # elements of work below which a kernel runs on the calling thread
-BLAS_MIN_OUT = 2048  # weight-gradient GEMM outputs (per group) below this run as Numba dots
-WGRAD_CHUNK = 8  # images per partial sum of the Numba weight gradient (fixed: deterministic)
 
 _nb: Any = None
 
@@ -141,32 +139,38 @@ def conv_bwd_data(gy: numpy.ndarray, w: numpy.ndarray, x_shape: tuple, stride, p
     return gx
 
 
-def conv_bwd_weight(x: numpy.ndarray, gy: numpy.ndarray, w_shape: tuple, stride, pad, dilate, groups) -> numpy.ndarray:
-    """gw of w_shape: the gradient of `conv` in its weight, for output gradient gy."""
+def _bwd_weight_units(x4, gy3, part, geo, groups, t, ulo, uhi) -> None:
+    """Tiles [ulo, uhi) of `t` images on this thread: im2col (C*K, T, P), gy's tile as
+    (F, T*P), and one GEMM per group into the tile's partial sum."""
     k = _kernels()
+    n, p = x4.shape[0], gy3.shape[2]
+    f, rows = gy3.shape[1], x4.shape[1] * geo[0] * geo[1]
+    fg, rg = f // groups, rows // groups
+    cols = numpy.empty((rows, t, p), x4.dtype)
+    g2 = numpy.empty((f, t, p), gy3.dtype)
+    for u in range(ulo, uhi):
+        n0 = u * t
+        m = min(t, n - n0)
+        c = cols if m == t else numpy.empty((rows, m, p), x4.dtype)
+        k.im2col(x4, c, n0, *geo, False, 0, m)
+        gt = g2 if m == t else numpy.empty((f, m, p), gy3.dtype)
+        gt[...] = gy3[n0 : n0 + m].swapaxes(0, 1)
+        cm, gm = c.reshape(rows, m * p), gt.reshape(f, m * p)
+        for j in range(groups):
+            numpy.matmul(gm[j * fg : (j + 1) * fg], cm[j * rg : (j + 1) * rg].T, out=part[u, j * fg : (j + 1) * fg])
+
+
+def conv_bwd_weight(x: numpy.ndarray, gy: numpy.ndarray, w_shape: tuple, stride, pad, dilate, groups) -> numpy.ndarray:
+    """gw of w_shape: the gradient of `conv` in its weight, for output gradient gy: one GEMM
+    per tile of a fixed number of images, the tiles' partial sums added in tile order."""
     g = _Conv(x.shape, w_shape, gy.shape[2:], stride, pad, dilate, groups)
     x4 = numpy.ascontiguousarray(_as2d(x))
     gy3 = numpy.ascontiguousarray(gy).reshape(g.n, g.f, g.p)
     t = _tile(g.n, g.rows * g.p, x.dtype.itemsize)
-    if g.fg * g.rg < BLAS_MIN_OUT:  # a tiny GEMM output over a long sum: BLAS is slow there
-        units = -(-g.n // WGRAD_CHUNK)
-        part = numpy.empty((units, g.f, g.rg), numpy.float64)
-        args = (x4, gy3, part, WGRAD_CHUNK, g.fg) + g.geo()
-        _run(k.wgrad_x, args, units, g.n * g.f * g.rg * g.p)
-        return part.sum(axis=0).astype(x.dtype).reshape(w_shape)
-    gw = numpy.zeros((g.f, g.rg), gy.dtype)
-    part = numpy.empty((g.fg, g.rg), gy.dtype)
-    for n0 in range(0, g.n, t):
-        n1 = min(g.n, n0 + t)
-        cols = numpy.empty((g.rows, n1 - n0, g.p), x.dtype)
-        _run(k.im2col, (x4, cols, n0) + g.geo() + (False,), n1 - n0, (n1 - n0) * g.rows * g.p)
-        cm = cols.reshape(g.rows, -1)
-        g2 = numpy.ascontiguousarray(gy3[n0:n1].swapaxes(0, 1)).reshape(g.f, -1)
-        for j in range(groups):
-            f0, r0 = j * g.fg, j * g.rg
-            numpy.matmul(g2[f0 : f0 + g.fg], cm[r0 : r0 + g.rg].T, out=part)
-            gw[f0 : f0 + g.fg] += part
-    return gw.reshape(w_shape)
+    units = -(-g.n // t)
+    part = numpy.empty((units, g.f, g.rg), x.dtype)
+    _run(_bwd_weight_units, (x4, gy3, part, g.geo(), groups, t), units, g.n * g.rows * g.p)
+    return part.sum(axis=0, dtype=numpy.float64).astype(x.dtype).reshape(w_shape)
 
 
 # ---- max pooling -------------------------------------------------------------------------
