@@ -15,7 +15,7 @@ fixed order, so results are bitwise identical for any thread count.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy
 
