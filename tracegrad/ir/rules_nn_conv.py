@@ -8,7 +8,9 @@ differentiation stays in the table:
     CONV_BWD_DATA(gy, w)     -> gx      (deconvolution is this row run forward)
     CONV_BWD_WEIGHT(x, gy)   -> gw
 
-The references are im2col + GEMM (numpy.matmul, so BLAS) over batch tiles: each tile's
+1-D and 2-D float32/float64 run the Numba im2col/col2im kernels + BLAS of
+tracegrad.kernels.window (bitwise the same for any thread count). The rest (3-D, other
+dtypes) runs im2col + GEMM in numpy (numpy.matmul, so BLAS) over batch tiles: each tile's
 column buffer (C*K, images*P) is at most TILE_BYTES, built, multiplied and dropped; nothing
 is kept past the step. With stride 1 the data gradient is itself a convolution (of the
 padded gradient with the flipped weight), which measures faster than col2im.
@@ -23,6 +25,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import dtypes
 from ..errors import DTypeError, ShapeError
+from ..kernels import window
 from .ops import Kind, Op, OpDef, fp_quiet, register
 
 
@@ -150,6 +153,8 @@ def _conv_impl(x, w, stride, pad, dilate, groups):
     n, f = x.shape[0], w.shape[0]
     kshape = w.shape[2:]
     out = _check(Op.CONV, x, w, stride, pad, dilate, groups)
+    if window.supported(x.ndim, x.dtype):
+        return window.conv(x, w, out, stride, pad, dilate, groups)
     xp = _padded(x, pad)
     dt = numpy.result_type(x, w)
     y = numpy.empty((n, f) + out, dt)
@@ -166,6 +171,8 @@ def _conv_impl(x, w, stride, pad, dilate, groups):
 
 
 def _bwd_data_impl(gy, w, x_shape, stride, pad, dilate, groups):
+    if window.supported(gy.ndim, gy.dtype):
+        return window.conv_bwd_data(gy, w, tuple(x_shape), stride, pad, dilate, groups)
     kshape = w.shape[2:]
     out = tuple(gy.shape[2:])
     f = w.shape[0]
@@ -184,6 +191,8 @@ def _bwd_data_impl(gy, w, x_shape, stride, pad, dilate, groups):
 
 
 def _bwd_weight_impl(x, gy, w_shape, stride, pad, dilate, groups):
+    if window.supported(x.ndim, x.dtype):
+        return window.conv_bwd_weight(x, gy, tuple(w_shape), stride, pad, dilate, groups)
     kshape = tuple(w_shape[2:])
     out = tuple(gy.shape[2:])
     xp = _padded(x, pad)

@@ -9,6 +9,7 @@ counts the padding; windows are never counted past the padded input).
     POOL_MAX_BWD(x, y, g)     -> gx     g routed to the first maximum of each window
     POOL_MAX_SELECT(x, y, h)  -> hy     h read at the first maximum of each window
 
+1-D and 2-D max pooling (float32/float64) run the Numba loops of tracegrad.kernels.window.
 Max pooling stores no argmax mask: its backward recomputes the first maximum of each
 window by comparing x with y (one pass over the windows), which costs less than writing
 and reading an index array of the output's size.
@@ -22,6 +23,7 @@ import numpy
 
 from . import dtypes
 from ..errors import DTypeError, ShapeError
+from ..kernels import window
 from .ops import Kind, Op, OpDef, fp_quiet, register
 
 POOL_TYPES = ("max", "avg", "sum")
@@ -110,6 +112,8 @@ def _divisor(x_shape, kernel, stride, pad, out, count_include_pad, dtype):
 
 def _pool_impl(x, pool_type, kernel, stride, pad, full, count_include_pad):
     out, hi = _geometry(x.shape, kernel, stride, pad, full)
+    if pool_type == "max" and window.supported(x.ndim, x.dtype):
+        return window.maxpool(x, out, kernel, stride, pad)
     fill = -numpy.inf if pool_type == "max" else 0
     xp = _pad_to(x, pad, hi, fill)
     acc = None
@@ -147,6 +151,8 @@ def _first_max_hits(x, y, kernel, stride, pad, full):
 
 
 def _max_bwd_impl(x, y, g, kernel, stride, pad, full):
+    if window.supported(x.ndim, g.dtype) and x.dtype == g.dtype:
+        return window.maxpool_route(x, y, g, kernel, stride, pad, gather=False)
     disjoint = all(s >= k for s, k in zip(stride, kernel))  # each input element in <= 1 window
     acc = None
     for key, hit, hi in _first_max_hits(x, y, kernel, stride, pad, full):
@@ -160,6 +166,8 @@ def _max_bwd_impl(x, y, g, kernel, stride, pad, full):
 
 
 def _max_select_impl(x, y, h, kernel, stride, pad, full):
+    if window.supported(x.ndim, h.dtype) and x.dtype == h.dtype:
+        return window.maxpool_route(x, y, h, kernel, stride, pad, gather=True)
     out, hi = _geometry(x.shape, kernel, stride, pad, full)
     hp = _pad_to(h, pad, hi, 0)
     acc = numpy.zeros(y.shape, h.dtype)
