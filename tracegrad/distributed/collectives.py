@@ -15,7 +15,9 @@ import numpy
 
 from ..device import array_device
 from ..errors import DTypeError, ShapeError, UnsupportedError
+from ..ir.ops import Op
 from ..tracer import array as _array
+from ..tracer import lazy as _lazy
 from ..tracer.array import Array
 from ..tracer.state import STATE
 from ..tracer.where import user_line_long
@@ -94,6 +96,49 @@ def _storage(x: Any, what: str, write: bool = False) -> numpy.ndarray:
             f"{[str(d) for d in fusion.SUPPORTED]} (at {_at()})"
         )
     return arr
+
+
+# ---- inside a compiled step (`tracegrad.jit`): the allreduce is an eqn of the program -----
+def captured(tensors: Sequence[Any], what: str) -> bool:
+    """Whether a jit capture is recording this collective (as an ALLREDUCE host step)."""
+    cap = STATE.capture
+    if cap is None:
+        return False
+    if all(isinstance(t, Array) for t in tensors):
+        return True
+    cap.fail(f"{what} at {_at()} reduces numpy arrays, a collective across ranks that a replay "
+             "would skip (pass tracegrad arrays)")
+    return False
+
+
+def record_allreduce(tensors: Sequence[Array], op: ReduceOp, names: Sequence[Optional[str]],
+                     prescale: float = 1.0, postscale: float = 1.0, what: str = "allreduce") -> list:
+    """The ALLREDUCE eqn over `tensors` (lazy results), for the step being captured."""
+    for t in tensors:
+        if t._dev is not None and array_device(t).is_gpu:
+            raise UnsupportedError(f"{what}: arrays on {array_device(t)} are not supported yet (at {_at()})")
+        if t._dtype not in fusion.SUPPORTED:
+            raise DTypeError(f"{what}: dtype {t._dtype} is not supported; use one of "
+                             f"{[str(d) for d in fusion.SUPPORTED]} (at {_at()})")
+    params = {"reduce": int(op), "names": tuple(n or "" for n in names),
+              "prescale": float(prescale), "postscale": float(postscale)}
+    return _lazy.apply(Op.ALLREDUCE, list(tensors), params)
+
+
+def write_back(tensors: Sequence[Array], values: Sequence[Array]) -> None:
+    """`t[...] = v` for each pair: recorded as writes of the captured step."""
+    for t, v in zip(tensors, values):
+        t[...] = v
+
+
+def reduce_in_program(xs: Sequence[numpy.ndarray], reduce: int, names: Sequence[str],
+                      prescale: float, postscale: float) -> list:
+    """The host code of an ALLREDUCE eqn: new arrays holding the reduction of `xs`."""
+    srcs = [x if x.flags.c_contiguous else numpy.ascontiguousarray(x) for x in xs]
+    dsts = [numpy.empty(x.shape, x.dtype) for x in srcs]
+    reduce_storage(srcs, dsts, ReduceOp(reduce), [n or None for n in names], prescale, postscale,
+                   what="allreduce (compiled step)")
+    return dsts
 
 
 def _like(x: Any, data: numpy.ndarray) -> Any:
@@ -183,6 +228,9 @@ def grouped_allreduce(tensors: Sequence[Any], average: Optional[bool] = None,
     """`allreduce` of several arrays at once (fused into few messages); new arrays."""
     rop = _resolve_op(average, op, "grouped_allreduce")
     _check_process_set(process_set, "grouped_allreduce")
+    if captured(tensors, "allreduce"):
+        return record_allreduce(tensors, rop, _names(name, len(tensors)), prescale_factor,
+                                postscale_factor)
     srcs = [_storage(t, "allreduce") for t in tensors]
     dsts = [numpy.empty(s.shape, s.dtype) for s in srcs]
     reduce_storage(srcs, dsts, rop, _names(name, len(srcs)), prescale_factor, postscale_factor)
@@ -196,6 +244,10 @@ def grouped_allreduce_(tensors: Sequence[Any], average: Optional[bool] = None,
     """`grouped_allreduce` written into the arrays themselves; returns them."""
     rop = _resolve_op(average, op, "grouped_allreduce_")
     _check_process_set(process_set, "grouped_allreduce_")
+    if captured(tensors, "allreduce_"):
+        write_back(tensors, record_allreduce(tensors, rop, _names(name, len(tensors)),
+                                             prescale_factor, postscale_factor, "allreduce_"))
+        return list(tensors)
     bufs = [_storage(t, "allreduce_", write=True) for t in tensors]
     reduce_storage(bufs, bufs, rop, _names(name, len(bufs)), prescale_factor, postscale_factor,
                    what="allreduce_")
