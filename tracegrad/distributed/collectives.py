@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import pickle
+import time
 from typing import Any, Optional, Sequence
 
 import numpy
@@ -131,13 +132,19 @@ def write_back(tensors: Sequence[Array], values: Sequence[Array]) -> None:
         t[...] = v
 
 
+PROGRAM_STATS = {"calls": 0, "seconds": 0.0}  # ALLREDUCE host steps run, and their time
+
+
 def reduce_in_program(xs: Sequence[numpy.ndarray], reduce: int, names: Sequence[str],
                       prescale: float, postscale: float) -> list:
     """The host code of an ALLREDUCE eqn: new arrays holding the reduction of `xs`."""
+    t0 = time.perf_counter()
     srcs = [x if x.flags.c_contiguous else numpy.ascontiguousarray(x) for x in xs]
     dsts = [numpy.empty(x.shape, x.dtype) for x in srcs]
     reduce_storage(srcs, dsts, ReduceOp(reduce), [n or None for n in names], prescale, postscale,
                    what="allreduce (compiled step)")
+    PROGRAM_STATS["calls"] += 1
+    PROGRAM_STATS["seconds"] += time.perf_counter() - t0
     return dsts
 
 
