@@ -298,7 +298,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=W3_GLOBAL_BATCH, help=argparse.SUPPRESS)
     args = ap.parse_args()
     steps, repeats = (10, 3) if args.quick else (30, 5)
-    sizes = list(SIZES_BYTES[1::2]) + [SIZES_BYTES[-1]] if args.quick else list(SIZES_BYTES)
+    sizes = list(SIZES_BYTES[1:]) if args.quick else list(SIZES_BYTES)
     if args.worker:
         rank0 = os.environ.get("PMI_RANK", "0") == "0"
         if args.worker == "w3":
