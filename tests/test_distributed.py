@@ -375,6 +375,8 @@ def test_collectives_inside_a_jit_step_are_part_of_its_program() -> None:
         assert got == [[[2.0 * k, 2.0], [(k + 1) / 2, 1.0]] for k in range(3)]
         assert w.asnumpy().tolist() == [1.0 + 0 + 2 + 4, 2.0 + 6]
         assert step.counters.replays == 2 and step.counters.calls == 3
+        (variant,) = step.variants
+        assert str(variant.trace).count("allreduce[") == 2, str(variant.trace)
     finally:
         hvd.shutdown()
 
