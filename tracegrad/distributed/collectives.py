@@ -2,7 +2,9 @@
 
 Arrays travel from their own numpy storage (no pickling); groups of arrays go through the
 fusion buffers (`fusion.py`). Every blocking step polls with the world's timeout and failure
-channel (`world.wait`). In a one-rank world the collectives are copies.
+channel (`world.wait`). In a one-rank world the collectives are copies. Inside a `tracegrad.jit`
+capture an allreduce records one ALLREDUCE eqn (`ir/rules_dist.py`) instead, whose host code
+(`reduce_in_program`) runs inside the compiled step on every replay.
 """
 
 from __future__ import annotations
