@@ -6,7 +6,9 @@
 
 Every global batch is split across the ranks; `DistributedTrainer` sums the gradients over
 the ranks and averages them inside the update, so N ranks make the same updates as one
-process on the whole batch (up to float32 rounding) and reach the same accuracy.
+process on the whole batch (up to float32 rounding) and reach the same accuracy. The step
+is one `tracegrad.jit` program on every rank: forward, backward, the allreduce (a host step
+inside the program) and the update.
 The data are scikit-learn's bundled 8x8 digits (the split of `tracegrad.examples.digits`)
 when scikit-learn is installed, else (or with `--data synthetic`) images made from 10 noisy
 class prototypes, so the example runs anywhere without downloads.
@@ -85,6 +87,14 @@ def main() -> None:
     trainer = hvd.DistributedTrainer(params, "sgd", {"learning_rate": args.lr, "momentum": 0.9})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
 
+    @tracegrad.jit  # forward, backward, the allreduce of the gradients and the update: one program
+    def train_step(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        with autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        trainer.step(local)
+        return loss
+
     order = numpy.random.default_rng(1)  # the same shuffle on every rank
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
@@ -93,12 +103,7 @@ def main() -> None:
         steps = len(xtr) // args.batch_size
         for s in range(steps):
             idx = perm[s * args.batch_size : (s + 1) * args.batch_size][rank * local : (rank + 1) * local]
-            x, y = np.array(xtr[idx]), np.array(ytr[idx])
-            with autograd.record():
-                loss = loss_fn(net(x), y)
-            loss.backward()
-            trainer.step(local)
-            total += float(loss.sum())
+            total += float(train_step(np.array(xtr[idx]), np.array(ytr[idx])).sum())
         mean_loss = hvd.allreduce(np.array([total]), op=hvd.Sum).item() / (steps * args.batch_size)
         acc = accuracy(net, xte, yte)
         if rank == 0:

@@ -121,9 +121,10 @@ def train_data() -> tuple[numpy.ndarray, numpy.ndarray]:
     return x, y
 
 
-def train(out: str, mode: str) -> None:
+def train(out: str, mode: str, jit: bool = False) -> None:
     """mode: 'plain' (gluon.Trainer, the whole batch, one process), 'dist' (DistributedTrainer),
-    'kv' (gluon.Trainer(kvstore='horovod')); the distributed ones train on their shard."""
+    'kv' (gluon.Trainer(kvstore='horovod')); the distributed ones train on their shard.
+    `jit`: every step (forward, backward, allreduce, update) is one `tracegrad.jit` program."""
     from tracegrad import autograd, gluon
 
     r, n = hvd.rank(), hvd.size()
@@ -145,19 +146,24 @@ def train(out: str, mode: str) -> None:
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     x, y = train_data()
     xs, ys = np.array(x[r::n]), np.array(y[r::n])
-    losses = []
-    for _ in range(TRAIN_STEPS):
+    def step(xs, ys):
         with autograd.record():
             loss = loss_fn(net(xs), ys)
         loss.backward()
         trainer.step(xs.shape[0])
-        losses.append(float(loss.mean()))
+        return loss
+
+    run = tracegrad.jit(step) if jit else step
+    losses = [float(run(xs, ys).mean()) for _ in range(TRAIN_STEPS)]
     res = {k: p.data().asnumpy() for k, p in params.items()}
     res["losses"] = numpy.array(losses)
+    if jit:
+        res["replays"] = numpy.array(run.counters.replays)
     numpy.savez(os.path.join(out, f"rank{r}.npz"), **res)
 
 
 CASES.update({f"train_{m}": (lambda out, m=m: train(out, m)) for m in ("plain", "dist", "kv")})
+CASES.update({f"jit_{m}": (lambda out, m=m: train(out, m, jit=True)) for m in ("dist", "kv")})
 
 
 if __name__ == "__main__":

@@ -186,6 +186,26 @@ def test_training_on_shards_equals_one_process_on_the_whole_batch(n: int, mode: 
     assert moved > 1e-2, "training did not change the parameters"
 
 
+@needs_mpi
+def test_a_jit_step_compiles_forward_backward_allreduce_and_update_as_one_program(
+        tmp_path, one_process_params: dict) -> None:
+    """DistributedTrainer.step inside `tracegrad.jit` on 2 ranks: every call after the first
+    replays the compiled program (the allreduce is a host step in it; strict compile mode),
+    with the same parameters on both ranks and as one process on the whole batch."""
+    _ok(run_ranks(2, "jit_dist", str(tmp_path), timeout=180, env={"TRACEGRAD_COMPILE": "strict"}))
+    res = _load(str(tmp_path), 2)
+    import dist_worker
+
+    for r in range(2):
+        assert int(res[r]["replays"]) == dist_worker.TRAIN_STEPS - 1, f"rank {r} did not replay"
+    for k, want in one_process_params.items():
+        if k == "losses":
+            continue
+        assert res[1][k].tobytes() == res[0][k].tobytes(), f"{k}: rank 1 differs from rank 0"
+        rel = numpy.abs(res[0][k] - want).max() / numpy.abs(want).max()
+        assert rel <= 1e-6, f"{k}: the compiled 2-rank step differs from one process by {rel:.2e}"
+
+
 @pytest.mark.parametrize("mode", ["dist", "kv"])
 def test_one_rank_distributed_training_equals_the_plain_trainer(mode: str, one_process_params: dict) -> None:
     import tempfile
@@ -336,7 +356,7 @@ def test_fusion_plan_groups_in_order_by_dtype_up_to_the_threshold() -> None:
     assert [off for _, off, _ in buckets[0].items] == [0, 10, 30, 60]
 
 
-def test_collective_inside_a_jit_step_runs_as_python_every_call() -> None:
+def test_collectives_inside_a_jit_step_are_part_of_its_program() -> None:
     import tracegrad.distributed as hvd
 
     hvd.init()  # no launcher in the test process: the one-rank world
@@ -347,13 +367,36 @@ def test_collective_inside_a_jit_step_runs_as_python_every_call() -> None:
         def step(x):
             y = hvd.allreduce(x * 2, op=hvd.Sum)
             w[:] = w + y
-            return y
+            z = x + 1
+            hvd.allreduce_(z, postscale_factor=0.5)  # in place: a write of the step
+            return y, z
 
-        with pytest.warns(Warning, match="collective across ranks; a replay would skip it"):
-            for k in range(3):
-                step(np.array([float(k), 1.0]))
+        got = [[a.asnumpy().tolist() for a in step(np.array([float(k), 1.0]))] for k in range(3)]
+        assert got == [[[2.0 * k, 2.0], [(k + 1) / 2, 1.0]] for k in range(3)]
         assert w.asnumpy().tolist() == [1.0 + 0 + 2 + 4, 2.0 + 6]
-        assert step.counters.replays == 0 and step.counters.calls == 3
+        assert step.counters.replays == 2 and step.counters.calls == 3
+        (variant,) = step.variants
+        assert str(variant.trace).count("allreduce[") == 2, str(variant.trace)
+    finally:
+        hvd.shutdown()
+
+
+def test_a_collective_on_numpy_arrays_inside_a_jit_step_runs_as_python() -> None:
+    import tracegrad.distributed as hvd
+
+    hvd.init()
+    try:
+        buf = numpy.array([1.0, 2.0])
+
+        @tracegrad.jit
+        def step(x):
+            hvd.allreduce_(buf, op=hvd.Sum)  # numpy storage: a replay could not see it
+            return x * 2
+
+        with pytest.warns(Warning, match="reduces numpy arrays"):
+            for k in range(2):
+                step(np.array([float(k)]))
+        assert step.counters.replays == 0
     finally:
         hvd.shutdown()
 

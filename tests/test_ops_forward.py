@@ -22,6 +22,7 @@ FWD = [c for c in ALL if c.ref is not None]
 INTERNAL = {
     Op.GUARD: "test_printer.py (tutorial f(a) trace), test_semantics.py",
     Op.CUSTOM: "test_semantics.py (autograd.Function)",
+    Op.ALLREDUCE: "test_distributed.py (collectives inside a jit step)",
     Op.CUSTOM_VJP: "test_semantics.py (autograd.Function backward)",
     Op.PROD_OTHERS: "test_gradients.py (prod gradient)",
     Op.SLICE_VJP: "test_gradients.py (second order through slicing)",

@@ -2,22 +2,27 @@
 
 Arrays travel from their own numpy storage (no pickling); groups of arrays go through the
 fusion buffers (`fusion.py`). Every blocking step polls with the world's timeout and failure
-channel (`world.wait`). In a one-rank world the collectives are copies.
+channel (`world.wait`). In a one-rank world the collectives are copies. Inside a `tracegrad.jit`
+capture an allreduce records one ALLREDUCE eqn (`ir/rules_dist.py`) instead, whose host code
+(`reduce_in_program`) runs inside the compiled step on every replay.
 """
 
 from __future__ import annotations
 
 import enum
 import pickle
+import time
 from typing import Any, Optional, Sequence
 
 import numpy
 
 from ..device import array_device
 from ..errors import DTypeError, ShapeError, UnsupportedError
+from ..ir.ops import Op
 from ..tracer import array as _array
+from ..tracer import lazy as _lazy
 from ..tracer.array import Array
-from ..tracer.hooks import hooks
+from ..tracer.hooks import capturing, hooks
 from ..where import user_line_long
 from . import fusion
 from .errors import DistributedError
@@ -93,6 +98,54 @@ def _storage(x: Any, what: str, write: bool = False) -> numpy.ndarray:
             f"{[str(d) for d in fusion.SUPPORTED]} (at {_at()})"
         )
     return arr
+
+
+# ---- inside a compiled step (`tracegrad.jit`): the allreduce is an eqn of the program -----
+def captured(tensors: Sequence[Any], what: str) -> bool:
+    """Whether a jit capture is recording this collective (as an ALLREDUCE host step)."""
+    if not capturing():
+        return False
+    if all(isinstance(t, Array) for t in tensors):
+        return True
+    hooks().fail(f"{what} at {_at()} reduces numpy arrays, a collective across ranks that a replay "
+             "would skip (pass tracegrad arrays)")
+    return False
+
+
+def record_allreduce(tensors: Sequence[Array], op: ReduceOp, names: Sequence[Optional[str]],
+                     prescale: float = 1.0, postscale: float = 1.0, what: str = "allreduce") -> list:
+    """The ALLREDUCE eqn over `tensors` (lazy results), for the step being captured."""
+    for t in tensors:
+        if t._dev is not None and array_device(t).is_gpu:
+            raise UnsupportedError(f"{what}: arrays on {array_device(t)} are not supported yet (at {_at()})")
+        if t._dtype not in fusion.SUPPORTED:
+            raise DTypeError(f"{what}: dtype {t._dtype} is not supported; use one of "
+                             f"{[str(d) for d in fusion.SUPPORTED]} (at {_at()})")
+    params = {"reduce": int(op), "names": tuple(n or "" for n in names),
+              "prescale": float(prescale), "postscale": float(postscale)}
+    return _lazy.apply(Op.ALLREDUCE, list(tensors), params)
+
+
+def write_back(tensors: Sequence[Array], values: Sequence[Array]) -> None:
+    """`t[...] = v` for each pair: recorded as writes of the captured step."""
+    for t, v in zip(tensors, values):
+        t[...] = v
+
+
+PROGRAM_STATS = {"calls": 0, "seconds": 0.0}  # ALLREDUCE host steps run, and their time
+
+
+def reduce_in_program(xs: Sequence[numpy.ndarray], reduce: int, names: Sequence[str],
+                      prescale: float, postscale: float) -> list:
+    """The host code of an ALLREDUCE eqn: new arrays holding the reduction of `xs`."""
+    t0 = time.perf_counter()
+    srcs = [x if x.flags.c_contiguous else numpy.ascontiguousarray(x) for x in xs]
+    dsts = [numpy.empty(x.shape, x.dtype) for x in srcs]
+    reduce_storage(srcs, dsts, ReduceOp(reduce), [n or None for n in names], prescale, postscale,
+                   what="allreduce (compiled step)")
+    PROGRAM_STATS["calls"] += 1
+    PROGRAM_STATS["seconds"] += time.perf_counter() - t0
+    return dsts
 
 
 def _like(x: Any, data: numpy.ndarray) -> Any:
@@ -182,6 +235,9 @@ def grouped_allreduce(tensors: Sequence[Any], average: Optional[bool] = None,
     """`allreduce` of several arrays at once (fused into few messages); new arrays."""
     rop = _resolve_op(average, op, "grouped_allreduce")
     _check_process_set(process_set, "grouped_allreduce")
+    if captured(tensors, "allreduce"):
+        return record_allreduce(tensors, rop, _names(name, len(tensors)), prescale_factor,
+                                postscale_factor)
     srcs = [_storage(t, "allreduce") for t in tensors]
     dsts = [numpy.empty(s.shape, s.dtype) for s in srcs]
     reduce_storage(srcs, dsts, rop, _names(name, len(srcs)), prescale_factor, postscale_factor)
@@ -195,6 +251,10 @@ def grouped_allreduce_(tensors: Sequence[Any], average: Optional[bool] = None,
     """`grouped_allreduce` written into the arrays themselves; returns them."""
     rop = _resolve_op(average, op, "grouped_allreduce_")
     _check_process_set(process_set, "grouped_allreduce_")
+    if captured(tensors, "allreduce_"):
+        write_back(tensors, record_allreduce(tensors, rop, _names(name, len(tensors)),
+                                             prescale_factor, postscale_factor, "allreduce_"))
+        return list(tensors)
     bufs = [_storage(t, "allreduce_", write=True) for t in tensors]
     reduce_storage(bufs, bufs, rop, _names(name, len(bufs)), prescale_factor, postscale_factor,
                    what="allreduce_")

@@ -12,7 +12,8 @@ import numpy
 
 from ..tracer.array import Array
 from ..where import user_line_long
-from .collectives import ReduceOp, _storage, broadcast_storage, reduce_storage
+from .collectives import (ReduceOp, _storage, broadcast_storage, captured, record_allreduce,
+                          reduce_storage, write_back)
 from .errors import DistributedError
 from .world import require
 
@@ -92,8 +93,14 @@ def allreduce_grads(
     """
     require()
     index, names, grads = grads_of(params)
+    rop = ReduceOp.AVERAGE if average else ReduceOp.SUM
+    if captured(grads, "allreduce_grads"):  # a step under tracegrad.jit: one eqn of its program
+        write_back(grads, record_allreduce(grads, rop, names, prescale, what="gradient allreduce"))
+        if on_ready is not None:
+            on_ready(index)
+        return index
     bufs = [_storage(g, "allreduce_grads", write=True) for g in grads]
     done = None if on_ready is None else (lambda ks: on_ready([index[k] for k in ks]))
-    reduce_storage(bufs, bufs, ReduceOp.AVERAGE if average else ReduceOp.SUM, names,
+    reduce_storage(bufs, bufs, rop, names,
                    prescale=prescale, what="gradient allreduce", on_ready=done)
     return index

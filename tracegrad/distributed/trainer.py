@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from ..errors import UnsupportedError
 from ..gluon.trainer import Trainer
-from .collectives import ReduceOp, _storage, reduce_storage
+from .collectives import ReduceOp, _storage, captured, record_allreduce, reduce_storage, write_back
 from .params import allreduce_grads
 from .world import require
 
@@ -66,8 +66,13 @@ class DistributedOptimizer:
 
     def _reduce(self, grads: Any) -> None:
         grads = grads if isinstance(grads, (list, tuple)) else [grads]
-        bufs = [_storage(g, "DistributedOptimizer", write=True) for g in grads]
         size = require().size
+        if captured(grads, "DistributedOptimizer"):
+            write_back(grads, record_allreduce(grads, ReduceOp.SUM, [None] * len(grads),
+                                               1.0 / self._predivide, self._predivide / size,
+                                               "gradient allreduce"))
+            return
+        bufs = [_storage(g, "DistributedOptimizer", write=True) for g in grads]
         reduce_storage(bufs, bufs, ReduceOp.SUM, [None] * len(bufs), prescale=1.0 / self._predivide,
                        postscale=self._predivide / size, what="gradient allreduce")
 

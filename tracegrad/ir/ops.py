@@ -114,6 +114,8 @@ class Op(enum.Enum):
     POOL_MAX_BWD = "max_pooling_bwd"
     POOL_MAX_SELECT = "max_pooling_select"
     ERF = "erf"
+    # collectives across ranks (issue 12): host code that calls MPI
+    ALLREDUCE = "allreduce"
 
     def __repr__(self) -> str:
         return f"Op.{self.name}"
