@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("TRACEGRAD_NATIVE", "0")
 
 from tracegrad import autograd, npx
+from tracegrad.tracer import eager
 from tracegrad import np as tnp
 
 
@@ -23,6 +24,7 @@ def _fresh_autograd_state():
     autograd.set_training(False)
     tnp.random.seed(0)
     numpy.random.seed(0)
+    eager.MODE.active, eager.MODE.syncs = False, 0  # the small-value path's history (tracer/eager.py)
     yield
     leaked = (autograd.is_recording(), autograd.is_training())
     autograd.set_recording(False)

@@ -15,6 +15,8 @@ it), all in one program, and compares every order with the interpreter elementwi
 
 from __future__ import annotations
 
+import functools
+
 import numpy
 import pytest
 
@@ -120,6 +122,7 @@ def test_second_and_third_order_match_differences(case: Case) -> None:
         assert abs(got - want) <= rtol * max(mag, abs(want)) + 1e-7, (case.name, order, got, want)
 
 
+@functools.lru_cache(maxsize=None)
 def _cover():
     """One case per differentiable row: the first whose forward or derivative traces reach it."""
     chosen, seen = [], set()
@@ -135,7 +138,7 @@ def _cover():
         if ops - seen:
             chosen.append(case)
             seen |= ops
-    return chosen, seen
+    return tuple(chosen), frozenset(seen)
 
 
 def test_every_differentiable_row_has_a_higher_order_check() -> None:
@@ -152,14 +155,22 @@ def _group(name: str) -> str:
     return "core"
 
 
-# The core rows' second and third orders compile as one program in the default run; the nn and
-# linalg rows' (third order of svd, conv, pooling: thousands of eqns) take minutes of Numba
-# compile and GBs of memory as one program, so they run in the slow suite.
-@pytest.mark.parametrize("group", ["core", pytest.param("nn", marks=pytest.mark.slow),
-                                   pytest.param("linalg", marks=pytest.mark.slow)])
-def test_higher_order_compiled_matches_interpreter(monkeypatch, group) -> None:
+# The core rows' second and third orders compile in CHUNKS programs in the default run (Numba's
+# compile time grows faster than the program: one program of every core row took ~200 s of
+# compiling, eight take a fraction and spread over the test workers); the nn and linalg rows'
+# (third order of svd, conv, pooling: thousands of eqns) take minutes of Numba compile and
+# GBs of memory, so they run in the slow suite.
+CHUNKS = 8
+
+
+@pytest.mark.parametrize("group,chunk", [("core", i) for i in range(CHUNKS)]
+                         + [pytest.param("nn", None, marks=pytest.mark.slow),
+                            pytest.param("linalg", None, marks=pytest.mark.slow)])
+def test_higher_order_compiled_matches_interpreter(monkeypatch, group, chunk) -> None:
     cases, _ = _cover()
     cases = [c for c in cases if _group(c.name) == group]
+    if chunk is not None:
+        cases = cases[chunk::CHUNKS]
     setups = [_setup(c, seed=22) for c in cases]
     results = {}
     for mode in ("never", "strict"):
@@ -170,7 +181,7 @@ def test_higher_order_compiled_matches_interpreter(monkeypatch, group) -> None:
             (g, h, k), _, _ = _orders(c, xs, w, u, v)
             lazies += [a for a in list(g) + list(h) + list(k)]
         todo = [a for a in lazies if a._data is None]
-        materialize(todo)  # every case, every order: one program
+        materialize(todo)  # the chunk's cases, every order: one program
         results[mode] = [a.asnumpy() for a in lazies]
     for j, (a, b) in enumerate(zip(results["strict"], results["never"])):
         scale = max(1.0, float(numpy.abs(b).max()) if b.size else 1.0)

@@ -88,7 +88,7 @@ def test_random_traces_match_the_interpreter(ops, m, n):
 # each batch of programs is one Numba module (~0.15 s of compiling per kernel function):
 # 160 programs of 1-8 ops per default run; TG_RANDOM_PROGRAMS=2000 runs a deeper search
 N_PROGRAMS = int(os.environ.get("TG_RANDOM_PROGRAMS", 160))
-PER_TRACE = 40
+PER_TRACE = 20
 F64 = numpy.dtype("float64")
 
 

@@ -17,7 +17,7 @@ from tracegrad import np as tnp
 from tracegrad.codegen import STATS, compile_trace, explain, get_num_threads, programs, set_num_threads
 from tracegrad.codegen.cache import module_name
 from tracegrad.runtime.interpret import eval_trace
-from tracegrad.tracer import execute as ex
+from tracegrad.runtime import execute as ex
 
 from cg_helpers import assert_same, make
 

@@ -13,6 +13,7 @@ from ._core import as_array, default_float, shape_arg, to_dtype, wrap
 
 __all__ = ["seed", "uniform", "normal", "randint", "randn", "rand", "choice", "shuffle", "multinomial"]
 
+
 class _LazyRandomState:
     """The module's generator, made on first use (`import tracegrad` does not import
     numpy.random: ~10 ms of a warm start)."""
@@ -33,7 +34,7 @@ _rng: Any = _LazyRandomState()
 
 def _note_capture(fn: Any, params: dict, shape: Any = None, dtype: Any = None) -> None:
     """Hand a capture the recipe of the draw `fn(**params)` about to be made."""
-    hooks().on_random(RandomRecipe(fn.__name__.lstrip("_"), fn, params, shape, dtype, _rng))
+    hooks().on_random(RandomRecipe(fn.__name__.lstrip("_"), fn, params, shape, dtype, _rng.get()))
 
 
 def seed(seed: int, device: Any = "all") -> None:
