@@ -156,8 +156,8 @@ def _group(name: str) -> str:
 
 
 # The core rows' second and third orders compile in CHUNKS programs in the default run (Numba's
-# compile time grows faster than the program: one program of every core row took ~200 s of
-# compiling, eight take a fraction and spread over the test workers); the nn and linalg rows'
+# compile time grows faster than the program: one program of every core row took ~230 s,
+# eight took 11 s in all with a cold cache, and they spread over the test workers); the nn and linalg rows'
 # (third order of svd, conv, pooling: thousands of eqns) take minutes of Numba compile and
 # GBs of memory, so they run in the slow suite.
 CHUNKS = 8
