@@ -31,36 +31,11 @@ def _set_threads(n: int) -> None:
 
 def tracegrad_epoch(batch_size: int, lr: float, epochs: int, seed: int = 0) -> Callable[[], float]:
     """A function running one training epoch of the digits example; returns the mean loss."""
-    import numpy as onp
-
-    import tracegrad
-    from tracegrad import autograd, np, npx
+    from tracegrad import npx
     from tracegrad.examples import digits
-    from tracegrad.gluon import Trainer
-    from tracegrad.gluon import loss as gloss
-    from tracegrad.gluon.data import ArrayDataset, DataLoader
-    from tracegrad.lr_scheduler import CosineScheduler
 
     npx.set_np()
-    onp.random.seed(seed)
-    np.random.seed(seed)
-    Xtr, ytr, _, _ = digits.load_digits(seed)
-    net = digits.build_net()
-    net.initialize(tracegrad.initializer.Xavier())
-    net.hybridize()
-    net(np.array(Xtr[:2]))
-    loss_fn = gloss.SoftmaxCrossEntropyLoss()
-    loader = DataLoader(ArrayDataset(Xtr, ytr), batch_size=batch_size, shuffle=True, last_batch="discard")
-    sched = CosineScheduler(max_update=epochs * len(loader), base_lr=lr, final_lr=lr * 0.02)
-    trainer = Trainer(net.collect_params(), "adam", {"learning_rate": lr, "lr_scheduler": sched})
-
-    @tracegrad.jit
-    def step(X: Any, y: Any) -> Any:
-        with autograd.record():
-            loss = loss_fn(net(X), y)
-        loss.backward()
-        trainer.step(X.shape[0])
-        return loss
+    _, _, loader, step = digits.setup(epochs, batch_size, lr, seed)
 
     def epoch() -> float:
         total, count = 0.0, 0

@@ -74,11 +74,9 @@ def evaluate(net: Any, X: _onp.ndarray, y: _onp.ndarray, batch_size: int = 512) 
     return acc.get()[1]
 
 
-def train(epochs: int = 30, batch_size: int = 64, lr: float = 0.003, seed: int = 0, png: Optional[str] = None,
-          progress: bool = True, stream: Any = None) -> dict:
-    """Train and return the history: per-epoch 'loss', 'train_acc', 'test_acc', 'seconds'."""
-    stream = stream or sys.stdout
-    npx.set_np()
+def setup(epochs: int, batch_size: int, lr: float, seed: int) -> tuple:
+    """Seeded data, the hybridized net, its training loader and the compiled training step
+    (Adam under a cosine schedule over `epochs`): `((Xtr, ytr, Xte, yte), net, loader, step)`."""
     _onp.random.seed(seed)
     np.random.seed(seed)
     Xtr, ytr, Xte, yte = load_digits(seed)
@@ -98,6 +96,16 @@ def train(epochs: int = 30, batch_size: int = 64, lr: float = 0.003, seed: int =
         loss.backward()
         trainer.step(X.shape[0])
         return loss
+
+    return (Xtr, ytr, Xte, yte), net, loader, step
+
+
+def train(epochs: int = 30, batch_size: int = 64, lr: float = 0.003, seed: int = 0, png: Optional[str] = None,
+          progress: bool = True, stream: Any = None) -> dict:
+    """Train and return the history: per-epoch 'loss', 'train_acc', 'test_acc', 'seconds'."""
+    stream = stream or sys.stdout
+    npx.set_np()
+    (Xtr, ytr, Xte, yte), net, loader, step = setup(epochs, batch_size, lr, seed)
 
     history: dict = {"loss": [], "train_acc": [], "test_acc": [], "seconds": []}
     for epoch in range(1, epochs + 1):
