@@ -85,7 +85,10 @@ def test_fast_backward_matches_central_differences(case: Case, monkeypatch) -> N
         assert_almost_equal(g, n, rtol=case.rtol, atol=1e-8, names=(f"{case.name} fast d/dinput{i}", "numeric"))
     (again,), _ = _fast_grads([case], [xs], [w])  # the cached plan of this structure
     for g, a in zip(got, again):
-        numpy.testing.assert_array_equal(a, g)
+        # the same plan, but the runtime's tiering may run it interpreted once and compiled the
+        # next time (a structure seen often enough, e.g. by an earlier test in this process):
+        # libm's exp/division vs numpy's differ by an ulp, nothing more
+        numpy.testing.assert_allclose(a, g, rtol=1e-14, atol=1e-14 * max(1.0, float(numpy.abs(g).max(initial=0.0))))
     assert taken.n == 2, f"{case.name}: the fast path did not serve backward()"
 
 
