@@ -18,6 +18,15 @@ import tracegrad
 PKG = os.path.dirname(os.path.abspath(tracegrad.__file__))
 
 
+def _from_target(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a `from ... import` names, relative levels resolved."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def _module_name(path: str) -> str:
     rel = os.path.relpath(path, os.path.dirname(PKG))[: -len(".py")]
     parts = rel.split(os.sep)
@@ -37,12 +46,7 @@ def _imports(path: str) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = _from_target(node, package)
             found.add(target)
             found.update(f"{target}.{a.name}" for a in node.names)
     return found
@@ -108,12 +112,7 @@ def _runtime_imports(path: str, modules: dict[str, str], mod: str = "") -> set[s
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name in modules)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = _from_target(node, package)
             subs = {f"{target}.{a.name}" for a in node.names} & modules.keys()
             found.update(subs)
             if len(subs) < len(node.names) and target in modules:
