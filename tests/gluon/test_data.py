@@ -252,7 +252,8 @@ def test_resize_against_scalar_reference():
     u8 = rng.integers(0, 256, (6, 8, 1), dtype=onp.uint8)
     out = T.Resize(4)(u8)
     assert out.dtype == onp.uint8 and out.shape == (4, 4, 1)
-    onp.testing.assert_array_equal(out, onp.clip(onp.rint(_bilinear_ref(u8.astype("float64"), 4, 4)), 0, 255))
+    # uint8 is OpenCV's fixed point (MXNet's bits: tests/gluon/test_transforms.py), within 1 of exact
+    assert onp.abs(out - _bilinear_ref(u8.astype("float64"), 4, 4)).max() <= 1.0
     assert T.Resize(4, keep_ratio=True)(u8).shape == (4, 5, 1)
 
 
