@@ -23,7 +23,7 @@ import numpy
 
 from .errors import TracegradError, UnsupportedError
 
-__all__ = ["save", "savez", "load", "load_dict", "save_legacy", "FormatError"]
+__all__ = ["save", "savez", "load", "load_dict", "save_legacy", "read_raw_array", "raw_array_bytes", "FormatError"]
 
 LIST_MAGIC = 0x112
 V1_MAGIC, V2_MAGIC, V3_MAGIC = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
@@ -196,14 +196,7 @@ def save_legacy(file: Union[str, BinaryIO], data: Any) -> None:
     out.write(struct.pack("<QQQ", LIST_MAGIC, 0, len(arrays)))
     for a in arrays:
         a = numpy.ascontiguousarray(a)
-        if a.dtype not in _FLAG_OF:
-            raise UnsupportedError(f"save_legacy: dtype {a.dtype} has no MXNet type flag")
-        if a.ndim == 0:
-            a = a.reshape(1)  # V2 cannot hold 0-d arrays
-        out.write(struct.pack("<Iii", V2_MAGIC, 0, a.ndim))
-        out.write(struct.pack(f"<{a.ndim}q", *a.shape))
-        out.write(struct.pack("<iii", 1, 0, _FLAG_OF[a.dtype]))
-        out.write(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
+        _write_one(out, a.reshape(1) if a.ndim == 0 else a, V2_MAGIC)  # V2 cannot hold 0-d arrays
     out.write(struct.pack("<Q", len(names)))
     for nm in names:
         b = nm.encode("utf-8")
@@ -213,3 +206,28 @@ def save_legacy(file: Union[str, BinaryIO], data: Any) -> None:
             fh.write(out.getvalue())
     else:
         file.write(out.getvalue())
+
+
+def _write_one(out: BinaryIO, a: numpy.ndarray, magic: int) -> None:
+    if a.dtype not in _FLAG_OF:
+        raise UnsupportedError(f"dtype {a.dtype} has no MXNet type flag")
+    out.write(struct.pack("<Iii", magic, 0, a.ndim))
+    out.write(struct.pack(f"<{a.ndim}q", *a.shape))
+    out.write(struct.pack("<iii", 1, 0, _FLAG_OF[a.dtype]))
+    out.write(numpy.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
+
+
+def raw_array_bytes(a: Any) -> bytes:
+    """One array as MXNet 2.x's `MXNDArraySaveRawBytes` writes it (what its pickles hold), V3."""
+    out = io.BytesIO()
+    _write_one(out, numpy.asarray(_host(a)), V3_MAGIC)
+    return out.getvalue()
+
+
+def read_raw_array(raw: bytes, source: Any = "<bytes>") -> numpy.ndarray:
+    """The array in MXNet's raw bytes of one NDArray (`raw_array_bytes`, or MXNet's pickles)."""
+    r = _Reader(bytes(raw), source)
+    a = _read_one(r)
+    if r.pos != len(r.raw):
+        raise FormatError(f"{_name(source)}: {len(r.raw) - r.pos} bytes after the array")
+    return a

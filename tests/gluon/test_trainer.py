@@ -140,7 +140,7 @@ def test_save_and_load_states_continue_identically(tmp_path):
     onp.testing.assert_allclose(w2.data().asnumpy(), expect, rtol=1e-6, atol=1e-7)
     bad = tmp_path / "bad"
     bad.write_bytes(b"\x80\x04N.")
-    with pytest.raises(ValueError, match="not a tracegrad Trainer states file"):
+    with pytest.raises(ValueError, match="not an MXNet Trainer states file"):
         tr2.load_states(str(bad))
 
 

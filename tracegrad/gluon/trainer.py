@@ -14,13 +14,10 @@ compiled step the captured update runs as recorded.
 
 from __future__ import annotations
 
-import pickle
 from typing import Any, Optional
 
-import numpy as _onp
-
-from .. import np
 from .. import optimizer as opt
+from ..optimizer import states_io
 from .parameter import Parameter
 
 __all__ = ["Trainer"]
@@ -36,8 +33,8 @@ class Trainer:
     def __init__(self, params: Any, optimizer: Any, optimizer_params: Optional[dict] = None,
                  kvstore: Any = "device", compression_params: Optional[dict] = None,
                  update_on_kvstore: Optional[bool] = None) -> None:
-        if isinstance(params, dict):
-            params = list(params.values())
+        if isinstance(params, dict):  # indices follow the sorted names, as MXNet 2.x (states files use them)
+            params = [params[k] for k in sorted(params)]
         if not isinstance(params, (list, tuple)):
             raise ValueError(f"First argument must be a list or dict of Parameters, got {type(params).__name__}.")
         self._params: list[Parameter] = []
@@ -147,34 +144,22 @@ class Trainer:
 
     # ---- optimizer states -----------------------------------------------------------------
     def save_states(self, fname: str) -> None:
-        """Write the optimizer (its hyperparameters and update counts) and every state."""
-        blob = {"format": "tracegrad-trainer-states-1", "optimizer": self._optimizer,
-                "states": {i: _to_numpy(s) for i, s in self._states.items()}}
+        """Write the optimizer (hyperparameters, schedule, update counts) and every state in
+        MXNet 2.x's format (what its `Trainer.save_states` writes; it loads either way)."""
+        for i, p in enumerate(self._params):  # MXNet creates every state before saving
+            if p.grad_req != "null" and i not in self._states:
+                self._states[i] = self._optimizer.create_state_multi_precision(i, p.data())
         with open(fname, "wb") as f:
-            pickle.dump(blob, f)
+            f.write(states_io.dump(self._states, self._optimizer))
 
     def load_states(self, fname: str) -> None:
-        """Read what `save_states` wrote (optimizer and states) into this Trainer."""
+        """Read a states file MXNet 2.x or tracegrad wrote into this Trainer (checked against
+        its Parameters; only MXNet's optimizer, scheduler and array records are read)."""
         with open(fname, "rb") as f:
-            blob = pickle.load(f)
-        if not isinstance(blob, dict) or blob.get("format") != "tracegrad-trainer-states-1":
-            raise ValueError(f"{fname}: not a tracegrad Trainer states file (written by Trainer.save_states)")
-        self._optimizer = blob["optimizer"]
-        self._optimizer.param_dict = {i: p for i, p in enumerate(self._params)}
-        self._states = {i: _from_numpy(s, self._params[i]) for i, s in blob["states"].items()}
-
-
-def _to_numpy(s: Any) -> Any:
-    if s is None:
-        return None
-    if isinstance(s, (tuple, list)):
-        return tuple(_to_numpy(x) for x in s)
-    return s.asnumpy()
-
-
-def _from_numpy(s: Any, p: Parameter) -> Any:
-    if s is None:
-        return None
-    if isinstance(s, tuple):
-        return tuple(_from_numpy(x, p) for x in s)
-    return np.array(_onp.asarray(s), dtype=s.dtype, device=p.data().device)
+            raw = f.read()
+        param_dict = {i: p for i, p in enumerate(self._params)}
+        states, optimizer = states_io.load(raw, fname, param_dict)
+        if optimizer is not None:
+            self._optimizer = optimizer
+        self._optimizer.param_dict = param_dict
+        self._states = states
