@@ -1,0 +1,91 @@
+"""Losses, metrics, learning-rate schedules, samplers / DataLoader batching and gluon.utils
+give what real MXNet 2.0.0b1 gives (tests/fixtures/mxnet/semantics.npz, written by
+make_semantics.py with the same constructor texts)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy
+import pytest
+
+from tracegrad import gluon, np
+from tracegrad import lr_scheduler as _lrs
+from tracegrad.gluon import loss as gloss  # noqa: F401  (the texts)
+from tracegrad.gluon import metric  # noqa: F401
+
+FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "mxnet",
+                       "semantics.npz")
+Z = numpy.load(FIXTURE)
+
+
+class mx:  # noqa: N801  (the texts are MXNet code)
+    lr_scheduler = _lrs
+
+
+def _count(kind):
+    return len({k.split("|")[1] for k in Z.files if k.startswith(kind + "|")})
+
+
+def _batches(obj, epochs):
+    rows = []
+    for _ in range(epochs):
+        for b in obj:
+            b = b.asnumpy() if hasattr(b, "asnumpy") else numpy.asarray(b)
+            rows.append(list(numpy.asarray(b).reshape(-1)) if numpy.ndim(b) else [int(b)])
+        rows.append([-2])
+    width = max(len(r) for r in rows)
+    return numpy.array([r + [-1] * (width - len(r)) for r in rows], dtype="int64")
+
+
+@pytest.mark.parametrize("i", range(_count("loss")))
+def test_loss(i):
+    text, args = str(Z[f"loss|{i}|text"]), str(Z[f"loss|{i}|args"]).split()
+    y = eval(text)(*[np.array(Z[f"in|{a}"]) for a in args])
+    ref = Z[f"loss|{i}|y"]
+    assert y.shape == ref.shape, text
+    numpy.testing.assert_allclose(y.asnumpy(), ref, rtol=2e-5, atol=2e-6, err_msg=text)
+
+
+@pytest.mark.parametrize("i", range(_count("metric")))
+def test_metric(i):
+    text = str(Z[f"metric|{i}|text"])
+    m = eval(text)
+    for upd in str(Z[f"metric|{i}|updates"]).split(";"):
+        lab, pred = upd.split()
+        m.update([np.array(Z[f"in|{lab}"])], [np.array(Z[f"in|{pred}"])])
+    names, values = m.get()
+    names = names if isinstance(names, list) else [names]
+    values = values if isinstance(values, list) else [values]
+    assert names == list(Z[f"metric|{i}|names"]), text
+    numpy.testing.assert_allclose(numpy.array(values, "f8"), Z[f"metric|{i}|values"], rtol=1e-5, err_msg=text)
+
+
+@pytest.mark.parametrize("i", range(_count("sched")))
+def test_schedule(i):
+    text = str(Z[f"sched|{i}|text"])
+    s = eval(text)
+    numpy.testing.assert_allclose([s(n) for n in range(30)], Z[f"sched|{i}|y"], rtol=1e-12, err_msg=text)
+
+
+@pytest.mark.parametrize("i", range(_count("batches")))
+def test_batches(i):
+    text = str(Z[f"batches|{i}|text"])
+    numpy.testing.assert_array_equal(_batches(eval(text), 2), Z[f"batches|{i}|y"], err_msg=text)
+
+
+def test_utils():
+    x = np.array(Z["utils|x"])
+    for even in (True, False):
+        for n in (2, 3):
+            ref = Z[f"utils|split|{even}|{n}"]
+            if ref[0] == -1:
+                with pytest.raises(ValueError):
+                    gluon.utils.split_data(x, n, even_split=even)
+            else:
+                assert [p.shape[0] for p in gluon.utils.split_data(x, n, even_split=even)] == list(ref)
+    arrays = [np.array(Z["utils|clip_in0"]), np.array(Z["utils|clip_in1"])]
+    norm = gluon.utils.clip_global_norm(arrays, 1.5)
+    numpy.testing.assert_allclose(float(norm), float(Z["utils|clip_norm"]), rtol=1e-6)
+    numpy.testing.assert_allclose(arrays[0].asnumpy(), Z["utils|clip_out0"], rtol=1e-6)
+    numpy.testing.assert_allclose(arrays[1].asnumpy(), Z["utils|clip_out1"], rtol=1e-6)
