@@ -94,7 +94,7 @@ def test_dense_options():
     assert layer.weight.data().dtype == numpy.float64
     numpy.testing.assert_array_equal(layer(np.ones((2, 3), dtype="float64")).asnumpy(), numpy.full((2, 4), 3.0))
     assert repr(layer) == "Dense(3 -> 4, linear)"
-    assert repr(nn.Dense(2, activation="relu")) == "Dense(None -> 2, Activation(relu))"
+    assert repr(nn.Dense(2, activation="relu")) == "Dense(-1 -> 2, Activation(relu))"
 
 
 def test_embedding_forward_and_gradient():

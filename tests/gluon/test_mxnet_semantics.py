@@ -89,3 +89,51 @@ def test_utils():
     numpy.testing.assert_allclose(float(norm), float(Z["utils|clip_norm"]), rtol=1e-6)
     numpy.testing.assert_allclose(arrays[0].asnumpy(), Z["utils|clip_out0"], rtol=1e-6)
     numpy.testing.assert_allclose(arrays[1].asnumpy(), Z["utils|clip_out1"], rtol=1e-6)
+
+
+# printed by MXNet 2.0.0b1 (`repr(<text>)`, newlines shown as |)
+REPRS = [
+    ('nn.LayerNorm()',
+     'LayerNorm(eps=1e-05, axis=-1, center=True, scale=True, in_channels=-1)'),
+    ('nn.GroupNorm()',
+     'GroupNorm(eps=1e-05, num_groups=1, center=True, scale=True, in_channels=-1)'),
+    ('nn.InstanceNorm()',
+     'InstanceNorm(eps=1e-05, axis=1, center=True, scale=False, in_channels=-1)'),
+    ('rnn.LSTMCell(4)',
+     'LSTMCell(-1 -> 16)'),
+    ('rnn.LSTM(4)',
+     'LSTM(None -> 4, TNC)'),
+    ('rnn.GRU(3, num_layers=2, bidirectional=True)',
+     'GRU(None -> 3, TNC, num_layers=2, bidirectional)'),
+    ('nn.Embedding(10, 4)',
+     'Embedding(10 -> 4, float32)'),
+    ('nn.Conv1DTranspose(3, 2)',
+     'Conv1DTranspose(-1 -> 3, kernel_size=(2,), stride=(1,))'),
+    ('nn.Dropout(0.3)',
+     'Dropout(p = 0.3, axes=())'),
+    ("nn.Activation('relu')",
+     'Activation(relu)'),
+    ('nn.MaxPool2D()',
+     'MaxPool2D(size=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False, global_pool=False, pool_type=max, layout=NCHW)'),
+    ('nn.AvgPool1D(3, 2, 1)',
+     'AvgPool1D(size=(3,), stride=(2,), padding=(1,), ceil_mode=False, global_pool=False, pool_type=avg, layout=NCW)'),
+    ('nn.GlobalAvgPool2D()',
+     'GlobalAvgPool2D(size=(1, 1), stride=(1, 1), padding=(0, 0), ceil_mode=True, global_pool=True, pool_type=avg, layout=NCHW)'),
+    ('nn.Flatten()',
+     'Flatten'),
+    ('nn.LeakyReLU(0.1)',
+     'LeakyReLU(0.1)'),
+    ('nn.Dense(3, in_units=2, use_bias=False, flatten=False)',
+     'Dense(2 -> 3, linear)'),
+    ('gluon.loss.L2Loss()',
+     'L2Loss(batch_axis=0, w=1.0)'),
+    ("rnn.RNNCell(5, activation='relu', input_size=3)",
+     'RNNCell(3 -> 5, relu)'),
+]
+
+
+@pytest.mark.parametrize("text,expect", REPRS)
+def test_repr_as_mxnet_prints_it(text, expect):
+    from tracegrad.gluon import nn, rnn  # noqa: F401  (the texts)
+
+    assert repr(eval(text)).replace("\n", "|") == expect

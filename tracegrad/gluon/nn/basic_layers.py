@@ -106,7 +106,7 @@ class Dense(HybridBlock):
         return self.act(out) if self.act is not None else out
 
     def _repr_args(self) -> str:
-        n_in = self.weight.shape[1] if self.weight.shape and self.weight.shape[1] > 0 else None
+        n_in = self.weight.shape[1] if self.weight.shape and self.weight.shape[1] > 0 else -1
         act = f", {self.act!r}" if self.act is not None else ", linear"
         return f"{n_in} -> {self._units}{act}"
 
@@ -152,6 +152,9 @@ class Flatten(HybridBlock):
 
     def forward(self, x: Any) -> Any:
         return _np.reshape(x, (x.shape[0], -1))
+
+    def __repr__(self) -> str:
+        return "Flatten"  # MXNet prints the bare name
 
 
 class Identity(HybridBlock):

@@ -87,7 +87,7 @@ class _Conv(HybridBlock):
     def _repr_args(self) -> str:
         w = self.weight.shape
         n_in = w[1] * self._groups if not self._transpose else w[0]
-        s = f"{n_in if n_in and n_in > 0 else None} -> {self._channels}, kernel_size={self._kernel}, stride={self._strides}"
+        s = f"{n_in if n_in and n_in > 0 else -1} -> {self._channels}, kernel_size={self._kernel}, stride={self._strides}"
         if any(self._padding):
             s += f", padding={self._padding}"
         if any(d != 1 for d in self._dilation):
@@ -154,10 +154,11 @@ class _Pool(HybridBlock):
                             pooling_convention="full" if self._ceil else "valid", layout=self._layout, **kw)
 
     def _repr_args(self) -> str:
-        if self._global:
-            return ""
-        return (f"size={self._kernel}, stride={self._strides}, padding={self._padding}, ceil_mode={self._ceil}"
-                + (f", count_include_pad={self._count_include_pad}" if self._type == "avg" else ""))
+        nd = self._nd
+        size, stride, pad, ceil = ((1,) * nd, (1,) * nd, (0,) * nd, True) if self._global else \
+            (self._kernel, self._strides, self._padding, self._ceil)
+        return (f"size={size}, stride={stride}, padding={pad}, ceil_mode={ceil}, global_pool={self._global}, "
+                f"pool_type={self._type}, layout={self._layout}")
 
 
 def _pool(name: str, nd: int, kind: str, glob: bool) -> type:

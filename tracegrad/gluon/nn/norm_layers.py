@@ -39,8 +39,9 @@ class _Norm(HybridBlock):
             p.shape = (c,)
 
     def _repr_args(self) -> str:
-        c = self.gamma.shape[0] if self.gamma.shape and self.gamma.shape[0] > 0 else None
-        return f"axis={self._axis}, center={self._center}, scale={self._scale}, in_channels={c}"
+        c = self.gamma.shape[0] if self.gamma.shape and self.gamma.shape[0] > 0 else -1
+        where = f"num_groups={self._num_groups}" if hasattr(self, "_num_groups") else f"axis={self._axis}"
+        return f"eps={self._epsilon}, {where}, center={self._center}, scale={self._scale}, in_channels={c}"
 
 
 class BatchNorm(_Norm):
@@ -68,7 +69,7 @@ class BatchNorm(_Norm):
 
     def _repr_args(self) -> str:
         return (f"axis={self._axis}, eps={self._epsilon}, momentum={self._momentum}, fix_gamma={not self._scale}, "
-                f"use_global_stats={self._use_global_stats}, in_channels={self.gamma.shape[0] if self.gamma.shape[0] > 0 else None}")
+                f"use_global_stats={self._use_global_stats}, in_channels={self.gamma.shape[0] if self.gamma.shape[0] > 0 else -1}")
 
 
 class SyncBatchNorm(BatchNorm):

@@ -137,7 +137,7 @@ class _GatedCell(RecurrentCell):
 
     def _repr_args(self) -> str:
         n_in = self.i2h_weight.shape[1]
-        return f"{n_in if n_in > 0 else None} -> {self._hidden_size * self._gates}"
+        return f"{n_in if n_in > 0 else -1} -> {self._hidden_size * self._gates}"
 
 
 class RNNCell(_GatedCell):
@@ -149,6 +149,10 @@ class RNNCell(_GatedCell):
         super().__init__(hidden_size, i2h_weight_initializer, h2h_weight_initializer, i2h_bias_initializer,
                          h2h_bias_initializer, input_size, **kwargs)
         self._activation = activation
+
+    def _repr_args(self) -> str:
+        act = f", {self._activation}" if isinstance(self._activation, str) else ""
+        return super()._repr_args() + act
 
     def state_info(self, batch_size: int = 0) -> list[dict]:
         return [{"shape": (batch_size, self._hidden_size), "__layout__": "NC"}]
