@@ -47,7 +47,13 @@ class _Norm(HybridBlock):
 class BatchNorm(_Norm):
     """Batch normalization over `axis` (channels): batch statistics in training mode (updating
     running_mean/running_var with `momentum`), running ones in predict mode or with
-    use_global_stats. scale=False fixes gamma at 1 (MXNet's fix_gamma)."""
+    use_global_stats. scale=False fixes gamma at 1 (MXNet's fix_gamma).
+
+    The running statistics move at each training-mode forward (inside `autograd.record()` or
+    `autograd.train_mode()`), once per training step whether or not a backward follows;
+    MXNet 2.0.0b1 moves them during the backward of a recorded forward instead, so a
+    train_mode() forward without recording, or a recorded forward never backpropagated,
+    updates them here and not there."""
 
     def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5, center: bool = True,
                  scale: bool = True, use_global_stats: bool = False, beta_initializer: Any = "zeros",
