@@ -5,6 +5,7 @@ make_semantics.py with the same constructor texts)."""
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy
 import pytest
@@ -17,6 +18,8 @@ from tracegrad.gluon import metric  # noqa: F401
 FIXTURE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "mxnet",
                        "semantics.npz")
 Z = numpy.load(FIXTURE)
+sys.path.insert(0, os.path.dirname(FIXTURE))
+from batch_rows import flat_batches  # noqa: E402
 
 
 class mx:  # noqa: N801  (the texts are MXNet code)
@@ -25,17 +28,6 @@ class mx:  # noqa: N801  (the texts are MXNet code)
 
 def _count(kind):
     return len({k.split("|")[1] for k in Z.files if k.startswith(kind + "|")})
-
-
-def _batches(obj, epochs):
-    rows = []
-    for _ in range(epochs):
-        for b in obj:
-            b = b.asnumpy() if hasattr(b, "asnumpy") else numpy.asarray(b)
-            rows.append(list(numpy.asarray(b).reshape(-1)) if numpy.ndim(b) else [int(b)])
-        rows.append([-2])
-    width = max(len(r) for r in rows)
-    return numpy.array([r + [-1] * (width - len(r)) for r in rows], dtype="int64")
 
 
 @pytest.mark.parametrize("i", range(_count("loss")))
@@ -71,7 +63,7 @@ def test_schedule(i):
 @pytest.mark.parametrize("i", range(_count("batches")))
 def test_batches(i):
     text = str(Z[f"batches|{i}|text"])
-    numpy.testing.assert_array_equal(_batches(eval(text), 2), Z[f"batches|{i}|y"], err_msg=text)
+    numpy.testing.assert_array_equal(flat_batches(eval(text), 2), Z[f"batches|{i}|y"], err_msg=text)
 
 
 def test_utils():
