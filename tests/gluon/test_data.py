@@ -319,3 +319,33 @@ def test_abstract_sampler_says_what_a_subclass_must_define() -> None:
         iter(Mine())
     with _pytest.raises(NotImplementedError, match="Mine must define __len__"):
         len(Mine())
+
+
+def test_batchify_functions():
+    from tracegrad.gluon.data import batchify
+
+    a, b = onp.arange(6, dtype="f4").reshape(2, 3), onp.ones((2, 3), "f4")
+    s = batchify.Stack()([a, b])
+    assert hasattr(s, "asnumpy") and s.dtype == onp.float32
+    onp.testing.assert_array_equal(s.asnumpy(), onp.stack([a, b]))
+    pairs = batchify.Stack()([(a, 1), (b, 2)])
+    onp.testing.assert_array_equal(pairs[1].asnumpy(), [1, 2])
+    p = batchify.Pad(val=-1)([onp.array([1, 2, 3]), onp.array([4]), [5, 6]])
+    onp.testing.assert_array_equal(p.asnumpy(), [[1, 2, 3], [4, -1, -1], [5, 6, -1]])
+    p2 = batchify.Pad(round_to=4, dtype="float32")([onp.ones((2, 1)), onp.ones((3, 2))])
+    assert p2.shape == (2, 4, 4) and p2.dtype == onp.float32 and float(p2.asnumpy().sum()) == 8.0
+    with pytest.raises(NotImplementedError, match="Group"):
+        batchify.Pad()([(a, 1)])
+    ap = batchify.Append()([a, onp.ones((1, 3), "f4")])
+    assert [x.shape for x in ap] == [(1, 2, 3), (1, 1, 3)]
+    assert [x.shape for x in batchify.Append(expand=False)([a, b])] == [(2, 3), (2, 3)]
+    g = batchify.Group(batchify.Pad(), batchify.Stack())([(onp.array([1, 2]), 0), (onp.array([3]), 1)])
+    onp.testing.assert_array_equal(g[0].asnumpy(), [[1, 2], [3, 0]])
+    onp.testing.assert_array_equal(g[1].asnumpy(), [0, 1])
+    assert batchify.AsList()([1, "x"]) == [1, "x"]
+    ds = gdata.SimpleDataset([(onp.arange(n, dtype="f4"), n) for n in (1, 3, 2, 4)])
+    for workers in (0, 2):
+        batches = list(gdata.DataLoader(ds, batch_size=2, num_workers=workers,
+                                       batchify_fn=batchify.Group(batchify.Pad(), batchify.Stack())))
+        assert [tuple(x.shape) for x, _ in batches] == [(2, 3), (2, 4)]
+        onp.testing.assert_array_equal(batches[1][0].asnumpy(), [[0, 1, 0, 0], [0, 1, 2, 3]])

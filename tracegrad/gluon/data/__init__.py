@@ -1,6 +1,6 @@
 """`gluon.data` (MXNet 2.x): datasets, samplers, the DataLoader, and `vision`."""
 
-from . import vision  # noqa: F401
+from . import batchify, vision  # noqa: F401
 from .dataloader import DataLoader, default_batchify_fn, default_mp_batchify_fn  # noqa: F401
 from .dataset import ArrayDataset, Dataset, SimpleDataset  # noqa: F401
 from .sampler import (BatchSampler, FilterSampler, IntervalSampler, RandomSampler, Sampler,  # noqa: F401
@@ -8,4 +8,4 @@ from .sampler import (BatchSampler, FilterSampler, IntervalSampler, RandomSample
 
 __all__ = ["Dataset", "SimpleDataset", "ArrayDataset", "Sampler", "SequentialSampler", "RandomSampler",
            "BatchSampler", "FilterSampler", "IntervalSampler", "DataLoader", "default_batchify_fn",
-           "default_mp_batchify_fn", "vision"]
+           "default_mp_batchify_fn", "vision", "batchify"]
