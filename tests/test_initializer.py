@@ -120,3 +120,24 @@ def test_mixed_and_load():
     ld = init.Load({"arg:weight": numpy.array([5.0, 6.0])}, default_init=init.Zero())
     numpy.testing.assert_array_equal(_filled(ld, (2,), "weight"), [5, 6])
     numpy.testing.assert_array_equal(_filled(ld, (2,), "other"), [0, 0])
+
+
+def test_bilinear_and_lstm_bias():
+    """Against MXNet 2.x's definitions, written as loops over every element."""
+    from tracegrad.gluon import rnn
+
+    arr = np.zeros((2, 1, 4, 3))
+    init.Bilinear()("upsample_weight", arr)
+    shape = arr.shape
+    f = numpy.ceil(shape[3] / 2.0)
+    c = (2 * f - 1 - f % 2) / (2.0 * f)
+    want = numpy.zeros(int(numpy.prod(shape)))
+    for i in range(want.size):
+        x, y = i % shape[3], (i // shape[3]) % shape[2]
+        want[i] = (1 - abs(x / f - c)) * (1 - abs(y / f - c))
+    numpy.testing.assert_allclose(arr.asnumpy(), want.reshape(shape), rtol=1e-6)
+    cell = rnn.LSTMCell(3, input_size=2, i2h_bias_initializer=init.LSTMBias(forget_bias=2.5))
+    cell.initialize()
+    numpy.testing.assert_array_equal(cell.i2h_bias.data().asnumpy(), [0] * 3 + [2.5] * 3 + [0] * 6)
+    numpy.testing.assert_array_equal(cell.h2h_bias.data().asnumpy(), numpy.zeros(12))
+    assert isinstance(init.create("lstmbias"), init.LSTMBias)

@@ -22,7 +22,7 @@ from . import np as _np
 
 __all__ = [
     "InitDesc", "Initializer", "register", "create", "Uniform", "Normal", "Constant", "Zero", "One",
-    "Xavier", "MSRAPrelu", "Orthogonal", "Mixed", "Load",
+    "Xavier", "MSRAPrelu", "Orthogonal", "Bilinear", "LSTMBias", "Mixed", "Load",
 ]  # fmt: skip
 
 _REGISTRY: dict[str, type] = {}
@@ -289,6 +289,41 @@ class Orthogonal(Initializer):
         u, _s, v = numpy.linalg.svd(tmp, full_matrices=False)
         q = u if u.shape == tmp.shape else v
         _fill(arr, (self.scale * q.reshape(arr.shape)).astype(_dt(arr)))
+
+
+@register
+class Bilinear(Initializer):
+    """A bilinear upsampling kernel over the last two axes (for Conv2DTranspose upsampling)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _init_weight(self, _: Any, arr: Any) -> None:
+        shape = tuple(arr.shape)
+        if len(shape) < 2:
+            raise ValueError(f"Bilinear: needs at least 2 axes (the kernel's), got shape {shape}")
+        f = numpy.ceil(shape[-1] / 2.0)
+        c = (2 * f - 1 - f % 2) / (2.0 * f)
+        x = numpy.arange(shape[-1]) / f - c
+        y = numpy.arange(shape[-2]) / f - c
+        kernel = numpy.outer(1 - numpy.abs(y), 1 - numpy.abs(x))
+        _fill(arr, numpy.broadcast_to(kernel, shape).astype(_dt(arr)))
+
+
+@register
+class LSTMBias(Initializer):
+    """Zeros, except `forget_bias` for the forget gate (the second quarter: MXNet's gate order
+    i, f, c, o)."""
+
+    def __init__(self, forget_bias: float = 1.0) -> None:
+        super().__init__(forget_bias=forget_bias)
+        self.forget_bias = forget_bias
+
+    def _init_weight(self, _: Any, arr: Any) -> None:
+        n = int(arr.shape[0]) // 4
+        value = numpy.zeros(tuple(arr.shape), dtype=_dt(arr))
+        value[n:2 * n] = self.forget_bias
+        _fill(arr, value)
 
 
 @register
