@@ -55,24 +55,7 @@ class Producer:
         self.where = None
 
 
-_INFER_CACHE: dict = {}
-
-
-def _avals(op: Op, ins: Sequence[Any], params: dict, fparams: tuple = ()) -> list[tuple[tuple[int, ...], numpy.dtype]]:
-    """Output shapes and dtypes by the op's rule, memoized on the operands' avals."""
-    try:
-        key = (op, fparams, tuple((a.dtype,) if type(a) is Lit else (a._shape, a._dtype) for a in ins))
-        hit = _INFER_CACHE.get(key)
-    except (AttributeError, TypeError):  # operands without avals or unhashable params
-        key, hit = None, None
-    if hit is not None:
-        return hit
-    avals = _infer(op, ins, params)
-    if key is not None:
-        if len(_INFER_CACHE) > 20000:
-            _INFER_CACHE.clear()
-        _INFER_CACHE[key] = avals
-    return avals
+_INFER_CACHE: dict = {}  # (op, fparams, operand avals) -> (output avals, small enough for eager)
 
 
 def _infer(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ...], numpy.dtype]]:
@@ -106,18 +89,20 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
                 if a._data is None:
                     all_data = False
         key = (op, fparams, tuple(sig))
-        avals = _INFER_CACHE.get(key)
+        hit = _INFER_CACHE.get(key)
     except (AttributeError, TypeError):  # operands without avals or unhashable params
-        key, avals = None, None
+        key, hit = None, None
         arrays = [a for a in ins if type(a) is not Lit]
         any_graph = any(a._in_graph for a in arrays)
         all_data = all(a._data is not None for a in arrays)
-    if avals is None:
+    if hit is None:
         avals = _infer(op, ins, params)
+        hit = (avals, _eager.small(arrays, avals))
         if key is not None:
             if len(_INFER_CACHE) > 20000:
                 _INFER_CACHE.clear()
-            _INFER_CACHE[key] = avals
+            _INFER_CACHE[key] = hit
+    avals, small = hit
     state = STATE
     in_graph = any_graph and state.recording
     # device hook (issue 5): operands on one device; ops on GPU arrays always go lazy
@@ -139,23 +124,26 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
         return res
     prod = Producer(op, params, tuple(ins), avals, fparams)
     # small values of the graph are computed at once (tracer/eager.py): no trace per sync
-    values = _eager.compute(op, ins, params, avals) if in_graph and not deferred and _eager.eligible(arrays, avals) else None
-    lazy_new = cls._lazy
+    values = _eager.compute(op, ins, params, avals) if small and in_graph and not deferred and _eager.on() else None
     if len(avals) == 1:
         shape, dt = avals[0]
-        o = lazy_new(shape, dt, prod, 0, in_graph)
+        if values is not None:
+            o = cls._computed(values[0], prod)
+            prod.outs[0] = weakref.ref(o)
+            return [o]
+        o = cls._lazy(shape, dt, prod, 0, in_graph)
         prod.outs[0] = weakref.ref(o)
         outs = [o]
     else:
         outs = []
         for i, (shape, dt) in enumerate(avals):
-            o = lazy_new(shape, dt, prod, i, in_graph)
+            o = cls._lazy(shape, dt, prod, i, in_graph)
             prod.outs[i] = weakref.ref(o)
             outs.append(o)
-    if values is not None:
-        for o, v in zip(outs, values):
-            o._data = v
-        return outs
+        if values is not None:
+            for o, v in zip(outs, values):
+                o._data = v
+            return outs
     if all_data or any(a._data is not None for a in arrays):
         first = outs[0]
         for a in arrays:
