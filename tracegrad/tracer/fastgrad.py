@@ -11,6 +11,7 @@ op and gives the same results.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..errors import LinAlgError
@@ -73,8 +74,7 @@ def _walk(heads: Sequence[Array]) -> Optional[tuple[list, dict]]:
     return order, inputs
 
 
-def _serial_of(p: Any) -> int:
-    return p.serial
+_serial_of = attrgetter("serial")
 
 
 def _structure(prods: list, inputs: dict, heads: Sequence[Array]) -> tuple:
