@@ -121,3 +121,22 @@ def test_mean_var_std_of_empty_slices_are_nan_with_numpys_warning(mode, name, f,
         assert ours[0].filename == __file__  # the user's line, not tracegrad's
         assert got.shape == numpy.shape(want) and got.dtype == numpy.float32
         numpy.testing.assert_array_equal(got, want)  # NaN == NaN, inf == inf here
+
+
+def test_quiet_ops_leave_the_users_error_state() -> None:
+    """The table's quiet wrapper sets numpy's error state for the op alone: the user's state
+    (here: raise) holds before and after, also when the op raises."""
+    from tracegrad.ir.ops import fp_quiet
+
+    def boom(x: numpy.ndarray) -> None:
+        raise KeyError("from the op")
+
+    quiet_div = fp_quiet(numpy.divide)
+    with numpy.errstate(all="raise"):
+        before = numpy.geterr()
+        assert numpy.isinf(quiet_div(numpy.float32(1.0), numpy.float32(0.0)))
+        with pytest.raises(KeyError):
+            fp_quiet(boom)(numpy.ones(2))
+        assert numpy.geterr() == before
+        with pytest.raises(FloatingPointError):
+            numpy.divide(numpy.float32(1.0), numpy.float32(0.0))

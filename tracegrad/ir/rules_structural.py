@@ -114,10 +114,11 @@ def _reduce_row(op, impl, vjp, combine, out_dtype=None, differentiable=True):
     )
 
 
-_reduce_row(Op.REDUCE_SUM, fp_quiet(numpy.sum), _sum_vjp, "add")
-_reduce_row(Op.REDUCE_MAX, numpy.max, _extremum_vjp, "max")
-_reduce_row(Op.REDUCE_MIN, numpy.min, _extremum_vjp, "min")
-_reduce_row(Op.REDUCE_PROD, fp_quiet(numpy.prod), _prod_vjp, "mul")
+# the ufuncs' reduce: what numpy.sum/max/min/prod call, without their dispatch wrapper
+_reduce_row(Op.REDUCE_SUM, fp_quiet(numpy.add.reduce), _sum_vjp, "add")
+_reduce_row(Op.REDUCE_MAX, numpy.maximum.reduce, _extremum_vjp, "max")
+_reduce_row(Op.REDUCE_MIN, numpy.minimum.reduce, _extremum_vjp, "min")
+_reduce_row(Op.REDUCE_PROD, fp_quiet(numpy.multiply.reduce), _prod_vjp, "mul")
 register(
     OpDef(
         Op.PROD_OTHERS,

@@ -140,6 +140,18 @@ def _same_float_operands(xs: Sequence[Any]) -> Optional[list[Any]]:
 
 def elementwise(op: Op, *xs: Any, float_result: bool = False, name: Optional[str] = None) -> Array:
     """Apply an elementwise op with numpy promotion and broadcasting of its operands."""
+    if len(xs) == 2:  # the common binary cases of `_same_float_operands`, unrolled
+        x, y = xs
+        if isinstance(x, Array):
+            dt = x._dtype
+            if dt.kind == "f":
+                if isinstance(y, Array):
+                    if y._shape == x._shape and y._dtype == dt:
+                        return apply(op, (x, y), {})[0]
+                elif type(y) is float or type(y) is int:
+                    return apply(op, (x, make_lit(y, dt)), {})[0]
+        elif (type(x) is float or type(x) is int) and isinstance(y, Array) and y._dtype.kind == "f":
+            return apply(op, (make_lit(x, y._dtype), y), {})[0]
     atoms = _same_float_operands(xs)
     if atoms is not None:
         return apply(op, atoms, {})[0]

@@ -6,6 +6,7 @@ holds only what the tracer needs, so the tracer never imports the API layer.
 
 from __future__ import annotations
 
+import os
 import weakref
 from typing import Any, Optional
 
@@ -21,7 +22,7 @@ from .hooks import hooks
 from . import lazy as _lazy_mod  # by module: tests spy on lazy.materialize
 from .eager import note_sync
 from .state import STATE
-from ..where import user_line, user_line_long
+from ..where import user_frame, user_line, user_line_long
 
 ARRAY_CLS: type = None  # type: ignore[assignment]  # set by the surface layer (register_surface)
 
@@ -31,10 +32,16 @@ _GRAD_REQS = ("write", "add", "null")
 class Guard:
     """A sync point seen while recording: the value read and the outcome Python saw."""
 
-    __slots__ = ("array", "expect", "where")
+    __slots__ = ("array", "expect", "_where")
 
-    def __init__(self, array: "Array", expect: Any, where: str) -> None:
-        self.array, self.expect, self.where = array, expect, where
+    def __init__(self, array: "Array", expect: Any, where: Any) -> None:
+        self.array, self.expect, self._where = array, expect, where
+
+    @property
+    def where(self) -> str:
+        """The user's `file:line` (kept as a (path, line) pair until read)."""
+        w = self._where
+        return w if isinstance(w, str) else f"{os.path.basename(w[0])}:{w[1]}"
 
 
 class Array:
@@ -87,6 +94,24 @@ class Array:
         a._prod = prod
         a._idx = idx
         a._in_graph = in_graph
+        a._freed = False
+        a._grad = None
+        a._grad_req = "null"
+        a._users = None
+        a._root = None
+        a._dev = _lazy_device(prod) if _dev_mod.DEVICE_TYPES else None
+        return a
+
+    @classmethod
+    def _computed(cls, data: numpy.ndarray, prod: Any) -> "Array":
+        """The single output of recorded producer `prod`, its value `data` already computed."""
+        a = cls.__new__(cls)
+        a._data = data
+        a._shape = data.shape
+        a._dtype = data.dtype
+        a._prod = prod
+        a._idx = 0
+        a._in_graph = True
         a._freed = False
         a._grad = None
         a._grad_req = "null"
@@ -159,7 +184,7 @@ class Array:
         v = self._value()
         outcome = expect_from(v)
         if self._prod is not None and self._in_graph:
-            STATE.guards.append(Guard(self, outcome, user_line()))
+            STATE.guards.append(Guard(self, outcome, user_frame()))
             note_sync()
         return outcome
 

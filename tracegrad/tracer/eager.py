@@ -53,10 +53,15 @@ def note_backward() -> None:
     MODE.syncs = 0
 
 
-def eligible(arrays: Sequence[Any], avals: Sequence[tuple]) -> bool:
-    """Whether an op on concrete CPU `arrays` with results `avals` runs eagerly."""
+def on() -> bool:
+    """Whether small recorded values are computed at once now (policy and this thread)."""
+    return (MODE.active or POLICY == "always") and POLICY != "never"
+
+
+def small(arrays: Sequence[Any], avals: Sequence[tuple]) -> bool:
+    """Whether an op's operands `arrays` and results `avals` are all small enough to run at once."""
     limit = MAX_ELEMENTS
-    if limit <= 0 or POLICY == "never" or not (MODE.active or POLICY == "always"):
+    if limit <= 0:
         return False
     for a in arrays:
         if prod(a._shape) > limit:
@@ -65,6 +70,11 @@ def eligible(arrays: Sequence[Any], avals: Sequence[tuple]) -> bool:
         if prod(shape) > limit:
             return False
     return True
+
+
+def eligible(arrays: Sequence[Any], avals: Sequence[tuple]) -> bool:
+    """Whether an op on concrete CPU `arrays` with results `avals` runs eagerly."""
+    return on() and small(arrays, avals)
 
 
 def compute(op: Op, ins: Sequence[Any], params: dict, avals: Sequence[tuple]) -> Optional[list[numpy.ndarray]]:
@@ -78,6 +88,23 @@ def compute(op: Op, ins: Sequence[Any], params: dict, avals: Sequence[tuple]) ->
     if len(avals) == 1:
         return [_owned(out, *avals[0])]
     return [_owned(o, shape, dt) for o, (shape, dt) in zip(out, avals)]
+
+
+_NDARRAY = numpy.ndarray
+
+
+def compute_one(op: Op, ins: Sequence[Any], params: dict, shape: tuple, dt: numpy.dtype) -> Optional[numpy.ndarray]:
+    """`compute` for an op with one result of `shape` and `dt`."""
+    vals = []
+    for a in ins:
+        vals.append(a._data if type(a) is not Lit else a.dtype.type(a.value))
+    try:
+        out = TABLE[op].impl(*vals, **params)
+    except Exception:  # noqa: BLE001  (lazily recorded, the same error surfaces at the sync point)
+        return None
+    if type(out) is _NDARRAY and out.base is None and out.dtype is dt and out.shape == shape:
+        return out  # the common case: a fresh array of the right aval
+    return _owned(out, shape, dt)
 
 
 def _owned(o: Any, shape: tuple, dt: numpy.dtype) -> numpy.ndarray:

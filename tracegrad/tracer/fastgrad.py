@@ -11,6 +11,7 @@ op and gives the same results.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..errors import LinAlgError
@@ -40,13 +41,14 @@ class _Plan:
         self.key = _Key(trace.key())
 
 
-def _walk(heads: Sequence[Array]) -> Optional[tuple[list, list]]:
-    """Producers (program order) and input arrays of the graph, or None for the general path."""
+def _walk(heads: Sequence[Array]) -> Optional[tuple[list, dict]]:
+    """Producers (program order) and input arrays (by id) of the graph, or None for the
+    general path."""
     prods: dict[int, Any] = {}
     inputs: dict[int, Array] = {}
     seen: set[int] = set()
     stack = list(heads)
-    custom = Op.CUSTOM
+    custom, lit = Op.CUSTOM, Lit
     while stack:
         a = stack.pop()
         i = id(a)
@@ -64,36 +66,38 @@ def _walk(heads: Sequence[Array]) -> Optional[tuple[list, list]]:
         if id(p) not in prods:
             prods[id(p)] = p
             for x in p.ins:
-                if type(x) is not Lit:
+                if type(x) is not lit and id(x) not in seen:
                     stack.append(x)
     order = list(prods.values())
-    order.sort(key=_serial_of)
-    return order, list(inputs.values())
+    if len(order) > 1:
+        order.sort(key=_serial_of)
+    return order, inputs
 
 
-def _serial_of(p: Any) -> int:
-    return p.serial
+_serial_of = attrgetter("serial")
 
 
-def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
+def _structure(prods: list, inputs: dict, heads: Sequence[Array]) -> tuple:
     """Canonical key of the graph and the inputs in canonical order."""
     ref: dict[int, Any] = {}
     order: list[Array] = []
-    input_ids = {id(a) for a in inputs}
-    number = {id(p): n for n, p in enumerate(prods)}
+    number: Optional[dict] = None
     parts: list[Any] = []
+    lit = Lit
     for n, p in enumerate(prods):
         refs = []
         for x in p.ins:
-            if type(x) is Lit:
+            if type(x) is lit:
                 refs.append(("L", x.value, x.dtype.str))
                 continue
             r = ref.get(id(x))
             if r is None:
-                if id(x) in input_ids:
+                if id(x) in inputs:
                     r = ref[id(x)] = len(order)
                     order.append(x)
                 else:  # a value outside the graph (computed under pause) is a constant
+                    if number is None:
+                        number = {id(q): k for k, q in enumerate(prods)}
                     r = ref[id(x)] = (number[id(x._prod)], x._idx, x._in_graph)
             refs.append(r)
         parts.append((p.op, p.fparams, tuple(refs), tuple(p.avals)))
@@ -109,7 +113,7 @@ def _structure(prods: list, inputs: list, heads: Sequence[Array]) -> tuple:
                 if o is not None:
                     ref[id(o)] = (n, i)
     for h in heads:  # a head that is itself an input (no producer) takes the general path
-        if id(h) not in ref or id(h) in input_ids:
+        if id(h) not in ref or id(h) in inputs:
             return None, order
     roles = tuple(
         (a._shape, a._dtype.str, a._grad_req if (a._grad is not None and a._in_graph) else "-")

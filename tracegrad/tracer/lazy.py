@@ -55,24 +55,7 @@ class Producer:
         self.where = None
 
 
-_INFER_CACHE: dict = {}
-
-
-def _avals(op: Op, ins: Sequence[Any], params: dict, fparams: tuple = ()) -> list[tuple[tuple[int, ...], numpy.dtype]]:
-    """Output shapes and dtypes by the op's rule, memoized on the operands' avals."""
-    try:
-        key = (op, fparams, tuple((a.dtype,) if type(a) is Lit else (a._shape, a._dtype) for a in ins))
-        hit = _INFER_CACHE.get(key)
-    except (AttributeError, TypeError):  # operands without avals or unhashable params
-        key, hit = None, None
-    if hit is not None:
-        return hit
-    avals = _infer(op, ins, params)
-    if key is not None:
-        if len(_INFER_CACHE) > 20000:
-            _INFER_CACHE.clear()
-        _INFER_CACHE[key] = avals
-    return avals
+_INFER_CACHE: dict = {}  # (op, fparams, operand avals) -> (output avals, small enough for eager)
 
 
 def _infer(op: Op, ins: Sequence[Any], params: dict) -> list[tuple[tuple[int, ...], numpy.dtype]]:
@@ -94,9 +77,11 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     sig = []
     any_graph = False
     all_data = True
+    some_data = False
+    lit = Lit
     try:
         for a in ins:
-            if type(a) is Lit:
+            if type(a) is lit:
                 sig.append(a.dtype)
             else:
                 arrays.append(a)
@@ -105,58 +90,60 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
                     any_graph = True
                 if a._data is None:
                     all_data = False
+                else:
+                    some_data = True
         key = (op, fparams, tuple(sig))
-        avals = _INFER_CACHE.get(key)
+        hit = _INFER_CACHE.get(key)
     except (AttributeError, TypeError):  # operands without avals or unhashable params
-        key, avals = None, None
-        arrays = [a for a in ins if type(a) is not Lit]
+        key, hit = None, None
+        arrays = [a for a in ins if type(a) is not lit]
         any_graph = any(a._in_graph for a in arrays)
         all_data = all(a._data is not None for a in arrays)
-    if avals is None:
+        some_data = any(a._data is not None for a in arrays)
+    if hit is None:
         avals = _infer(op, ins, params)
+        hit = (avals, _eager.small(arrays, avals))
         if key is not None:
             if len(_INFER_CACHE) > 20000:
                 _INFER_CACHE.clear()
-            _INFER_CACHE[key] = avals
+            _INFER_CACHE[key] = hit
+    avals, small = hit
     state = STATE
-    in_graph = any_graph and state.recording
     # device hook (issue 5): operands on one device; ops on GPU arrays always go lazy
     on_gpu = _dev_mod.DEVICE_TYPES and _dev_mod.check_operands(op.value, arrays, user_line_long)
     capture = state.capture
     deferred = on_gpu or not all_data or state.force_lazy or capture is not None
-    if not (deferred or in_graph):
-        vals = [a.dtype.type(a.value) if type(a) is Lit else a._data for a in ins]
-        try:
-            out = TABLE[op].impl(*vals, **params)
-        except LinAlgError as exc:  # issue 9: a singular matrix, at the user's line
-            raise LinAlgError(f"{exc}\n  (at {user_line_long()})") from None
-        if len(avals) == 1:
-            out = (out,)
-        res = [_wrap_eager(cls, numpy.asarray(o, dtype=dt), arrays) for o, (_, dt) in zip(out, avals)]
-        if _dev_mod.DEVICE_TYPES and arrays and all(a._dev is _dev_mod.UNPLACED for a in arrays):
-            for r in res:  # device hook (issue 5): values of host constants stay unplaced
-                r._dev = _dev_mod.UNPLACED
-        return res
+    if not any_graph or not state.recording:
+        if not deferred:
+            return _run_now(cls, op, ins, params, avals, arrays)
+        in_graph = False
+    else:
+        in_graph = True
     prod = Producer(op, params, tuple(ins), avals, fparams)
-    # small values of the graph are computed at once (tracer/eager.py): no trace per sync
-    values = _eager.compute(op, ins, params, avals) if in_graph and not deferred and _eager.eligible(arrays, avals) else None
-    lazy_new = cls._lazy
     if len(avals) == 1:
         shape, dt = avals[0]
-        o = lazy_new(shape, dt, prod, 0, in_graph)
+        # small values of the graph are computed at once (tracer/eager.py): no trace per sync
+        if small and not deferred and (_eager.MODE.active or _eager.POLICY == "always") and _eager.POLICY != "never":
+            value = _eager.compute_one(op, ins, params, shape, dt)
+            if value is not None:
+                o = cls._computed(value, prod)
+                prod.outs[0] = weakref.ref(o)
+                return [o]
+        o = cls._lazy(shape, dt, prod, 0, in_graph)
         prod.outs[0] = weakref.ref(o)
         outs = [o]
     else:
+        values = _eager.compute(op, ins, params, avals) if small and in_graph and not deferred and _eager.on() else None
         outs = []
         for i, (shape, dt) in enumerate(avals):
-            o = lazy_new(shape, dt, prod, i, in_graph)
+            o = cls._lazy(shape, dt, prod, i, in_graph)
             prod.outs[i] = weakref.ref(o)
             outs.append(o)
-    if values is not None:
-        for o, v in zip(outs, values):
-            o._data = v
-        return outs
-    if all_data or any(a._data is not None for a in arrays):
+        if values is not None:
+            for o, v in zip(outs, values):
+                o._data = v
+            return outs
+    if some_data:
         first = outs[0]
         for a in arrays:
             if a._data is not None:
@@ -164,6 +151,22 @@ def apply(op: Op, ins: Sequence[Any], params: dict) -> list["ndarray"]:
     if capture is not None:
         capture.on_apply(prod, outs)
     return outs
+
+
+def _run_now(cls: type, op: Op, ins: Sequence[Any], params: dict, avals: list, arrays: list) -> list["ndarray"]:
+    """An op outside any graph on concrete operands: its values now, by the numpy reference."""
+    vals = [a.dtype.type(a.value) if type(a) is Lit else a._data for a in ins]
+    try:
+        out = TABLE[op].impl(*vals, **params)
+    except LinAlgError as exc:  # issue 9: a singular matrix, at the user's line
+        raise LinAlgError(f"{exc}\n  (at {user_line_long()})") from None
+    if len(avals) == 1:
+        out = (out,)
+    res = [_wrap_eager(cls, numpy.asarray(o, dtype=dt), arrays) for o, (_, dt) in zip(out, avals)]
+    if _dev_mod.DEVICE_TYPES and arrays and all(a._dev is _dev_mod.UNPLACED for a in arrays):
+        for r in res:  # device hook (issue 5): values of host constants stay unplaced
+            r._dev = _dev_mod.UNPLACED
+    return res
 
 
 def _wrap_eager(cls: type, value: numpy.ndarray, inputs: Sequence[Any]) -> Any:
@@ -202,7 +205,7 @@ def make_lit(value: Any, dtype: numpy.dtype) -> Lit:
         return STATE.capture.on_scalar_lit(value, dtype)  # jit (issue 4): a float argument
     t = type(value)
     if t is float:
-        key = (value, t, dtype, math.copysign(1.0, value))
+        key = (value, t, dtype, math.copysign(1.0, value)) if value == 0.0 else (value, t, dtype)
     elif t is int or t is bool:
         key = (value, t, dtype)
     else:
