@@ -21,7 +21,7 @@ from .recording import TraceRecorder
 from ..runtime.execute import _Key, execute
 from . import registry
 from .graph import free_graph
-from .lazy import linalg_error
+from .lazy import has_pending_writes, linalg_error
 
 if TYPE_CHECKING:
     from .array import Array
@@ -165,8 +165,8 @@ def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int
 
 def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph: bool) -> bool:
     """Run backward through the cached path; False when the general path must do it."""
-    if capturing() or any(g is not None for g in head_grads):
-        return False
+    if capturing() or any(g is not None for g in head_grads) or has_pending_writes():
+        return False  # pending writes (batch_norm's running statistics) join the general path's program
     for h in heads:
         if not isinstance(h, registry.BASE) or h._prod is None or h._grad is not None:
             return False
