@@ -228,7 +228,7 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
     if dests is None:
         dests = [None] * len(targets)
     todo: dict[int, Any] = {}
-    pending = _take_pending()
+    pending = take_pending()
     for t, d in zip(targets, dests):
         if d is None and id(t) in pending:
             d = pending[id(t)][1]
@@ -244,10 +244,10 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
     try:  # jit (issue 4): a capture's segments are one-off
         results = execute(trace, args, dsts, once=capturing())
     except LinAlgError as exc:  # issue 9: name where the failing op was recorded
-        _restore_pending(pending)
+        restore_pending(pending)
         raise linalg_error(exc, collect([t for t, _ in pairs])[0]) from None
     except BaseException:
-        _restore_pending(pending)
+        restore_pending(pending)
         raise
     for (t, d), r in zip(pairs, results):
         if d is None:
@@ -266,7 +266,7 @@ def has_pending_writes() -> bool:
     return bool(_PENDING)
 
 
-def _take_pending() -> dict[int, tuple[Any, numpy.ndarray]]:
+def take_pending() -> dict[int, tuple[Any, numpy.ndarray]]:
     """The live pending writes as {id(array): (array, buffer)}; the registry is emptied."""
     if not _PENDING:
         return {}
@@ -281,7 +281,8 @@ def _take_pending() -> dict[int, tuple[Any, numpy.ndarray]]:
     return out
 
 
-def _restore_pending(pending: dict[int, tuple[Any, numpy.ndarray]]) -> None:
+def restore_pending(pending: dict[int, tuple[Any, numpy.ndarray]]) -> None:
+    """Put writes `take_pending` took back (their program failed)."""
     with _PENDING_LOCK:
         for i, (a, buf) in pending.items():
             _PENDING.setdefault(i, (weakref.ref(a), buf))
