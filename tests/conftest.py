@@ -11,6 +11,9 @@ import pytest
 # Native warm-start libraries are built at a process's exit (seconds per entry): not for the
 # suite's processes and subprocesses; tests/codegen/test_native_cache.py turns them on.
 os.environ.setdefault("TRACEGRAD_NATIVE", "0")
+# Cold compiles run synchronously (deterministic counts); tests/codegen/test_background.py
+# turns background compiles on.
+os.environ.setdefault("TRACEGRAD_BACKGROUND", "0")
 
 from tracegrad import autograd, npx
 from tracegrad.tracer import eager

@@ -4,7 +4,8 @@ They are compositions of table ops (mean, centred square, rsqrt, scale and shift
 they compile into the fused kernels around them and their gradients of every order come
 from the table. batch_norm's running statistics are updated in place when it runs in
 training mode (`autograd.is_training()`, not `use_global_stats`): at the forward call, once
-per call. MXNet 2.0.0b1 updates them during the backward pass instead; the values written
+per call; a lazy update is computed at the next sync point (usually the backward) in the same
+program as what that computes (tracer.lazy.write_later), not in a sync point of its own. MXNet 2.0.0b1 updates them during the backward pass instead; the values written
 are the same (momentum * running + (1 - momentum) * batch statistic, biased variance).
 """
 
@@ -19,6 +20,7 @@ from .errors import ShapeError
 from .np._core import as_array, at
 from .npx_nn import float_array
 from .tracer.array import Array
+from .tracer.lazy import write_later
 from .tracer.state import STATE
 
 
@@ -45,7 +47,8 @@ def _along(a: Array, axis: int, ndim: int) -> Array:
 
 def _write(dst: Any, value: Array) -> None:
     if isinstance(dst, Array):
-        dst[...] = value
+        if not write_later(dst, value):  # no sync point in the middle of a recorded forward
+            dst[...] = value
     elif isinstance(dst, numpy.ndarray):
         dst[...] = value.asnumpy()
 

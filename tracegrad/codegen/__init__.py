@@ -6,7 +6,9 @@
                            ones that needed a new module: a Numba compile or a disk cache
                            load), module_reuses (a held module, e.g. the same trace at
                            another size), compile_seconds, mem/disk hits and misses,
-                           fallbacks, compiled_runs, interpreted_runs
+                           fallbacks, compiled_runs, interpreted_runs, background_compiles
+                           (started in a child process), background_waits (runs
+                           interpreted while one was compiling)
     reset_stats(), set_num_threads(n), get_num_threads()
 
 `tracegrad.explain_compile(x)` gives the same text for a lazy array;
@@ -72,6 +74,8 @@ _STATS_KEYS = (
     "fallbacks",
     "compiled_runs",
     "interpreted_runs",
+    "background_compiles",
+    "background_waits",
 )
 STATS: dict[str, Any] = dict.fromkeys(_STATS_KEYS, 0)
 STATS["compile_seconds"] = 0.0
@@ -120,15 +124,41 @@ def render_source(trace: Trace, par_min: int | None = None, generic: bool | None
     return p, src, calls
 
 
+class Prepared:
+    """A trace planned and rendered, its module not loaded yet: `cached` says whether loading
+    it is cheap (held in memory, or an entry in the disk cache), `source` is the module's
+    source, `build()` loads it (or compiles it) and returns the `Program`."""
+
+    def __init__(self, trace: Trace, par_min: int | None, generic: bool | None) -> None:
+        from .cache import has_entry
+        from .programs import is_held
+
+        self.t0 = time.perf_counter()
+        self.trace = trace
+        self.plan, self.source, self.calls = render_source(trace, par_min, generic)
+        self.cached = not self.plan.kernels() or is_held(self.source) or has_entry(self.source)
+
+    def build(self, t0: float | None = None):
+        """The `Program` (its compile seconds counted from `t0`, default: from planning)."""
+        return _build(self.trace, self.plan, self.source, self.calls, self.t0 if t0 is None else t0)
+
+
+def prepare(trace: Trace, par_min: int | None = None, generic: bool | None = None) -> Prepared:
+    """Plan and render `trace` (raises CompileError when it cannot); see `Prepared`."""
+    return Prepared(trace, par_min, generic)
+
+
 def compile_trace(trace: Trace, par_min: int | None = None, generic: bool | None = None):
     """Plan, render, load (held module, else disk cache or Numba) and wrap `trace` as a
     `Program`. `generic` (default: by size, see `_generic`) passes sizes as arguments."""
+    return prepare(trace, par_min, generic).build()
+
+
+def _build(trace: Trace, p: Plan, src: str, calls: list, t0: float):
     from .cache import load_module, module_name
     from .programs import get_module
     from .runner import Program
 
-    t0 = time.perf_counter()
-    p, src, calls = render_source(trace, par_min, generic)
     new = False
     mod = None
     if p.kernels():  # host steps only: no module
@@ -170,6 +200,6 @@ def explain(trace: Trace) -> str:
 from .pool import get_num_threads, set_num_threads  # noqa: E402
 
 __all__ = [
-    "CompileError", "compile_trace", "explain", "get_num_threads", "plan", "reset_stats",
+    "CompileError", "Prepared", "compile_trace", "explain", "get_num_threads", "plan", "prepare", "reset_stats",
     "set_num_threads", "stats",
 ]

@@ -372,6 +372,16 @@ def load_module(source: str, stats: dict) -> ModuleType:
     raise AssertionError("unreachable")
 
 
+def has_entry(source: str) -> bool:
+    """Whether the disk cache has an entry for `source` (not verified: loading it does that),
+    or the module is loaded in this process."""
+    name = module_name(source)[0]
+    if name in sys.modules:
+        return True
+    d = _open_folder()[0]
+    return (d / f"{name}.manifest").is_file() or (d / f"{name}.native.json").is_file()
+
+
 # ---- native libraries (warm start without Numba; tracegrad.codegen.native) ----------------
 _pending: list[tuple[Path, str, bytes, ModuleType]] = []  # entries to build at exit, in load order
 _atexit_set = False

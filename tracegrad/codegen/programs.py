@@ -50,6 +50,13 @@ def get_module(name: str, load: Callable[[], ModuleType]) -> tuple[ModuleType, b
     return mod, True
 
 
+def is_held(source: str) -> bool:
+    """Whether the module of `source` is held in memory."""
+    from .cache import module_name
+
+    return module_name(source)[0] in _modules
+
+
 def _release(name: str, mod: ModuleType) -> None:
     """Forget module `name`: out of `sys.modules`, and its Numba functions out of Numba's
     registry of user functions (what a dispatcher's own finalizer would do; that registry

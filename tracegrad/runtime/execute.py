@@ -16,6 +16,14 @@ instead of falling back, to find what the compiler does not handle). `TRACEGRAD_
 tune the thresholds. A one-off trace (`once=True`: a segment a jit capture computes while
 it records) runs interpreted.
 
+Background compiles (`TRACEGRAD_BACKGROUND`, default on; auto mode only): a trace whose
+module is neither held nor in the disk cache is not compiled on the critical path. A child
+process builds its cache entry (codegen.background) while the trace runs in the
+interpreter; the first run after the child is done loads the entry (without Numba when its
+native library is there) and switches to the compiled program. Each decision is logged on
+the `compile` channel. `always` and `strict` compile synchronously, as does
+`TRACEGRAD_BACKGROUND=0`; `wait_background()` waits for the children (tests, benchmarks).
+
 `step_program` serves the jit: a captured step is compiled at once (no tiering); when the
 compiler cannot handle it, or a call's arguments fail the program's checks, it runs in the
 interpreter with the reason logged (`strict` raises instead).
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from typing import Any, Callable, Optional, Sequence
 
 import numpy
@@ -40,8 +49,12 @@ MODE = os.environ.get("TRACEGRAD_COMPILE", "auto").strip().lower() or "auto"
 HOT = int(os.environ.get("TRACEGRAD_HOT", "3"))
 WORK_MIN = int(os.environ.get("TRACEGRAD_WORK_MIN", "100000"))
 
+BACKGROUND = os.environ.get("TRACEGRAD_BACKGROUND", "1").strip().lower() not in ("0", "off", "no", "")
+
 _FALLBACK = object()
 _LOG = channel("fallback")
+_TIER_LOG = channel("compile")
+_background: dict = {}  # key -> (codegen.Prepared, background.Job): compiling in a child process
 _programs = None  # codegen.cache.LRU of key -> Program or _FALLBACK (created on first use)
 _seen = None  # key -> times seen while still interpreted
 
@@ -127,11 +140,8 @@ def _stats() -> dict:
 
 def _program(trace: Trace, key: Optional["_Key"] = None):
     """The compiled program for `trace`, compiling it when the tiering says so; else None."""
-    global _programs, _seen
     if _programs is None:
-        from ..codegen.cache import LRU
-
-        _programs, _seen = LRU(1024), LRU(8192)
+        _init_maps()
     if key is None:
         key = _Key(trace.key())
     prog = _programs.get(key)
@@ -140,15 +150,20 @@ def _program(trace: Trace, key: Optional["_Key"] = None):
             return None
         _stats()["mem_hits"] += 1
         return prog
+    if _background and key in _background:
+        return _from_background(key)
     n = (_seen.get(key) or 0) + 1
     _seen.put(key, n)
     if MODE not in ("always", "strict") and n < HOT and _work(trace) < WORK_MIN:
         return None
     _stats()["mem_misses"] += 1
-    from ..codegen import compile_trace
+    from ..codegen import prepare
 
     try:
-        prog = compile_trace(trace)
+        pend = prepare(trace)
+        if MODE == "auto" and BACKGROUND and not pend.cached:
+            return _to_background(key, pend)
+        prog = pend.build()
     except Exception as exc:  # anything the compiler cannot handle runs interpreted
         if MODE == "strict":
             raise
@@ -156,6 +171,58 @@ def _program(trace: Trace, key: Optional["_Key"] = None):
         return None
     _programs.put(key, prog)
     return prog
+
+
+def _init_maps() -> None:
+    global _programs, _seen
+    from ..codegen.cache import LRU
+
+    _programs, _seen = LRU(1024), LRU(8192)
+
+
+def _to_background(key: "_Key", pend) -> None:
+    """Start compiling `pend` in a child process; the trace runs interpreted meanwhile."""
+    from ..codegen import background
+
+    what = f"a trace of {len(pend.trace.eqns)} eqns"
+    _background[key] = (pend, background.start(pend.source, what))
+    _stats()["background_compiles"] += 1
+    _TIER_LOG.info("%s runs in the interpreter while a background process compiles it (cold cache)", what)
+    return None
+
+
+def _from_background(key: "_Key"):
+    """The program of a background compile once its child is done, else None (interpret)."""
+    pend, job = _background[key]
+    if not job.done():
+        _stats()["background_waits"] += 1
+        return None
+    del _background[key]
+    why = job.failure()
+    if why is not None:  # say so, then compile here (a failure here is the logged fallback)
+        _TIER_LOG.warning("background compile of a trace of %d eqns failed (%s); compiling it now",
+                          len(pend.trace.eqns), why)
+    t0 = time.perf_counter()
+    try:
+        prog = pend.build(t0)
+    except Exception as exc:  # noqa: BLE001  (what the compiler cannot handle runs interpreted)
+        _fallback(key, exc)
+        return None
+    _TIER_LOG.info("a trace of %d eqns switches to its compiled program (background compile: %.2f s; "
+                   "loaded in %.3f s)", len(pend.trace.eqns), t0 - job.started, time.perf_counter() - t0)
+    _programs.put(key, prog)
+    _stats()["mem_hits"] += 1
+    return prog
+
+
+def wait_background(timeout: Optional[float] = None) -> bool:
+    """Wait for the background compiles started so far (False if `timeout` passed first);
+    their traces switch to the compiled programs at their next run."""
+    end = None if timeout is None else time.perf_counter() + timeout
+    for _, job in list(_background.values()):
+        if not job.wait(None if end is None else max(0.0, end - time.perf_counter())):
+            return False
+    return True
 
 
 class _Key:
@@ -189,6 +256,7 @@ def clear_programs() -> None:
     if _programs is not None:
         _programs.clear()
         _seen.clear()
+    _background.clear()
 
 
 def _on_gpu(args: Sequence, dests: Optional[Sequence]) -> bool:
@@ -236,9 +304,12 @@ def _cpu_program(trace: Trace, label: str, backend: str, on_device: bool) -> tup
     if backend == "interpret" or MODE == "never" or not trace.eqns:
         return (lambda ins, dests: interpret(trace, ins, dests)), "interpret"
     try:
-        from ..codegen import compile_trace
+        from ..codegen import prepare
 
-        prog = compile_trace(trace)
+        pend = prepare(trace)
+        if MODE == "auto" and BACKGROUND and not pend.cached:
+            return _background_step(trace, label, pend), "interpret, then compiled (background compile)"
+        prog = pend.build()
     except Exception as exc:  # noqa: BLE001  (any codegen failure: run interpreted, say why)
         if MODE == "strict":  # strict: no fallback, the failure is the answer
             raise
@@ -246,6 +317,31 @@ def _cpu_program(trace: Trace, label: str, backend: str, on_device: bool) -> tup
                           label, type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
         return (lambda ins, dests: interpret(trace, ins, dests)), "interpret"
 
+    return _cpu_run(trace, label, prog), "compiled"
+
+
+def _background_step(trace: Trace, label: str, pend) -> Callable:
+    """A jit step that runs interpreted while a child process compiles it, then compiled."""
+    key = _Key(("step", label, id(trace)))
+    if _programs is None:
+        _init_maps()
+    _to_background(key, pend)
+    box: list = []
+
+    def run(ins: list, dests: list) -> list:
+        if box:
+            return box[0](ins, dests)
+        if key in _background:
+            prog = _from_background(key)
+            if prog is not None:
+                box.append(_cpu_run(trace, label, prog))
+                return box[0](ins, dests)
+        return interpret(trace, ins, dests)
+
+    return run
+
+
+def _cpu_run(trace: Trace, label: str, prog: Callable) -> Callable:
     def run(ins: list, dests: list) -> list:
         try:
             return prog(ins, dests)
@@ -256,4 +352,4 @@ def _cpu_program(trace: Trace, label: str, backend: str, on_device: bool) -> tup
             return interpret(trace, ins, dests)
 
     run.program = prog
-    return run, "compiled"
+    return run

@@ -18,11 +18,11 @@ from ..errors import LinAlgError
 from ..ir.core import Eqn, Lit, Trace, Var
 from ..ir.ops import Op
 from ..ir.trace_builder import grad_trace
-from .recording import TraceRecorder
+from .recording import TraceRecorder, collect
 from ..runtime.execute import _Key, execute
 from . import registry
 from .graph import free_graph
-from .lazy import linalg_error
+from .lazy import linalg_error, restore_pending, take_pending
 
 if TYPE_CHECKING:
     from .array import Array
@@ -167,6 +167,25 @@ def _build(prods: list, order: list, heads: Sequence[Array], variables: list[int
     return Trace(full.inputs + tuple(extra_in), full.eqns + tuple(extra_eqns), tuple(grads) + small)
 
 
+def _with_pending(trace: Trace, order: list, args: list, dests: list, pending: dict) -> Trace:
+    """`trace` with the pending writes' values as extra outputs into their buffers (appended
+    to `args` and `dests`); their forward eqns repeat the plan's over the same input
+    variables, so the compiler's common-subexpression pass computes them once."""
+    rec = TraceRecorder()
+    for a, v in zip(order, trace.inputs):
+        rec.env[id(a)] = v
+    targets = [a for a, _ in pending.values()]
+    prods, inputs = collect(targets)
+    new = [a for a in inputs if id(a) not in rec.env]
+    extra = [rec.input(a) for a in new]
+    args.extend(a._data for a in new)
+    for p in prods:
+        rec.add(p)
+    dests.extend(buf for _, buf in pending.values())
+    return Trace(trace.inputs + tuple(extra), trace.eqns + tuple(rec.eqns),
+                 trace.outputs + tuple(rec.env[id(a)] for a in targets))
+
+
 def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph: bool) -> bool:
     """Run backward through the cached path; False when the general path must do it."""
     if capturing() or any(g is not None for g in head_grads):
@@ -199,10 +218,19 @@ def try_backward(heads: Sequence[Array], head_grads: Sequence[Any], retain_graph
     small = [h for h in heads if h.size <= _SMALL_HEAD]
     args = [a._data for a in order] + [v._grad._data for v in vs if v._grad_req == "add"]
     dests = [v._grad._data for v in vs] + [None] * len(small)
+    trace, key, pending = plan.trace, plan.key, take_pending()
+    if pending:  # pending writes (batch_norm's running statistics): in the same program
+        trace, key = _with_pending(plan.trace, order, args, dests, pending), None
     try:
-        results = execute(plan.trace, args, dests, key=plan.key)
+        results = execute(trace, args, dests, key=key)
     except LinAlgError as exc:  # issue 9: a singular matrix, named with the user's lines
+        restore_pending(pending)
         raise linalg_error(exc, prods) from None
+    except BaseException:
+        restore_pending(pending)
+        raise
+    for a, buf in pending.values():  # a written array holds its own buffer again
+        a._data, a._prod, a._idx = buf, None, 0
     for h, r in zip(small, results[plan.n_vars :]):
         if h._data is None:
             h._set_value(r)

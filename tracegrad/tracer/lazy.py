@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
@@ -224,13 +226,19 @@ def _out_aval(p: Producer, i: int) -> tuple[tuple[int, ...], numpy.dtype]:
 
 
 def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[numpy.ndarray]]] = None) -> None:
-    """Compute `targets` in one program: into `dests` where one is given, else as their values."""
+    """Compute `targets` in one program: into `dests` where one is given, else as their values.
+    Pending writes (`write_later`) are computed in the same program, into their buffers."""
     if dests is None:
         dests = [None] * len(targets)
     todo: dict[int, Any] = {}
+    pending = take_pending()
     for t, d in zip(targets, dests):
+        if d is None and id(t) in pending:
+            d = pending[id(t)][1]
         if d is not None or t._data is None:
             todo.setdefault(id(t), (t, d))
+    for i, (a, buf) in pending.items():
+        todo.setdefault(i, (a, buf))
     if not todo:
         return
     pairs = list(todo.values())
@@ -239,10 +247,74 @@ def materialize(targets: Sequence["ndarray"], dests: Optional[Sequence[Optional[
     try:  # jit (issue 4): a capture's segments are one-off
         results = execute(trace, args, dsts, once=capturing())
     except LinAlgError as exc:  # issue 9: name where the failing op was recorded
+        restore_pending(pending)
         raise linalg_error(exc, collect([t for t, _ in pairs])[0]) from None
+    except BaseException:
+        restore_pending(pending)
+        raise
     for (t, d), r in zip(pairs, results):
         if d is None:
             t._set_value(r)
+        elif id(t) in pending:  # a written array holds its own buffer again
+            t._data, t._prod, t._idx = d, None, 0
+
+
+# ---- in-place writes of lazy values (batch_norm's running statistics in the record scope) ----
+_PENDING: dict[int, tuple[Any, numpy.ndarray]] = {}  # id(array) -> (weak reference, its buffer)
+_PENDING_LOCK = threading.Lock()
+
+
+def has_pending_writes() -> bool:
+    """Whether a `write_later` waits for the next sync point."""
+    return bool(_PENDING)
+
+
+def take_pending() -> dict[int, tuple[Any, numpy.ndarray]]:
+    """The live pending writes as {id(array): (array, buffer)}; the registry is emptied."""
+    if not _PENDING:
+        return {}
+    with _PENDING_LOCK:
+        items = list(_PENDING.items())
+        _PENDING.clear()
+    out = {}
+    for i, (ref, buf) in items:
+        a = ref()
+        if a is not None and a._data is None:
+            out[i] = (a, buf)
+    return out
+
+
+def restore_pending(pending: dict[int, tuple[Any, numpy.ndarray]]) -> None:
+    """Put writes `take_pending` took back (their program failed)."""
+    with _PENDING_LOCK:
+        for i, (a, buf) in pending.items():
+            _PENDING.setdefault(i, (weakref.ref(a), buf))
+
+
+def write_later(dst: "ndarray", value: "ndarray") -> bool:
+    """`dst[...] = value` for a lazy `value` without a sync point: `dst` reads as `value` from
+    now on (lazily), and the next sync point computes it, in the same program as what that
+    sync computes, into `dst`'s own buffer. False (nothing done) where the write cannot wait:
+    a jit capture, a concrete value, a view, a buffer something else holds (a view of it
+    would read the old values meanwhile), a GPU array, another shape or dtype."""
+    buf = dst._data
+    if (
+        STATE.capture is not None or value._data is not None or value._prod is None
+        or type(buf) is not numpy.ndarray or buf.base is not None or dst._root is not None
+        or dst._dev is not None or dst._in_graph or dst._grad is not None
+        or value._shape != dst._shape or value._dtype != dst._dtype
+    ):
+        return False
+    dst._prepare_write()  # lazy readers of the old value get it first
+    if sys.getrefcount(buf) > 3:  # the slot, `buf` and the call's argument: no view or alias
+        return False
+    h = apply(Op.STOP_GRADIENT, [value], {})[0]  # a private handle on value: dst takes its place
+    p = h._prod
+    p.outs[h._idx] = weakref.ref(dst)
+    dst._data, dst._prod, dst._idx = None, p, h._idx
+    with _PENDING_LOCK:
+        _PENDING[id(dst)] = (weakref.ref(dst), buf)
+    return True
 
 
 def linalg_error(exc: LinAlgError, prods: Sequence[Producer]) -> LinAlgError:
