@@ -1,4 +1,4 @@
-"""Trace-to-trace passes: constant folding, common subexpressions, dead code.
+"""Trace-to-trace passes: constant folding, transposed products, common subexpressions, dead code.
 
 Each pass is a pure function `Trace -> Trace` that keeps the trace's inputs and outputs (the
 same `Var` objects, so callers can match results by position). `PIPELINE` lists them in the
@@ -79,6 +79,58 @@ def _lit_key(a: Lit) -> tuple:
 _NO_CSE = (Kind.GUARD, Kind.HOST)
 
 
+def _swaps_last(e: Eqn) -> bool:
+    """`e` is a transpose exchanging the last two axes and keeping the others."""
+    if e.op is not Op.TRANSPOSE:
+        return False
+    perm = tuple(e.p["perm"])
+    n = len(perm)
+    return n >= 2 and perm == tuple(range(n - 2)) + (n - 1, n - 2)
+
+
+def transposed_products(trace: Trace) -> Trace:
+    """`swap(a @ b)` becomes `swap(b) @ swap(a)`, and `swap(swap(x))` operands read `x`.
+
+    A layer `x @ w.T`'s weight gradient is `swap(x.T @ g)`: the product comes out in the
+    transposed layout, so the elementwise code that consumes it (the gradient's copy, the
+    optimizer's update) reads it with a stride. Written as `g.T @ x` the product has the
+    weight's layout and BLAS reads the transposed operands in place (no copy). Applies when
+    the product's only consumer is the transpose and both operands have its rank (no batch
+    broadcast)."""
+    producer: dict[Var, Eqn] = {}
+    uses: dict[Var, int] = {}
+    for e in trace.eqns:
+        for a in e.ins:
+            if isinstance(a, Var):
+                uses[a] = uses.get(a, 0) + 1
+        for o in e.outs:
+            producer[o] = e
+    outputs = set(trace.outputs)
+    eqns: list[Eqn] = []
+    changed = False
+
+    def swapped(x: Var) -> Var:
+        src = producer.get(x)
+        if src is not None and _swaps_last(src):
+            return src.ins[0]
+        n = x.ndim
+        out = Var(x.shape[:-2] + (x.shape[-1], x.shape[-2]), x.dtype)
+        eqns.append(Eqn(Op.TRANSPOSE, (x,), (out,), freeze_params({"perm": tuple(range(n - 2)) + (n - 1, n - 2)})))
+        return out
+
+    for e in trace.eqns:
+        m = e.ins[0] if _swaps_last(e) else None
+        pe = producer.get(m) if isinstance(m, Var) else None
+        if (pe is not None and pe.op is Op.MATMUL and uses.get(m) == 1 and m not in outputs
+                and all(isinstance(a, Var) and a.ndim == m.ndim and a.shape[:-2] == m.shape[:-2] for a in pe.ins)):
+            a, b = pe.ins
+            eqns.append(Eqn(Op.MATMUL, (swapped(b), swapped(a)), e.outs))
+            changed = True
+            continue
+        eqns.append(e)
+    return Trace(trace.inputs, tuple(eqns), trace.outputs) if changed else trace
+
+
 def cse(trace: Trace) -> Trace:
     """Common subexpression elimination: an eqn equal to an earlier one (same op, params and
     operands) is dropped and its outputs renamed to the earlier outputs. Guards and host
@@ -140,7 +192,7 @@ def dce(trace: Trace) -> Trace:
     return Trace(trace.inputs, tuple(keep), trace.outputs)
 
 
-PIPELINE: tuple[Callable[[Trace], Trace], ...] = (fold, cse, dce)
+PIPELINE: tuple[Callable[[Trace], Trace], ...] = (fold, transposed_products, cse, dce)
 
 
 def optimize(trace: Trace) -> Trace:
