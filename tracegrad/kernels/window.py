@@ -35,13 +35,15 @@ def _kernels() -> Any:
 
 
 def _run(fn: Any, args: Sequence[Any], units: int, work: int) -> None:
-    """fn(*args, ulo, uhi) over [0, units), on the thread pool when the work is large."""
+    """fn(*args, ulo, uhi) over [0, units), on the thread pool when the work is large (BLAS
+    held at one thread there: the pool's threads each call it)."""
     if units <= 1 or work < PAR_MIN:
         fn(*args, 0, units)
         return
-    from ..codegen import pool
+    from ..codegen import blas_threads, pool
 
-    pool.run(fn, args, units)
+    with blas_threads.single():
+        pool.run(fn, args, units)
 
 
 def supported(x_ndim: int, dtype: Any) -> bool:
