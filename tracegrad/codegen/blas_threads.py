@@ -9,8 +9,9 @@ W9-shaped convolution forward 740 ms against 48 ms with BLAS held at one thread)
 OpenBLAS is found among the shared libraries this process has loaded (numpy's wheel
 bundles it; the symbols are prefixed and suffixed by how it was built). Where numpy uses
 another BLAS, or none is loaded, `single()` does nothing and says so once on the
-`fallback` log channel. The GEMMs' results do not depend on the count: OpenBLAS splits a
-GEMM's rows and columns over its threads, never the summed dimension.
+`fallback` log channel. OpenBLAS's GEMM results differ bitwise between thread counts
+(measured: a 3x3 convolution's forward GEMMs at 1 and 2 threads), so kernels that promise
+results independent of the thread count hold it at one on every path.
 """
 
 from __future__ import annotations
@@ -70,6 +71,19 @@ def _find() -> Optional[tuple[Any, Any]]:
             "from pool threads run with the BLAS library's own threading")
     _found = True
     return _api
+
+
+def threads() -> Optional[int]:
+    """OpenBLAS's thread count now (None where no OpenBLAS thread control was found)."""
+    api = _find()
+    return None if api is None else int(api[1]())
+
+
+def set_threads(n: int) -> None:
+    """Set OpenBLAS's thread count (no effect where no OpenBLAS thread control was found)."""
+    api = _find()
+    if api is not None:
+        api[0](max(1, int(n)))
 
 
 @contextlib.contextmanager
