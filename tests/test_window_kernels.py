@@ -12,6 +12,8 @@ from tracegrad.kernels import window
 
 CONV_CASES = [  # (spatial, C, F, K, stride, pad, dilate, groups)
     ((9, 7), 6, 6, 3, 1, 1, 1, 1),
+    ((9, 7), 4, 6, 3, 1, 2, 2, 1),  # stride 1, output as wide as the input: im2col's shifted runs
+    ((9, 6), 3, 4, 5, 1, 1, 1, 1),  # ... with a tap row wholly in the padding
     ((9, 7), 6, 6, 3, 2, 0, 2, 3),
     ((11,), 4, 6, 3, 3, 2, 1, 2),
     ((8, 8), 32, 32, 3, 1, 1, 1, 1),  # weight gradient through BLAS (large GEMM output)
