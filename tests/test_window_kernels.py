@@ -12,11 +12,14 @@ from tracegrad.kernels import window
 
 CONV_CASES = [  # (spatial, C, F, K, stride, pad, dilate, groups)
     ((9, 7), 6, 6, 3, 1, 1, 1, 1),
+    ((9, 7), 4, 6, 3, 1, 2, 2, 1),  # stride 1, output as wide as the input: im2col's shifted runs
+    ((9, 6), 3, 4, 5, 1, 1, 1, 1),  # ... with a tap row wholly in the padding
     ((9, 7), 6, 6, 3, 2, 0, 2, 3),
     ((11,), 4, 6, 3, 3, 2, 1, 2),
     ((8, 8), 32, 32, 3, 1, 1, 1, 1),  # weight gradient through BLAS (large GEMM output)
 ]
-POOL_CASES = [((10, 9), 2, 2, 0, False), ((9, 8), 3, 2, 1, True), ((11,), 3, 1, 1, False)]
+POOL_CASES = [((10, 9), 2, 2, 0, False), ((9, 8), 3, 2, 1, True), ((11,), 3, 1, 1, False),
+              ((10, 8), 2, 2, 0, False), ((12,), 3, 3, 0, False)]  # windows tiling x
 
 
 def _conv_all(x, w, gy, p):
@@ -91,3 +94,4 @@ def test_bitwise_same_for_one_and_two_threads(monkeypatch):
         pool.set_num_threads(before)
     for a, b in zip(*results):
         assert a.tobytes() == b.tobytes()
+

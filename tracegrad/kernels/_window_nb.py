@@ -28,40 +28,57 @@ def im2col(x, cols, n0, kh_n, kw_n, oh_n, ow_n, sh, sw, ph, pw, dh, dw, tmajor, 
     """Column rows of images n0+t, t in [ulo, uhi): row (c, kh, kw) holds the OH*OW input
     values that kernel tap meets (0 in the padding). cols is (T, C*K, P) when tmajor, else
     (C*K, T, P). Flat unsigned indexing: no slice objects and no negative-index handling
-    in the short row copies."""
+    in the short row copies (an unsigned base below 0 wraps back in the sum)."""
     c_n, h_n, w_n = x.shape[1], x.shape[2], x.shape[3]
     t_n = cols.shape[0] if tmajor else cols.shape[1]
     rows = c_n * kh_n * kw_n
     p_n = oh_n * ow_n
+    same = sh == 1 and sw == 1 and w_n == ow_n  # a tap's valid rows are one shifted run of x
     xf = x.reshape(-1)
     cf = cols.reshape(-1)
+    uow = np.uint64(ow_n)
     for t in range(ulo, uhi):
         for c in range(c_n):
             xbase = ((n0 + t) * c_n + c) * h_n * w_n
             for kh in range(kh_n):
+                hoff = kh * dh - ph
+                olo, ohi = _span(hoff, sh, h_n, oh_n)
                 for kw in range(kw_n):
                     r = (c * kh_n + kh) * kw_n + kw
-                    dst = (t * rows + r) * p_n if tmajor else (r * t_n + t) * p_n
+                    dst = np.uint64((t * rows + r) * p_n if tmajor else (r * t_n + t) * p_n)
                     off = kw * dw - pw
                     lo, hi = _span(off, sw, w_n, ow_n)
-                    for oh in range(oh_n):
-                        ih = oh * sh + kh * dh - ph
-                        d = np.uint64(dst + oh * ow_n)
-                        if ih < 0 or ih >= h_n:
-                            for j in range(ow_n):
-                                cf[d + np.uint64(j)] = 0
-                            continue
-                        for j in range(lo):
-                            cf[d + np.uint64(j)] = 0
-                        src = np.uint64(xbase + ih * w_n + off)
+                    ulo_, uhi_ = np.uint64(lo), np.uint64(hi)
+                    for j in range(np.uint64(olo * ow_n)):
+                        cf[dst + j] = 0
+                    for j in range(np.uint64(ohi * ow_n), np.uint64(p_n)):
+                        cf[dst + j] = 0
+                    src = np.uint64(xbase + hoff * w_n + off)
+                    if same:  # from the first valid element to the last: reads stay in x
+                        if olo < ohi and lo < hi:
+                            for d in range(np.uint64(olo * ow_n + lo), np.uint64((ohi - 1) * ow_n + hi)):
+                                cf[dst + d] = xf[src + d]
+                        for oh in range(olo, ohi):
+                            dr = dst + np.uint64(oh * ow_n)
+                            for j in range(ulo_):
+                                cf[dr + j] = 0
+                            for j in range(uhi_, uow):
+                                cf[dr + j] = 0
+                        continue
+                    usw = np.uint64(sw)
+                    for oh in range(olo, ohi):
+                        d = dst + np.uint64(oh * ow_n)
+                        s_ = src + np.uint64(oh * sh * w_n)
+                        for j in range(ulo_):
+                            cf[d + j] = 0
                         if sw == 1:
-                            for j in range(lo, hi):
-                                cf[d + np.uint64(j)] = xf[src + np.uint64(j)]
+                            for j in range(ulo_, uhi_):
+                                cf[d + j] = xf[s_ + j]
                         else:
-                            for j in range(lo, hi):
-                                cf[d + np.uint64(j)] = xf[src + np.uint64(j * sw)]
-                        for j in range(hi, ow_n):
-                            cf[d + np.uint64(j)] = 0
+                            for j in range(ulo_, uhi_):
+                                cf[d + j] = xf[s_ + j * usw]
+                        for j in range(uhi_, uow):
+                            cf[d + j] = 0
 
 
 @njit(**_OPTS)

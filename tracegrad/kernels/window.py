@@ -10,7 +10,8 @@ tiles (an L2-sized workspace), so the column buffer never grows with the batch. 
 buffers live for one tile (at most TILE_BYTES). Max pooling's forward and its two
 window-routing adjoints are Numba loops over (image, channel) planes. Work is split over
 the codegen thread pool by images or planes; every element is computed by one unit in a
-fixed order, so results are bitwise identical for any thread count.
+fixed order, and BLAS runs on one thread in every call (codegen.blas_threads), so results
+are bitwise identical for any thread count.
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ def _kernels() -> Any:
 
 
 def _run(fn: Any, args: Sequence[Any], units: int, work: int) -> None:
-    """fn(*args, ulo, uhi) over [0, units), on the thread pool when the work is large."""
-    if units <= 1 or work < PAR_MIN:
-        fn(*args, 0, units)
-        return
-    from ..codegen import pool
+    """fn(*args, ulo, uhi) over [0, units), on the thread pool when the work is large. BLAS
+    is held at one thread on both paths: the pool's threads each call it, and OpenBLAS's
+    GEMM results differ bitwise between its thread counts."""
+    from ..codegen import blas_threads, pool
 
-    pool.run(fn, args, units)
+    with blas_threads.single():
+        if units <= 1 or work < PAR_MIN:
+            fn(*args, 0, units)
+        else:
+            pool.run(fn, args, units)
 
 
 def supported(x_ndim: int, dtype: Any) -> bool:
