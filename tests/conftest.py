@@ -44,7 +44,6 @@ START_FIRST = (
     "tests/codegen/test_random_traces.py::test_seeded_programs",
     "tests/test_examples_digits.py",
     "tests/codegen/test_cache.py",
-    "tests/test_benchmarks.py::test_gpu_script_under_the_cuda_simulator",
     "tests/test_benchmarks.py::test_run_all_table_json_png",
 )
 
