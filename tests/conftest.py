@@ -34,3 +34,25 @@ def _fresh_autograd_state():
     autograd.set_training(False)
     npx.set_np()
     assert leaked == (False, False), f"test left recording/training on: {leaked}"
+
+
+# Tests that take tens of seconds each (subprocesses, compiled batches): they start first, so
+# that in a parallel run (`-n auto --dist worksteal`, see README) the short tests fill in
+# around them instead of one of them running alone at the end. Node-id prefixes; a stale
+# entry only loses its place.
+START_FIRST = (
+    "tests/test_strict_run.py",
+    "tests/test_cuda_sim.py::test_cuda_simulator_cases",
+    "tests/codegen/test_compiled_cases.py",
+    "tests/codegen/test_random_traces.py::test_seeded_programs",
+    "tests/test_examples_digits.py",
+    "tests/codegen/test_cache.py",
+    "tests/test_benchmarks.py::test_run_all_table_json_png",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    def rank(item) -> int:
+        return next((i for i, p in enumerate(START_FIRST) if item.nodeid.startswith(p)), len(START_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order

@@ -1,9 +1,12 @@
 """The CUDA renderer under Numba's CUDA simulator, compared with the CPU results.
 
 The simulator must be switched on before numba.cuda is first imported, so the cases
-(tests/cuda_sim_cases.py) run in one subprocess with NUMBA_ENABLE_CUDASIM=1 (every op case
-of tests/op_cases.py included, in one of them); each case is reported here as its own test. Tests marked `gpu` run the same cases on a real GPU and are
-skipped (and deselected by default) where there is none.
+(tests/cuda_sim_cases.py) run in subprocesses with NUMBA_ENABLE_CUDASIM=1 (every op case
+of tests/op_cases.py included). They run in three shards, one subprocess and one test each
+(the op table's core cases, its nn and linalg cases, every other case), so a parallel run
+spreads them over its workers; a failing shard names its failing cases. Tests marked `gpu`
+run the same cases on a real GPU and are skipped (and deselected by default) where there is
+none.
 """
 
 from __future__ import annotations
@@ -34,36 +37,51 @@ def _has_numba_cuda() -> bool:
         return False
 
 
-def _run_cases(env_extra: dict[str, str], timeout: int, select: str = "not _slow") -> tuple[int, str]:
+def _run_cases(env_extra: dict[str, str], timeout: int, select: str = "not _slow",
+               targets: tuple[str, ...] = (CASES,)) -> tuple[int, str]:
     env = dict(os.environ)
     env.update(env_extra)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-rfE", "-p", "no:cacheprovider", "-m", "", "-k", select, CASES],
+        [sys.executable, "-m", "pytest", "-v", "-rfE", "-p", "no:cacheprovider", "-m", "", "-k", select, *targets],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     return proc.returncode, proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="module")
-def sim_run() -> tuple[int, str]:
-    if not _has_numba_cuda():
-        pytest.skip("numba.cuda is not installed (pip install tracegrad[cuda])")
-    return _run_cases({"NUMBA_ENABLE_CUDASIM": "1"}, timeout=540)
+OP_CASES = "test_op_cases_all_on_gpu"
+# shard -> (the tests it runs, as node ids or as every other case)
+SHARDS = {
+    "op_cases_core": [f"{OP_CASES}[core]"],
+    "op_cases_nn_linalg": [f"{OP_CASES}[nn_linalg]"],
+    "other_cases": [n for n in _case_names() if n != OP_CASES],
+}
 
 
 def _outcome(output: str, name: str) -> str:
-    m = re.search(rf"::{name} (PASSED|FAILED|ERROR|SKIPPED)", output)
+    m = re.search(rf"::{re.escape(name)} (PASSED|FAILED|ERROR|SKIPPED)", output)
     return m.group(1) if m else "MISSING"
 
 
-@pytest.mark.parametrize("name", _case_names())
-def test_cuda_simulator_case(sim_run: tuple[int, str], name: str) -> None:
-    rc, output = sim_run
-    outcome = _outcome(output, name)
-    if outcome == "SKIPPED":
-        pytest.skip(f"{name} skipped under the simulator")
-    assert outcome == "PASSED", f"{name}: {outcome}\n{output[-6000:]}"
+def test_the_shards_hold_every_case() -> None:
+    assert OP_CASES in _case_names()
+    assert {n.split("[")[0] for names in SHARDS.values() for n in names} == set(_case_names())
+
+
+@pytest.mark.parametrize("shard", sorted(SHARDS))
+def test_cuda_simulator_cases(shard: str) -> None:
+    if not _has_numba_cuda():
+        pytest.skip("numba.cuda is not installed (pip install tracegrad[cuda])")
+    names = SHARDS[shard]
+    if shard.startswith("op_cases"):
+        targets, select = tuple(f"{CASES}::{n}" for n in names), ""
+    else:
+        targets, select = (CASES,), f"not _slow and not {OP_CASES}"
+    rc, output = _run_cases({"NUMBA_ENABLE_CUDASIM": "1"}, timeout=540, select=select, targets=targets)
+    outcomes = {n: _outcome(output, n) for n in names}
+    bad = {n: o for n, o in outcomes.items() if o not in ("PASSED", "SKIPPED")}
+    assert not bad and rc == 0, f"{bad}\n{output[-6000:]}"
+    assert "PASSED" in outcomes.values(), output[-6000:]  # (not every case skipped)
 
 
 def test_gpu_without_cuda_is_a_clear_error() -> None:
