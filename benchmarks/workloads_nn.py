@@ -121,11 +121,69 @@ def lenet_route(p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return i1, i2
 
 
-def _ref_w7(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    p = _f64(d)
-    out = lenet_grads(p, lenet_route(d))
+# A window whose top two elements lie within this fraction of the layer's largest
+# pre-activation is a near-tie: float32 convolutions summing in another order (BLAS GEMM vs
+# numpy) may pick either element, so the reference accepts either piece there and nothing else.
+NEAR_TIE = 4e-6
+MAX_NEAR_TIES = 16
+
+
+def lenet_near_ties(p: dict[str, np.ndarray]) -> list[tuple[int, int, tuple[int, int]]]:
+    """(layer, flat window index, positions of the top two) of every max-pool window whose top two
+    differ by at most NEAR_TIE of the layer's scale in float64 (windows of zeros excluded: relu
+    masks their gradient whichever element is chosen)."""
+    ties = []
+    x = p["X"]
+    for layer, (w, b, pad) in enumerate((("conv1_weight", "conv1_bias", 2), ("conv2_weight", "conv2_bias", 0))):
+        a = np.maximum(nn_ref.conv2d(x, p[w], p[b], pad=pad), 0)
+        n, c, h, wd = a.shape
+        win = a.reshape(n, c, h // 2, 2, wd // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(-1, 4)
+        order = np.argsort(-win, axis=1, kind="stable")
+        top = np.take_along_axis(win, order[:, :2], axis=1)
+        gap = top[:, 0] - top[:, 1]
+        near = np.flatnonzero((gap <= NEAR_TIE * max(float(a.max()), 1e-30)) & (top[:, 0] > 0))
+        ties += [(layer, int(i), (int(order[i, 0]), int(order[i, 1]))) for i in near]
+        x, _ = nn_ref.maxpool2(a)
+    return ties
+
+
+def _w7_out(p: dict[str, np.ndarray], route: tuple) -> dict[str, np.ndarray]:
+    out = lenet_grads(p, route)
     for k in w7_params():
         out[k] = p[k] - LR7 * out[k + "_grad"]
+    return out
+
+
+def _mismatch(out: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> float:
+    """Sum over the keys of |got - out|^2 / |out|^2: each key's part falls when a flip is right."""
+    total = 0.0
+    for k, want in out.items():
+        if k in got and np.shape(got[k]) == np.shape(want) and want.size:
+            diff = np.asarray(got[k], np.float64) - want
+            total += float(np.vdot(diff, diff)) / max(float(np.vdot(want, want)), 1e-300)
+    return total
+
+
+def _ref_w7(d: dict[str, np.ndarray], got: Optional[dict[str, np.ndarray]] = None) -> dict[str, np.ndarray]:
+    """W7's float64 results on float32 numpy's route; at each near-tie window (at most
+    MAX_NEAR_TIES) the other of the top two is taken instead where that brings the reference closer to
+    `got`: the implementation's float32 forward may legitimately have chosen it."""
+    p = _f64(d)
+    route = lenet_route(d)
+    out = _w7_out(p, route)
+    if not got:
+        return out
+    err = _mismatch(out, got)
+    for layer, where, top_two in lenet_near_ties(p)[:MAX_NEAR_TIES]:
+        trial = [r.copy() for r in route]
+        chosen = int(trial[layer].flat[where])
+        if chosen not in top_two:
+            continue
+        trial[layer].flat[where] = top_two[1] if chosen == top_two[0] else top_two[0]
+        cand = _w7_out(p, tuple(trial))
+        cand_err = _mismatch(cand, got)
+        if cand_err < err:
+            route, out, err = tuple(trial), cand, cand_err
     return out
 
 
@@ -235,7 +293,7 @@ def reference(wid: str, d: dict[str, np.ndarray], got: dict[str, np.ndarray],
               history: Sequence[dict[str, np.ndarray]] = ()) -> dict[str, np.ndarray]:
     """The float64 reference results of W7, W8, W9 or W9c."""
     if wid == "W7":
-        return _ref_w7(d)
+        return _ref_w7(d, got)
     if wid == "W8":
         return _ref_w8(d, got, history)
     if wid == "W9":
