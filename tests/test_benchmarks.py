@@ -493,3 +493,26 @@ def test_w7_reference_differentiates_the_max_pool_piece_float32_chose() -> None:
     _, free = nn_ref.maxpool2(x64)
     _, routed = nn_ref.maxpool2(x64, route)
     assert free.ravel().tolist() == [3] and routed.ravel().tolist() == [0]
+
+
+def test_w7_reference_accepts_the_other_piece_only_at_a_near_tie(monkeypatch):
+    """A timed step whose float32 forward chose the other piece of a near-tie passes; one that
+    routed a window the tie search does not offer does not."""
+    d = workloads_nn.make_data("W7", 4, numpy.random.default_rng(3))
+    p = workloads_nn._f64(d)
+    route = workloads_nn.lenet_route(d)
+    monkeypatch.setattr(workloads_nn, "NEAR_TIE", 0.05)  # widen so that this small batch has ties
+    ties = workloads_nn.lenet_near_ties(p)
+    layer2 = [t for t in ties if t[0] == 1]
+    assert layer2 and {t[0] for t in ties} >= {0, 1}
+    slot, where, pieces = layer2[0]
+    flipped = list(route)
+    flipped[slot] = route[slot].copy()
+    flipped[slot].flat[where] = pieces[1] if route[slot].flat[where] == pieces[0] else pieces[0]
+    got = workloads_nn._w7_out(p, tuple(flipped))
+    assert not check("W7", got, workloads_nn._ref_w7(d))[0]
+    offered = [t for t in ties if t[0] == 0][:3] + [layer2[0]]
+    monkeypatch.setattr(workloads_nn, "lenet_near_ties", lambda _p: offered)
+    assert check("W7", got, workloads_nn._ref_w7(d, got))[0]
+    monkeypatch.setattr(workloads_nn, "lenet_near_ties", lambda _p: offered[:3])
+    assert not check("W7", got, workloads_nn._ref_w7(d, got))[0]
