@@ -203,10 +203,11 @@ def test_strict_mode_raises_where_a_variant_would_fall_back(monkeypatch):
     from tracegrad.errors import CompileError
     from tracegrad.runtime import execute
 
-    def refuse(trace, par_min=None):
+    def refuse(trace, par_min=None, generic=None):
         raise CompileError("refused by the test")
 
     monkeypatch.setattr(codegen, "compile_trace", refuse)
+    monkeypatch.setattr(codegen, "prepare", refuse)  # the runtime plans through prepare()
     step = tracegrad.jit(lambda x: x * 2 + 1)
     assert step(np.ones(3)).asnumpy().tolist() == [3.0] * 3  # auto: interpreted, with a logged reason
     assert step.variants[0].backend == "interpret"
