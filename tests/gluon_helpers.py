@@ -64,3 +64,16 @@ def check_block_gradients(block: Any, x: numpy.ndarray, params: Optional[list] =
     names = ["x"] + [p.name for p in params]
     for n, a, b in zip(names, analytic, numeric):
         assert_almost_equal(a, b, rtol=rtol, atol=atol, names=(f"autograd d/d{n}", "numeric"))
+
+
+def train_step(loss_fn: Any) -> Any:
+    """The plain Gluon training step `step(net, trainer, X, Y) -> loss` with `loss_fn`."""
+
+    def step(net: Any, trainer: Any, X: Any, Y: Any) -> Any:
+        with autograd.record():
+            loss = loss_fn(net(X), Y)
+        loss.backward()
+        trainer.step(X.shape[0])
+        return loss
+
+    return step

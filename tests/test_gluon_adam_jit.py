@@ -12,10 +12,12 @@ import numpy
 import pytest
 
 import tracegrad
-from tracegrad import autograd, gluon, np
+from tracegrad import gluon, np
 from tracegrad import lr_scheduler as lrs
 from tracegrad.codegen.fusion import HostStep
 from tracegrad.gluon import nn
+
+import gluon_helpers
 
 SIZES = (24, 70, 300, 40, 7)  # batch, in, hidden (300 x 70 = 21000 weights: the multi-chunk path), hidden2, classes
 STEPS = 5
@@ -106,12 +108,7 @@ def test_adam_mlp_under_jit_matches_plain_loop_and_numpy():
     tp, tc = _trainer(plain), _trainer(compiled)
     Xa, ya = np.array(X), np.array(y)
 
-    def train_step(net, trainer, X, Y):
-        with autograd.record():
-            loss = loss_fn(net(X), Y)
-        loss.backward()
-        trainer.step(X.shape[0])
-        return loss
+    train_step = gluon_helpers.train_step(loss_fn)
 
     step = tracegrad.jit(train_step)
     w_ref, g_ref, l_ref = _reference(X, y, ws)

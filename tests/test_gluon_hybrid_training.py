@@ -12,6 +12,8 @@ from tracegrad import autograd, gluon, np
 from tracegrad import initializer as init
 from tracegrad.gluon import nn
 
+import gluon_helpers
+
 
 def _net(hybridize: bool):
     np.random.seed(0)
@@ -37,12 +39,7 @@ def test_gluon_training_step_under_jit_is_one_program(optimizer, params):
     t_plain = gluon.Trainer(plain.collect_params(), optimizer, dict(params))
     t_comp = gluon.Trainer(compiled.collect_params(), optimizer, dict(params))
 
-    def train_step(net, trainer, X, Y):
-        with autograd.record():
-            loss = loss_fn(net(X), Y)
-        loss.backward()
-        trainer.step(X.shape[0])
-        return loss
+    train_step = gluon_helpers.train_step(loss_fn)
 
     step = tracegrad.jit(train_step)
     losses = []

@@ -224,12 +224,9 @@ def test_hybridized_gluon_loop_equals_plain_loop():
     ta = Trainer(a.collect_params(), "adam", {"learning_rate": 0.01})
     tb = Trainer(b.collect_params(), "adam", {"learning_rate": 0.01})
 
-    def body(net, tr, xb, yb):
-        with autograd.record():
-            loss = ce(net(xb), yb)
-        loss.backward()
-        tr.step(xb.shape[0])
-        return loss
+    import gluon_helpers
+
+    body = gluon_helpers.train_step(ce)
 
     step = tracegrad.jit(body)
     first = last = None
