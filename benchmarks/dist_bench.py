@@ -43,6 +43,7 @@ def _env() -> dict[str, str]:
     for var in ("TRACEGRAD_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS"):
         env[var] = "1"
+    env["TRACEGRAD_BACKGROUND"] = "0"  # compile before the timed steps, not in a child beside them
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
