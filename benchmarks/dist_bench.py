@@ -186,13 +186,7 @@ def _w7_worker(batch: int, steps: int, repeats: int) -> dict:
     loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
     X, y = mx.np.array(d["X"]), mx.np.array(d["y"], dtype=d["y"].dtype)
 
-    @tracegrad.jit
-    def train_step(X: Any, y: Any) -> Any:
-        with mx.autograd.record():
-            loss = loss_fn(net(X), y)
-        loss.backward()
-        trainer.step(batch)
-        return loss
+    train_step = tracegrad.jit(gluon_steps.step_fn(mx, net, loss_fn, trainer, batch))
 
     out: dict[str, Any] = {"rank": r, "size": n, "batch": batch}
     for _ in range(3):

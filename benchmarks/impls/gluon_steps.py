@@ -54,6 +54,20 @@ def build(mx: SimpleNamespace, wid: str, d: dict[str, numpy.ndarray]) -> tuple[A
     return net, found
 
 
+def step_fn(mx: SimpleNamespace, net: Any, loss_fn: Any, trainer: Any, batch: int) -> Callable[[Any, Any], Any]:
+    """The Gluon training step `step(X, y) -> loss`: forward and loss recorded, backward,
+    `trainer.step(batch)`."""
+
+    def train_step(X: Any, y: Any) -> Any:
+        with mx.autograd.record():
+            loss = loss_fn(net(X), y)
+        loss.backward()
+        trainer.step(batch)
+        return loss
+
+    return train_step
+
+
 def make(mx: SimpleNamespace, wid: str, d: dict[str, numpy.ndarray],
          wrap: Optional[Callable[[Callable], Callable]] = None,
          sync: Callable[[], None] = lambda: None, hybridize: Optional[dict[str, Any]] = None) -> Step:
@@ -70,13 +84,7 @@ def make(mx: SimpleNamespace, wid: str, d: dict[str, numpy.ndarray],
     batch = d["X"].shape[0]
     order = w7_params() if wid == "W7" else w8_params()
 
-    def train_step(X: Any, y: Any) -> Any:
-        with mx.autograd.record():
-            loss = loss_fn(net(X), y)
-        loss.backward()
-        trainer.step(batch)
-        return loss
-
+    train_step = step_fn(mx, net, loss_fn, trainer, batch)
     fn = wrap(train_step) if wrap is not None else train_step
     out: dict[str, Any] = {"fn": fn}
 

@@ -349,3 +349,17 @@ def test_batchify_functions():
                                        batchify_fn=batchify.Group(batchify.Pad(), batchify.Stack())))
         assert [tuple(x.shape) for x, _ in batches] == [(2, 3), (2, 4)]
         onp.testing.assert_array_equal(batches[1][0].asnumpy(), [[0, 1, 0, 0], [0, 1, 2, 3]])
+
+
+def test_abstract_dataset_names_the_missing_method() -> None:
+    import pytest as _pytest
+
+    from tracegrad.gluon.data import Dataset
+
+    class Mine(Dataset):
+        pass
+
+    with _pytest.raises(NotImplementedError, match=r"Mine\.__getitem__"):
+        Mine()[0]
+    with _pytest.raises(NotImplementedError, match=r"Mine\.__len__"):
+        len(Mine())
